@@ -1,0 +1,394 @@
+"""Data adapters: every input kind labelclean accepts becomes one :class:`LoadedData`.
+
+Supported inputs:
+
+* a path to an image folder in torchvision's ``ImageFolder`` layout (one sub-folder
+  per class), or a flat folder of images (unlabelled, for ``predict``);
+* a Hugging Face ``datasets.Dataset`` with an image column and a label column;
+* a pandas DataFrame of image paths and labels, or of numeric feature columns;
+* numpy arrays or torch tensors of images (``(N, H, W)``, NHWC or NCHW; uint8 or
+  float) or of feature vectors ``(N, D)``, with labels passed separately.
+
+Errors name the offending file, row, column or value.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["IMAGE_EXTENSIONS", "BadImageError", "LoadedData", "load_data"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+_IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file", "filename")
+_LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
+
+OnBadImage = Literal["raise", "skip"]
+
+
+class BadImageError(ValueError):
+    """An image that cannot be read or decoded; the message names the file or row."""
+
+
+@dataclass
+class LoadedData:
+    """Inputs as one tensor, plus where each row came from.
+
+    ``inputs`` is ``(N, C, H, W)`` (uint8 or float32) for images or ``(N, D)``
+    float32 for features; ``labels`` holds the raw label values (``None`` when the
+    input carries none); ``sources`` the file path or dataset row of each sample;
+    ``rows`` the position of each sample in the original input (rows of skipped
+    images are missing); ``skipped`` the ``(source, reason)`` of inputs left out.
+    """
+
+    inputs: torch.Tensor
+    labels: np.ndarray | None
+    sources: list[str]
+    rows: np.ndarray
+    description: str
+    class_names: list[str] | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def is_image(self) -> bool:
+        return self.inputs.ndim == 4
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+def load_data(
+    X: Any,
+    y: Any = None,
+    *,
+    image_column: str | None = None,
+    label_column: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    on_bad_image: OnBadImage = "raise",
+    verbose: bool = False,
+) -> LoadedData:
+    """Read any supported input into a :class:`LoadedData`.
+
+    ``y``, when given, supplies (or overrides) the labels and must have one entry
+    per sample. ``image_size`` (height, width) resizes decoded images; by default
+    images keep their size when all agree, else all are resized to the most common size.
+    """
+    if on_bad_image not in ("raise", "skip"):
+        raise ValueError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
+    options = dict(image_size=image_size, on_bad_image=on_bad_image, verbose=verbose)
+    if isinstance(X, (str, os.PathLike)):
+        data = _from_folder(Path(X), **options)
+    elif _is_hf_dataset(X):
+        data = _from_hf_dataset(X, image_column, label_column, **options)
+    elif isinstance(X, pd.DataFrame):
+        data = _from_dataframe(X, image_column, label_column, **options)
+    elif isinstance(X, (np.ndarray, torch.Tensor)):
+        data = _from_array(X)
+    else:
+        raise TypeError(
+            "X must be an image folder path, a datasets.Dataset, a pandas DataFrame, "
+            f"or a numpy array / torch tensor; got {type(X).__name__}"
+        )
+    if y is not None:
+        data.labels = _labels_from_y(y, data)
+    if data.labels is not None:
+        _check_labels_present(data)
+    return data
+
+
+# --- labels -------------------------------------------------------------------------
+
+
+def _labels_from_y(y: Any, data: LoadedData) -> np.ndarray:
+    """``y`` is aligned with the original input, rows of skipped images included."""
+    labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError(f"y must be one label per sample (1-D), got shape {labels.shape}")
+    expected = len(data) + sum(1 for _, reason in data.skipped if reason.startswith("cannot"))
+    if len(labels) != expected:
+        raise ValueError(f"X has {expected} samples but y has {len(labels)} labels")
+    return labels[data.rows]
+
+
+def _check_labels_present(data: LoadedData) -> None:
+    missing = pd.isna(pd.Series(data.labels, dtype=object)).to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"label missing for {data.sources[row]} ({int(missing.sum())} missing in all)"
+        )
+
+
+# --- images --------------------------------------------------------------------------
+
+
+def _decode(source: str, read: Callable[[], Any]) -> np.ndarray:
+    """Decode one image to an RGB uint8 HWC array, naming ``source`` on failure."""
+    try:
+        with Image.open(read()) as image:
+            image.load()
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise BadImageError(f"cannot read image {source}: {err}") from err
+
+
+def _decode_all(
+    sources: Sequence[str],
+    readers: Sequence[Callable[[], Any]],
+    *,
+    image_size: tuple[int, int] | None,
+    on_bad_image: OnBadImage,
+    verbose: bool,
+) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
+    """Decode images in threads; returns the NCHW uint8 tensor, kept rows, skipped."""
+    from tqdm.auto import tqdm
+
+    def attempt(i: int) -> np.ndarray | BadImageError:
+        try:
+            return _decode(sources[i], readers[i])
+        except BadImageError as err:
+            if on_bad_image == "raise":
+                raise
+            return err
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        results = list(
+            tqdm(
+                pool.map(attempt, range(len(sources))),
+                total=len(sources),
+                desc="decoding images",
+                disable=not verbose,
+            )
+        )
+    kept = [i for i, r in enumerate(results) if isinstance(r, np.ndarray)]
+    skipped = [(sources[i], str(r)) for i, r in enumerate(results) if not isinstance(r, np.ndarray)]
+    if not kept:
+        raise BadImageError(
+            f"none of the {len(sources)} images could be read; first: {skipped[0][1]}"
+        )
+    arrays = [results[i] for i in kept]
+    if image_size is None:
+        image_size = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
+    height, width = image_size
+    arrays = [
+        a
+        if a.shape[:2] == (height, width)
+        else np.asarray(Image.fromarray(a).resize((width, height), Image.BILINEAR))
+        for a in arrays
+    ]
+    tensor = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return tensor, kept, skipped
+
+
+def _from_folder(root: Path, **options: Any) -> LoadedData:
+    if not root.exists():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: list[Path] = []
+    labels: list[str] = []
+    ignored: list[tuple[str, str]] = []
+    for class_dir in class_dirs or [root]:
+        for path in sorted(class_dir.rglob("*") if class_dirs else class_dir.iterdir()):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                ignored.append((str(path), "not an image file extension"))
+                continue
+            files.append(path)
+            labels.append(class_dir.name)
+    if not files:
+        raise ValueError(
+            f"no images found in {root}: expected one sub-folder per class holding "
+            f"{', '.join(IMAGE_EXTENSIONS)} files"
+        )
+    sources = [str(p) for p in files]
+    tensor, kept, skipped = _decode_all(sources, [_file_reader(p) for p in files], **options)
+    return LoadedData(
+        inputs=tensor,
+        labels=np.asarray([labels[i] for i in kept]) if class_dirs else None,
+        sources=[sources[i] for i in kept],
+        rows=np.asarray(kept),
+        description=f"image folder {root}",
+        class_names=[d.name for d in class_dirs] or None,
+        skipped=ignored + skipped,
+    )
+
+
+def _file_reader(path: Path) -> Callable[[], Any]:
+    return lambda: path
+
+
+def _bytes_reader(data: bytes) -> Callable[[], Any]:
+    return lambda: io.BytesIO(data)
+
+
+# --- Hugging Face datasets -----------------------------------------------------------
+
+
+def _is_hf_dataset(X: Any) -> bool:
+    module = type(X).__module__
+    if module.startswith("datasets.") and type(X).__name__ in (
+        "DatasetDict",
+        "IterableDatasetDict",
+    ):
+        raise TypeError(
+            f"got a {type(X).__name__} with splits {list(X.keys())}; pass one split, "
+            f"e.g. X[{next(iter(X.keys()))!r}]"
+        )
+    return module.startswith("datasets.") and type(X).__name__ == "Dataset"
+
+
+def _pick_column(
+    columns: Sequence[str], named: str | None, candidates: Sequence[str], what: str, where: str
+) -> str | None:
+    if named is not None:
+        if named not in columns:
+            raise KeyError(f"{what} column {named!r} is not in {where}; columns: {list(columns)}")
+        return named
+    return next((c for c in candidates if c in columns), None)
+
+
+def _from_hf_dataset(
+    ds: Any, image_column: str | None, label_column: str | None, **options: Any
+) -> LoadedData:
+    import datasets
+
+    features = ds.features
+    where = f"the dataset (columns {list(features)})"
+    image_types = [c for c, f in features.items() if isinstance(f, datasets.Image)]
+    image_col = _pick_column(
+        list(features), image_column, image_types or _IMAGE_COLUMN_NAMES, "image", where
+    )
+    if image_col is None:
+        raise KeyError(f"no image column found in {where}; name it with image_column=")
+    label_types = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
+    label_col = _pick_column(
+        list(features), label_column, label_types or _LABEL_COLUMN_NAMES, "label", where
+    )
+    raw = ds.cast_column(image_col, datasets.Image(decode=False))[image_col]
+    sources, readers = [], []
+    for row, item in enumerate(raw):
+        path = item.get("path") if isinstance(item, dict) else None
+        data = item.get("bytes") if isinstance(item, dict) else None
+        sources.append(f"row {row}" + (f" ({path})" if path and data is None else ""))
+        readers.append(_bytes_reader(data) if data is not None else _file_reader(Path(path)))
+    tensor, kept, skipped = _decode_all(sources, readers, **options)
+    labels = None if label_col is None else np.asarray(ds[label_col])[kept]
+    label_feature = features.get(label_col) if label_col else None
+    class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
+    return LoadedData(
+        inputs=tensor,
+        labels=labels,
+        sources=[f"row {i}" for i in kept],
+        rows=np.asarray(kept),
+        description=f"datasets.Dataset ({len(ds)} rows, image column {image_col!r}, "
+        f"label column {label_col!r})",
+        class_names=class_names,
+        skipped=skipped,
+    )
+
+
+# --- DataFrames ----------------------------------------------------------------------
+
+
+def _from_dataframe(
+    df: pd.DataFrame, image_column: str | None, label_column: str | None, **options: Any
+) -> LoadedData:
+    columns = [str(c) for c in df.columns]
+    where = f"the DataFrame (columns {columns})"
+    label_col = _pick_column(columns, label_column, _LABEL_COLUMN_NAMES, "label", where)
+    image_col = _pick_column(columns, image_column, _IMAGE_COLUMN_NAMES, "image", where)
+    labels = None if label_col is None else df[label_col].to_numpy()
+    row_ids = [str(i) for i in df.index]
+    if image_col is None:  # numeric feature columns
+        features = df.drop(columns=[label_col] if label_col else [])
+        non_numeric = [
+            c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
+        ]
+        if non_numeric:
+            raise ValueError(
+                f"{where} has no image-path column and non-numeric columns {non_numeric}; "
+                "name the image-path column with image_column= or pass numeric features only"
+            )
+        data = _from_array(features.to_numpy(dtype=np.float32), columns=list(features.columns))
+        data.sources = [f"row {r}" for r in row_ids]
+        data.labels = labels
+        data.description = f"DataFrame of {features.shape[1]} feature columns"
+        return data
+    paths = [Path(p) for p in df[image_col].astype(str)]
+    sources = [str(p) for p in paths]
+    tensor, kept, skipped = _decode_all(sources, [_file_reader(p) for p in paths], **options)
+    return LoadedData(
+        inputs=tensor,
+        labels=None if labels is None else labels[kept],
+        sources=[sources[i] for i in kept],
+        rows=np.asarray(kept),
+        description=f"DataFrame of image paths (column {image_col!r})",
+        skipped=skipped,
+    )
+
+
+# --- arrays --------------------------------------------------------------------------
+
+
+def _from_array(X: np.ndarray | torch.Tensor, columns: Sequence[str] | None = None) -> LoadedData:
+    tensor = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+    if tensor.dtype == torch.bool or not (
+        tensor.is_floating_point()
+        or tensor.dtype == torch.uint8
+        or tensor.dtype in (torch.int16, torch.int32, torch.int64)
+    ):
+        raise TypeError(f"X must hold numbers, got dtype {tensor.dtype}")
+    if tensor.ndim == 2:
+        kind = "feature vectors"
+    elif tensor.ndim == 3:
+        tensor, kind = tensor.unsqueeze(1), "grayscale images"
+    elif tensor.ndim == 4:
+        channels_last = tensor.shape[-1] in (1, 3, 4) and tensor.shape[1] not in (1, 3, 4)
+        tensor = tensor.permute(0, 3, 1, 2) if channels_last else tensor
+        if tensor.shape[1] not in (1, 3, 4):
+            raise ValueError(
+                f"cannot tell the channel axis of images of shape {tuple(X.shape)}: expected "
+                "1, 3 or 4 channels first (NCHW) or last (NHWC)"
+            )
+        kind = "images " + ("NHWC" if channels_last else "NCHW")
+    else:
+        raise ValueError(
+            f"X must be 2-D (feature vectors), 3-D (grayscale images) or 4-D (images), "
+            f"got shape {tuple(X.shape)}"
+        )
+    if tensor.dtype != torch.uint8:
+        tensor = tensor.float()
+        _check_finite(tensor, columns)
+    return LoadedData(
+        inputs=tensor.contiguous(),
+        labels=None,
+        sources=[f"row {i}" for i in range(tensor.shape[0])],
+        rows=np.arange(tensor.shape[0]),
+        description=f"array of {tensor.shape[0]} {kind}, shape {tuple(X.shape)}",
+    )
+
+
+def _check_finite(tensor: torch.Tensor, columns: Sequence[str] | None) -> None:
+    bad = ~torch.isfinite(tensor)
+    if bad.any():
+        where = bad.nonzero()[0].tolist()
+        row = where[0]
+        what = f"column {columns[where[1]]!r}" if columns is not None else f"index {where[1:]}"
+        raise ValueError(
+            f"X has a non-finite value ({tensor[tuple(where)].item()}) at row {row}, {what}; "
+            f"{int(bad.sum())} non-finite values in all"
+        )

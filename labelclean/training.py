@@ -1,0 +1,310 @@
+"""The training loop: fit -> epoch -> step, with callbacks reading a history.
+
+The loop knows nothing about files, DataFrames or label names: it takes a tensor
+of inputs (uint8 or float images ``(N, C, H, W)``, or float features ``(N, D)``)
+and integer labels, and trains a model with the pieces in :mod:`labelclean.method`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import method
+
+__all__ = [
+    "Callback",
+    "Normalize",
+    "ProgressBar",
+    "Trainer",
+    "TrainingConfig",
+    "random_crop",
+    "random_flip",
+]
+
+GradientNoise = Literal["labels", "logits", "parameters"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything the loop needs, already resolved (no ``"auto"`` left).
+
+    ``gradient_noise`` chooses where the Gaussian noise of strength ``sigma`` goes:
+    on the labels (SLN, Eq. 3), on dloss/dlogits (Eq. 2) or on the parameter
+    gradients (Eq. 1). ``correction_start`` is the 0-based epoch from which label
+    correction runs once per epoch (``None``: never); ``momentum=0`` makes the
+    momentum model a copy of the model.
+    """
+
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float
+    sigma: float
+    momentum: float
+    correction_start: int | None
+    gradient_noise: GradientNoise = "labels"
+    sgd_momentum: float = 0.9
+    crop_padding: int = 0
+    flip: bool = False
+    eval_batch_size: int = 1024
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Normalize(nn.Module):
+    """Casts to float and standardises with stored per-channel (or per-feature) statistics.
+
+    Kept inside the model so that a saved model carries its own preprocessing.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+
+    @classmethod
+    def fit(cls, inputs: torch.Tensor) -> Normalize:
+        """Statistics over every axis except the channel (images) or feature axis."""
+        dims = [0, 2, 3] if inputs.ndim == 4 else [0]
+        shape = (1, -1, 1, 1) if inputs.ndim == 4 else (1, -1)
+        # Chunked so that a large uint8 set is never copied to float all at once.
+        total = torch.zeros(inputs.shape[1], dtype=torch.float64)
+        total_sq = torch.zeros_like(total)
+        count = 0
+        for chunk in inputs.split(4096):
+            chunk = chunk.double()
+            total += chunk.sum(dim=dims)
+            total_sq += (chunk**2).sum(dim=dims)
+            count += chunk.numel() // inputs.shape[1]
+        mean = total / count
+        std = (total_sq / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
+        return cls(mean.reshape(shape), std.reshape(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self.mean) / self.std
+
+
+def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Flip a random half of a batch of images horizontally."""
+    mask = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
+    return torch.where(mask[:, None, None, None], images.flip(-1), images)
+
+
+def random_crop(
+    images: torch.Tensor, padding: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Random crops of the original size after reflect-padding by ``padding`` pixels.
+
+    One gather for the whole batch: no Python loop over images.
+    """
+    if padding == 0:
+        return images
+    n, c, h, w = images.shape
+    padded = F.pad(images, (padding,) * 4, mode="reflect")
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=images.device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=images.device)
+    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, None, :]
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    channel = torch.arange(c, device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
+class Callback:
+    """Base class for hooks into :class:`Trainer`; every hook does nothing by default.
+
+    Hooks get the trainer and may add keys to ``record`` (one dict per epoch, kept
+    in ``trainer.history``).
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
+
+    def on_batch_end(self, trainer: Trainer, loss: float) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over epochs showing loss, accuracy against the targets, and phase."""
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.config.epochs, desc="labelclean", unit="epoch")
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        shown = {"loss": f"{record['train_loss']:.3f}", "acc": f"{record['train_acc']:.3f}"}
+        shown.update({k: f"{v:.3f}" for k, v in record.items() if k.startswith("val")})
+        if record["correcting"]:
+            shown["phase"] = "correcting"
+        self.bar.set_postfix(shown)
+        self.bar.update(1)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.bar.close()
+
+
+@dataclass
+class Trainer:
+    """Trains ``model`` with SLN, a momentum model and label correction.
+
+    After :meth:`fit`: ``momentum_model`` (use it for predictions), ``targets`` (the
+    current soft targets, corrected in the last epochs) and ``history``.
+    """
+
+    model: nn.Module
+    config: TrainingConfig
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    callbacks: list[Callback] = field(default_factory=list)
+
+    def fit(self, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Trainer:
+        """Train on ``inputs`` (N, ...) with integer ``labels`` (N,) in ``[0, num_classes)``."""
+        self._setup(inputs, labels, num_classes)
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        for epoch in range(self.config.epochs):
+            self.run_epoch(epoch)
+        for callback in self.callbacks:
+            callback.on_train_end(self)
+        return self
+
+    def _setup(self, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+        cfg = self.config
+        self.model.to(self.device)
+        if inputs.ndim == 4:  # NHWC kernels are markedly faster for convolutions on CPU
+            self.model.to(memory_format=torch.channels_last)
+        self.momentum_model = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.sgd_momentum,
+            weight_decay=cfg.weight_decay,
+        )
+        self.generator = torch.Generator(self.device).manual_seed(self.seed)
+        self.inputs = inputs.to(self.device)
+        self.labels = labels.to(self.device)
+        self.given_onehot = F.one_hot(self.labels, num_classes).float()
+        self.targets = self.given_onehot.clone()
+        self.history: list[dict[str, Any]] = []
+
+    def is_correcting(self, epoch: int) -> bool:
+        start = self.config.correction_start
+        return start is not None and epoch >= start
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        """One pass over the data; label correction first when its phase has begun."""
+        cfg = self.config
+        for callback in self.callbacks:
+            callback.on_epoch_begin(self, epoch)
+        started = time.perf_counter()
+        correcting = self.is_correcting(epoch)
+        if correcting:
+            self.correct_labels()
+        sigma = 0.0 if correcting else cfg.sigma
+        self.model.train()
+        n = self.inputs.shape[0]
+        order = torch.randperm(n, generator=self.generator, device=self.device)
+        batches = [b for b in order.split(cfg.batch_size) if b.numel() > 1]
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device)
+        for index in batches:
+            loss, logits = self.train_step(index, sigma)
+            loss_sum += loss.detach() * index.numel()
+            correct += (logits.argmax(1) == self.targets[index].argmax(1)).sum()
+            for callback in self.callbacks:
+                callback.on_batch_end(self, loss)
+        seen = sum(b.numel() for b in batches)
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(
+                f"the training loss became {train_loss} in epoch {epoch + 1}; "
+                f"lower the learning rate (lr={cfg.lr})"
+            )
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_acc": correct.item() / seen,
+            "sigma": sigma,
+            "correcting": correcting,
+            "seconds": time.perf_counter() - started,
+        }
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, record)
+        self.history.append(record)
+        return record
+
+    def train_step(self, index: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on the samples ``index``; updates the momentum model after it."""
+        cfg = self.config
+        x = self.augment(self.inputs[index])
+        targets = self.targets[index]
+        logits = self.model(x)
+        if cfg.gradient_noise == "labels":
+            train_targets = method.stochastic_label_noise(targets, sigma, self.generator)
+        else:
+            train_targets = targets
+        if cfg.gradient_noise == "logits":
+            logits = method.add_logit_gradient_noise(logits, sigma, self.generator)
+        loss = method.soft_cross_entropy(logits.float(), train_targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.gradient_noise == "parameters":
+            method.add_parameter_gradient_noise(
+                self.model.parameters(), sigma, index.numel(), self.generator
+            )
+        self.optimizer.step()
+        method.update_momentum_model(self.momentum_model, self.model, cfg.momentum)
+        return loss, logits
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Batch-level random crop and flip for images; features pass through."""
+        x = x.float()
+        if x.ndim != 4:
+            return x
+        if self.config.crop_padding:
+            x = random_crop(x, self.config.crop_padding, self.generator)
+        if self.config.flip:
+            x = random_flip(x, self.generator)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def predict_logits(self, inputs: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """Logits of ``model`` (the momentum model by default) on un-augmented inputs."""
+        model = self.momentum_model if model is None else model
+        return predict_logits(model, inputs, self.device, self.config.eval_batch_size)
+
+    @torch.no_grad()
+    def correct_labels(self) -> None:
+        """Label correction (Sec. 3.3): new targets from the momentum model's predictions."""
+        logits = self.predict_logits(self.inputs)
+        losses = method.per_sample_cross_entropy(logits, self.labels)
+        weights = method.correction_weights(losses)
+        self.targets = method.corrected_targets(self.given_onehot, logits.softmax(1), weights)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, inputs: torch.Tensor, device: torch.device, batch_size: int = 1024
+) -> torch.Tensor:
+    """Logits of ``model`` in eval mode over ``inputs``, batch by batch, as float32."""
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = [model(chunk.to(device).float()).float() for chunk in inputs.split(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks)
