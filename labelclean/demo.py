@@ -1,0 +1,74 @@
+"""The demo: find 20% flipped labels in scikit-learn's digits, end to end on the CPU.
+
+Flips a seeded random 20% of the training labels, fits plain cross-entropy and
+SLN-MO-LC with the same budget, writes SLN-MO-LC's audit, and prints how well each
+finds the flips and how well each classifies the held-out test images.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from .estimator import SLNCleaner
+
+PLAIN_CE = {"sigma": 0.0, "momentum": 0.0, "correction_start": None}
+
+
+def flip_labels(labels: np.ndarray, rate: float, num_classes: int, seed: int) -> np.ndarray:
+    """Move a random ``rate`` of the labels to a different class, uniformly (symmetric noise)."""
+    rng = np.random.default_rng(seed)
+    noisy = labels.copy()
+    flip = rng.random(len(labels)) < rate
+    noisy[flip] = (labels[flip] + rng.integers(1, num_classes, flip.sum())) % num_classes
+    return noisy
+
+
+def detection_scores(flagged: np.ndarray, truly_flipped: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of a flagged set against the known flips."""
+    hits = int((flagged & truly_flipped).sum())
+    precision = hits / max(1, int(flagged.sum()))
+    recall = hits / max(1, int(truly_flipped.sum()))
+    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def run_demo(out: str | Path = "audit.parquet", noise: float = 0.2, seed: int = 0,
+             verbose: bool = False) -> pd.DataFrame:
+    """Run the demo; returns the results table (one row per method)."""
+    digits = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(
+        digits.images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
+    )
+    noisy = flip_labels(y_train, noise, 10, seed)
+    flipped = noisy != y_train
+    rows = []
+    for name, params in [("plain cross-entropy", PLAIN_CE), ("SLN-MO-LC", {})]:
+        started = time.perf_counter()
+        cleaner = SLNCleaner(random_state=seed, verbose=verbose, **params).fit(X_train, noisy)
+        audit = cleaner.audit()
+        rows.append(
+            {
+                "method": name,
+                "test_accuracy": cleaner.score(X_test, y_test),
+                "flagged": int(audit["is_suspicious"].sum()),
+                **detection_scores(audit["is_suspicious"].to_numpy(), flipped),
+                "fixed_label_accuracy": float((cleaner.correct_labels() == y_train).mean()),
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    cleaner.save_audit(out)
+    table = pd.DataFrame(rows).set_index("method")
+    print(
+        f"digits: {len(y_train)} training images, {int(flipped.sum())} labels flipped "
+        f"({noise:.0%}, seed {seed}); {len(y_test)} clean test images\n"
+    )
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"\nfixed_label_accuracy: share of training labels right after correct_labels()")
+    print(f"audit of SLN-MO-LC written to {out}")
+    return table
