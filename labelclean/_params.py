@@ -41,11 +41,7 @@ def _choice(*options: Any, module: bool = False):
             return None
         if isinstance(value, str) and value in options:
             return None
-        return (
-            "one of "
-            + ", ".join(repr(o) for o in options)
-            + (" or a torch.nn.Module" if module else "")
-        )
+        return "one of " + ", ".join(repr(o) for o in options) + (" or a torch.nn.Module" if module else "")
 
     return check
 
@@ -81,9 +77,7 @@ CONSTRAINTS = {
         None
         if v is None
         or (
-            isinstance(v, (tuple, list))
-            and len(v) == 2
-            and all(isinstance(s, Integral) and s > 0 for s in v)
+            isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(s, Integral) and s > 0 for s in v)
         )
         else "None or (height, width)"
     ),

@@ -150,7 +150,5 @@ def read_audit_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The labelclean metadata stored in an audit file (version, parameters, classes...)."""
     meta = pq.read_schema(path).metadata or {}
     if METADATA_KEY not in meta:
-        raise ValueError(
-            f"{path} is not a labelclean audit (no {METADATA_KEY.decode()!r} metadata)"
-        )
+        raise ValueError(f"{path} is not a labelclean audit (no {METADATA_KEY.decode()!r} metadata)")
     return json.loads(meta[METADATA_KEY])

@@ -125,9 +125,7 @@ def _check_labels_present(data: LoadedData) -> None:
     missing = pd.isna(pd.Series(data.labels, dtype=object)).to_numpy()
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
-        raise ValueError(
-            f"label missing for {data.sources[row]} ({int(missing.sum())} missing in all)"
-        )
+        raise ValueError(f"label missing for {data.sources[row]} ({int(missing.sum())} missing in all)")
 
 
 # --- images --------------------------------------------------------------------------
@@ -174,9 +172,7 @@ def _decode_all(
     kept = [i for i, r in enumerate(results) if isinstance(r, np.ndarray)]
     skipped = [(sources[i], str(r)) for i, r in enumerate(results) if not isinstance(r, np.ndarray)]
     if not kept:
-        raise BadImageError(
-            f"none of the {len(sources)} images could be read; first: {skipped[0][1]}"
-        )
+        raise BadImageError(f"none of the {len(sources)} images could be read; first: {skipped[0][1]}")
     arrays = [results[i] for i in kept]
     if image_size is None:
         image_size = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
@@ -227,8 +223,12 @@ def _from_folder(root: Path, **options: Any) -> LoadedData:
     )
 
 
-def _file_reader(path: Path) -> Callable[[], Any]:
-    return lambda: path
+def _file_reader(path: Path | None) -> Callable[[], Any]:
+    return lambda: path if path is not None else _raise_missing()
+
+
+def _raise_missing() -> Any:
+    raise FileNotFoundError("no image (the path or image is missing)")
 
 
 def _bytes_reader(data: bytes) -> Callable[[], Any]:
@@ -269,22 +269,21 @@ def _from_hf_dataset(
     features = ds.features
     where = f"the dataset (columns {list(features)})"
     image_types = [c for c, f in features.items() if isinstance(f, datasets.Image)]
-    image_col = _pick_column(
-        list(features), image_column, image_types or _IMAGE_COLUMN_NAMES, "image", where
-    )
+    image_col = _pick_column(list(features), image_column, image_types or _IMAGE_COLUMN_NAMES, "image", where)
     if image_col is None:
         raise KeyError(f"no image column found in {where}; name it with image_column=")
     label_types = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
-    label_col = _pick_column(
-        list(features), label_column, label_types or _LABEL_COLUMN_NAMES, "label", where
-    )
+    label_col = _pick_column(list(features), label_column, label_types or _LABEL_COLUMN_NAMES, "label", where)
     raw = ds.cast_column(image_col, datasets.Image(decode=False))[image_col]
     sources, readers = [], []
     for row, item in enumerate(raw):
         path = item.get("path") if isinstance(item, dict) else None
         data = item.get("bytes") if isinstance(item, dict) else None
         sources.append(f"row {row}" + (f" ({path})" if path and data is None else ""))
-        readers.append(_bytes_reader(data) if data is not None else _file_reader(Path(path)))
+        if data is not None:
+            readers.append(_bytes_reader(data))
+        else:
+            readers.append(_file_reader(Path(path) if path else None))
     tensor, kept, skipped = _decode_all(sources, readers, **options)
     labels = None if label_col is None else np.asarray(ds[label_col])[kept]
     label_feature = features.get(label_col) if label_col else None
@@ -315,21 +314,22 @@ def _from_dataframe(
     row_ids = [str(i) for i in df.index]
     if image_col is None:  # numeric feature columns
         features = df.drop(columns=[label_col] if label_col else [])
-        non_numeric = [
-            c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
-        ]
+        non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
         if non_numeric:
             raise ValueError(
                 f"{where} has no image-path column and non-numeric columns {non_numeric}; "
                 "name the image-path column with image_column= or pass numeric features only"
             )
-        data = _from_array(features.to_numpy(dtype=np.float32), columns=list(features.columns))
-        data.sources = [f"row {r}" for r in row_ids]
+        data = _from_array(
+            features.to_numpy(dtype=np.float32), columns=list(features.columns), row_ids=row_ids
+        )
         data.labels = labels
         data.description = f"DataFrame of {features.shape[1]} feature columns"
         return data
-    paths = [Path(p) for p in df[image_col].astype(str)]
-    sources = [str(p) for p in paths]
+    paths = [None if pd.isna(p) else Path(str(p)) for p in df[image_col]]
+    sources = [
+        f"row {r} (missing path)" if p is None else str(p) for r, p in zip(row_ids, paths, strict=True)
+    ]
     tensor, kept, skipped = _decode_all(sources, [_file_reader(p) for p in paths], **options)
     return LoadedData(
         inputs=tensor,
@@ -344,8 +344,19 @@ def _from_dataframe(
 # --- arrays --------------------------------------------------------------------------
 
 
-def _from_array(X: np.ndarray | torch.Tensor, columns: Sequence[str] | None = None) -> LoadedData:
-    tensor = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+def _from_array(
+    X: np.ndarray | torch.Tensor,
+    columns: Sequence[str] | None = None,
+    row_ids: Sequence[str] | None = None,
+) -> LoadedData:
+    """Images or features from an array; ``row_ids`` name rows (default: positions)."""
+    if isinstance(X, torch.Tensor):
+        tensor = X.detach().cpu()
+    else:
+        array = np.asarray(X)
+        # torch wants writable memory; read-only arrays (e.g. pandas' to_numpy) are copied.
+        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
+    row_ids = [str(i) for i in range(tensor.shape[0])] if row_ids is None else list(row_ids)
     if tensor.dtype == torch.bool or not (
         tensor.is_floating_point()
         or tensor.dtype == torch.uint8
@@ -372,21 +383,21 @@ def _from_array(X: np.ndarray | torch.Tensor, columns: Sequence[str] | None = No
         )
     if tensor.dtype != torch.uint8:
         tensor = tensor.float()
-        _check_finite(tensor, columns)
+        _check_finite(tensor, columns, row_ids)
     return LoadedData(
         inputs=tensor.contiguous(),
         labels=None,
-        sources=[f"row {i}" for i in range(tensor.shape[0])],
+        sources=[f"row {r}" for r in row_ids],
         rows=np.arange(tensor.shape[0]),
         description=f"array of {tensor.shape[0]} {kind}, shape {tuple(X.shape)}",
     )
 
 
-def _check_finite(tensor: torch.Tensor, columns: Sequence[str] | None) -> None:
+def _check_finite(tensor: torch.Tensor, columns: Sequence[str] | None, row_ids: Sequence[str]) -> None:
     bad = ~torch.isfinite(tensor)
     if bad.any():
         where = bad.nonzero()[0].tolist()
-        row = where[0]
+        row = row_ids[where[0]]
         what = f"column {columns[where[1]]!r}" if columns is not None else f"index {where[1:]}"
         raise ValueError(
             f"X has a non-finite value ({tensor[tuple(where)].item()}) at row {row}, {what}; "

@@ -38,8 +38,9 @@ def detection_scores(flagged: np.ndarray, truly_flipped: np.ndarray) -> dict[str
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def run_demo(out: str | Path = "audit.parquet", noise: float = 0.2, seed: int = 0,
-             verbose: bool = False) -> pd.DataFrame:
+def run_demo(
+    out: str | Path = "audit.parquet", noise: float = 0.2, seed: int = 0, verbose: bool = False
+) -> pd.DataFrame:
     """Run the demo; returns the results table (one row per method)."""
     digits = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(
@@ -69,6 +70,6 @@ def run_demo(out: str | Path = "audit.parquet", noise: float = 0.2, seed: int = 
         f"({noise:.0%}, seed {seed}); {len(y_test)} clean test images\n"
     )
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"\nfixed_label_accuracy: share of training labels right after correct_labels()")
+    print("\nfixed_label_accuracy: share of training labels right after correct_labels()")
     print(f"audit of SLN-MO-LC written to {out}")
     return table

@@ -186,9 +186,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             raise ValueError(f"no labels found in {data.description}; pass y or label_column=")
         classes, encoded = _encode_labels(data.labels)
         if len(classes) < 2:
-            raise ValueError(
-                f"need at least 2 classes to find wrong labels, found only {classes.tolist()}"
-            )
+            raise ValueError(f"need at least 2 classes to find wrong labels, found only {classes.tolist()}")
         self.classes_ = classes
         self.class_names_ = _class_names(classes, data.class_names)
         self.device_ = _resolve_device(self.device)
@@ -235,10 +233,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
         epochs = pick("epochs")
         steps = epochs * -(-len(data) // self.batch_size)
-        if self.correction_start == AUTO:
+        correction_start = self.correction_start
+        if correction_start == AUTO:
             correction_start = round(epochs * 5 / 6)
-        else:
-            correction_start = self.correction_start
         height = data.inputs.shape[-1] if data.is_image else 0
         return TrainingConfig(
             epochs=epochs,
@@ -282,6 +279,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any, **columns: Any) -> np.ndarray:
         """The most probable class of every sample, in the original label space."""
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X, **columns).argmax(axis=1)]
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None, **columns: Any) -> float:
@@ -370,9 +368,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         params = state["params"]
         name = state["resolved"]["model"]
         if model is None and name not in _registered():
-            raise ValueError(
-                f"{folder} was fitted with a custom module ({name}); pass model= to load it"
-            )
+            raise ValueError(f"{folder} was fitted with a custom module ({name}); pass model= to load it")
         cleaner = cls(**{**params, "model": model if model is not None else params["model"]})
         cleaner.classes_ = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
         cleaner.class_names_ = state["class_names"]
@@ -386,9 +382,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner.fitted_at_ = state["created"]
         cleaner.device_ = _resolve_device(params["device"])
         network = (
-            model
-            if model is not None
-            else build_model(name, len(cleaner.classes_), cleaner.input_shape_)
+            model if model is not None else build_model(name, len(cleaner.classes_), cleaner.input_shape_)
         )
         channels = cleaner.input_shape_[0]
         stats_shape = (1, channels, 1, 1) if len(cleaner.input_shape_) == 3 else (1, channels)

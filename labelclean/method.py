@@ -55,9 +55,7 @@ def stochastic_label_noise(
     """
     if sigma == 0:
         return targets
-    noise = torch.randn(
-        targets.shape, generator=generator, device=targets.device, dtype=targets.dtype
-    )
+    noise = torch.randn(targets.shape, generator=generator, device=targets.device, dtype=targets.dtype)
     return targets + sigma * noise
 
 
@@ -72,9 +70,7 @@ class _LogitGradientNoise(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        noise = torch.randn(
-            grad.shape, generator=ctx.generator, device=grad.device, dtype=grad.dtype
-        )
+        noise = torch.randn(grad.shape, generator=ctx.generator, device=grad.device, dtype=grad.dtype)
         return grad + ctx.sigma * noise / grad.shape[0], None, None
 
 
@@ -160,9 +156,7 @@ def correction_weights(losses: torch.Tensor) -> torch.Tensor:
     return (losses - low) / (high - low)
 
 
-def corrected_targets(
-    given_onehot: torch.Tensor, probs: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
+def corrected_targets(given_onehot: torch.Tensor, probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``w * y + (1 - w) * onehot(argmax S)``: the label-correction targets.
 
     The prediction is turned into a one-hot vector, as in the paper's Sec. 4.3.

@@ -51,9 +51,7 @@ class _WideBasic(nn.Module):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.relu = nn.ReLU(inplace=True)
         self.shortcut = (
-            None
-            if stride == 1 and c_in == c_out
-            else nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
+            None if stride == 1 and c_in == c_out else nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,9 +133,7 @@ def resolve_model_name(name: str, *, is_image: bool, device: torch.device) -> st
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     """Build a registered model for inputs of ``input_shape`` (C, H, W) or (D,)."""
     if name not in MODELS:
-        raise ValueError(
-            f"unknown model {name!r}; use 'auto', one of {sorted(MODELS)}, or a torch.nn.Module"
-        )
+        raise ValueError(f"unknown model {name!r}; use 'auto', one of {sorted(MODELS)}, or a torch.nn.Module")
     if name == "mlp":
         if len(input_shape) != 1:
             raise ValueError(f"'mlp' takes feature vectors, got inputs of shape {input_shape}")

@@ -99,9 +99,7 @@ def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) 
     return torch.where(mask[:, None, None, None], images.flip(-1), images)
 
 
-def random_crop(
-    images: torch.Tensor, padding: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random crops of the original size after reflect-padding by ``padding`` pixels.
 
     One gather for the whole batch: no Python loop over images.
@@ -263,9 +261,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.gradient_noise == "parameters":
-            method.add_parameter_gradient_noise(
-                self.model.parameters(), sigma, index.numel(), self.generator
-            )
+            method.add_parameter_gradient_noise(self.model.parameters(), sigma, index.numel(), self.generator)
         self.optimizer.step()
         method.update_momentum_model(self.momentum_model, self.model, cfg.momentum)
         return loss, logits

@@ -1,0 +1,26 @@
+"""Shared by the examples: scikit-learn's digits with 20% of the labels flipped (seeded)."""
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from labelclean.demo import flip_labels
+
+
+def noisy_digits(seed: int = 0):
+    """(images (N, 8, 8) in 0..16, true labels, noisy labels)."""
+    digits = load_digits()
+    return digits.images, digits.target, flip_labels(digits.target, 0.2, 10, seed)
+
+
+def report(cleaner, true_labels: np.ndarray, noisy_labels: np.ndarray) -> None:
+    flagged = cleaner.audit()["is_suspicious"].to_numpy()
+    flipped = true_labels != noisy_labels
+    print(
+        f"flagged {flagged.sum()} of {len(flagged)}; truly flipped {flipped.sum()}; "
+        f"precision {(flagged & flipped).sum() / max(1, flagged.sum()):.2f}"
+    )
+    print(
+        f"labels right before: {(noisy_labels == true_labels).mean():.3f}, "
+        f"after correct_labels(): {(cleaner.correct_labels() == true_labels).mean():.3f}"
+    )
+    print(cleaner.suspicious_samples(top_k=5).to_string())
