@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 from typing import Any
 
@@ -86,6 +87,7 @@ CONSTRAINTS = {
     "device": _device,
     "random_state": _number(Integral, 0, none=True),
     "verbose": lambda v: None if isinstance(v, (bool, Integral)) else "True or False",
+    "checkpoint_dir": lambda v: None if v is None or isinstance(v, (str, os.PathLike)) else "None or a path",
     "callbacks": lambda v: None if v is None or isinstance(v, (list, tuple)) else "None or a list",
 }
 

@@ -82,6 +82,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         Progress bars for decoding and training.
     callbacks : list of labelclean.training.Callback or None, default=None
         Extra hooks into the training loop (e.g. per-epoch evaluation).
+    checkpoint_dir : str, Path or None, default=None
+        Save the training state there after every epoch (atomically); a later
+        ``fit`` with the same data, parameters and ``random_state`` resumes from it.
 
     Attributes
     ----------
@@ -132,6 +135,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         callbacks: list | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
     ):
         self.sigma = sigma
         self.momentum = momentum
@@ -148,6 +152,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
 
     # --- fitting ---------------------------------------------------------------------
 
@@ -204,7 +209,14 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         callbacks = list(self.callbacks or [])
         if self.verbose:
             callbacks.append(ProgressBar())
-        trainer = Trainer(model, config, device=self.device_, seed=seed, callbacks=callbacks)
+        trainer = Trainer(
+            model,
+            config,
+            device=self.device_,
+            seed=seed,
+            callbacks=callbacks,
+            checkpoint_dir=self.checkpoint_dir,
+        )
         trainer.fit(data.inputs, torch.from_numpy(encoded), len(classes))
         self.model_ = trainer.momentum_model.eval()
         self.history_ = trainer.history

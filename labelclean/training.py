@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import method
+from ._io import atomic_write
 
 __all__ = [
     "Callback",
@@ -141,7 +144,9 @@ class ProgressBar(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=trainer.config.epochs, desc="labelclean", unit="epoch")
+        self.bar = tqdm(
+            total=trainer.config.epochs, initial=len(trainer.history), desc="labelclean", unit="epoch"
+        )
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         shown = {"loss": f"{record['train_loss']:.3f}", "acc": f"{record['train_acc']:.3f}"}
@@ -161,6 +166,10 @@ class Trainer:
 
     After :meth:`fit`: ``momentum_model`` (use it for predictions), ``targets`` (the
     current soft targets, corrected in the last epochs) and ``history``.
+
+    With ``checkpoint_dir``, the whole training state is saved atomically (written
+    beside, then renamed) after every epoch, and a later :meth:`fit` of the same run
+    resumes from it: a kill at any moment loses at most the epoch in progress.
     """
 
     model: nn.Module
@@ -168,13 +177,17 @@ class Trainer:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
     callbacks: list[Callback] = field(default_factory=list)
+    checkpoint_dir: str | os.PathLike | None = None
+
+    CHECKPOINT_FILE = "checkpoint.pt"
 
     def fit(self, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Trainer:
         """Train on ``inputs`` (N, ...) with integer ``labels`` (N,) in ``[0, num_classes)``."""
         self._setup(inputs, labels, num_classes)
+        self._resume()
         for callback in self.callbacks:
             callback.on_train_begin(self)
-        for epoch in range(self.config.epochs):
+        for epoch in range(len(self.history), self.config.epochs):
             self.run_epoch(epoch)
         for callback in self.callbacks:
             callback.on_train_end(self)
@@ -243,6 +256,7 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(self, record)
         self.history.append(record)
+        self._save_checkpoint()
         return record
 
     def train_step(self, index: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,6 +290,59 @@ class Trainer:
         if self.config.flip:
             x = random_flip(x, self.generator)
         return x.contiguous(memory_format=torch.channels_last)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly where it stands."""
+        return {
+            "fingerprint": self._fingerprint(),
+            "history": self.history,
+            "model": self.model.state_dict(),
+            "momentum_model": self.momentum_model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "targets": self.targets,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` of a run on the same data and settings."""
+        if state["fingerprint"] != self._fingerprint():
+            raise ValueError(
+                f"the checkpoint was written by another run ({state['fingerprint']}), "
+                f"not this one ({self._fingerprint()})"
+            )
+        self.history = state["history"]
+        self.model.load_state_dict(state["model"])
+        self.momentum_model.load_state_dict(state["momentum_model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.targets = state["targets"].to(self.device)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / self.CHECKPOINT_FILE
+
+    def _resume(self) -> None:
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            self.load_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"cannot resume from {path}: {err}") from None
+
+    def _save_checkpoint(self) -> None:
+        if self.checkpoint_path is not None:
+            state = self.state_dict()
+            atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
+
+    def _fingerprint(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "inputs": list(self.inputs.shape),
+            "classes": self.given_onehot.shape[1],
+            "labels_sum": int(self.labels.sum()),
+        }
 
     @torch.no_grad()
     def predict_logits(self, inputs: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
