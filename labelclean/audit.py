@@ -14,11 +14,14 @@ suggested_prob     the model's probability of ``suggested_label``
 mislabel_prob      posterior that the sample is in the high-loss (mislabelled) mode
 rank               1 = highest loss (most suspicious)
 is_suspicious      ``mislabel_prob > 0.5`` and ``suggested_label != given_label``
+image              (only for images that are not files: arrays, datasets) PNG bytes
+                   of the image, at most 128 pixels a side, for review tools
 =================  ==========================================================
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
 from ._io import atomic_write
 
@@ -117,6 +121,27 @@ def build_audit(
             "is_suspicious": suspicious,
         }
     )
+
+
+def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:
+    """PNG bytes of each image ``(N, C, H, W)``, so an audit can show images that have no file.
+
+    Float images are scaled to 0-255 over the whole set; large ones are shrunk.
+    """
+    from PIL import Image
+
+    if images.dtype != torch.uint8:
+        low, high = images.min(), images.max()
+        images = ((images - low) / (high - low).clamp_min(1e-12) * 255).round().to(torch.uint8)
+    arrays = images.permute(0, 2, 3, 1).numpy()
+    encoded = []
+    for array in arrays:
+        picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+        picture.thumbnail((max_side, max_side))
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    return encoded
 
 
 def write_audit(

@@ -64,6 +64,11 @@ class LoadedData:
     def is_image(self) -> bool:
         return self.inputs.ndim == 4
 
+    @property
+    def has_files(self) -> bool:
+        """Whether every sample's source is an image file on disk."""
+        return self.is_image and all(not s.startswith("row ") for s in self.sources)
+
     def __len__(self) -> int:
         return self.inputs.shape[0]
 

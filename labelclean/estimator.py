@@ -18,7 +18,7 @@ from torch import nn
 
 from . import __version__
 from ._params import AUTO, validate_params
-from .audit import build_audit, write_audit
+from .audit import build_audit, encode_thumbnails, write_audit
 from .data import LoadedData, load_data
 from .method import momentum_for_steps
 from .models import build_model, resolve_model_name
@@ -225,6 +225,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.audit_ = build_audit(
             probs, encoded, classes, data.sources, sample_ids=data.rows, random_state=seed % 1000
         )
+        if data.is_image and not data.has_files:
+            self.audit_["image"] = encode_thumbnails(data.inputs)
         self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         return self
 

@@ -262,16 +262,10 @@ class Trainer:
     def train_step(self, index: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the samples ``index``; updates the momentum model after it."""
         cfg = self.config
-        x = self.augment(self.inputs[index])
-        targets = self.targets[index]
-        logits = self.model(x)
-        if cfg.gradient_noise == "labels":
-            train_targets = method.stochastic_label_noise(targets, sigma, self.generator)
-        else:
-            train_targets = targets
+        logits = self.model(self.augment(self.inputs[index]))
         if cfg.gradient_noise == "logits":
             logits = method.add_logit_gradient_noise(logits, sigma, self.generator)
-        loss = method.soft_cross_entropy(logits.float(), train_targets)
+        loss = self.compute_loss(logits, index, sigma if cfg.gradient_noise == "labels" else 0.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.gradient_noise == "parameters":
@@ -279,6 +273,15 @@ class Trainer:
         self.optimizer.step()
         method.update_momentum_model(self.momentum_model, self.model, cfg.momentum)
         return loss, logits
+
+    def compute_loss(self, logits: torch.Tensor, index: torch.Tensor, label_sigma: float) -> torch.Tensor:
+        """Soft-target cross-entropy against the current targets plus SLN (Eq. 3).
+
+        Override to train with another loss (the bench's baselines do); ``index``
+        gives the samples' positions in the training set.
+        """
+        targets = method.stochastic_label_noise(self.targets[index], label_sigma, self.generator)
+        return method.soft_cross_entropy(logits.float(), targets)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """Batch-level random crop and flip for images; features pass through."""

@@ -1,9 +1,12 @@
 """SLNCleaner end to end on real data (scikit-learn's digits), and its scikit-learn contract."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -137,4 +140,7 @@ def test_demo_prints_its_table_and_writes_the_audit(tmp_path, capsys):
     assert "SLN-MO-LC" in printed and "plain cross-entropy" in printed and "precision" in printed
     assert table.loc["SLN-MO-LC", "test_accuracy"] > table.loc["plain cross-entropy", "test_accuracy"]
     assert table.loc["SLN-MO-LC", "f1"] > 0.8
-    assert tuple(pd.read_parquet(out).columns) == AUDIT_COLUMNS
+    audit = pd.read_parquet(out)
+    assert tuple(audit.columns) == (*AUDIT_COLUMNS, "image")  # arrays carry their images
+    with Image.open(io.BytesIO(audit["image"].iloc[0])) as picture:
+        assert picture.size == (8, 8)
