@@ -16,17 +16,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from .estimator import SLNCleaner
+from .noise import symmetric_noise
 
 PLAIN_CE = {"sigma": 0.0, "momentum": 0.0, "correction_start": None}
-
-
-def flip_labels(labels: np.ndarray, rate: float, num_classes: int, seed: int) -> np.ndarray:
-    """Move a random ``rate`` of the labels to a different class, uniformly (symmetric noise)."""
-    rng = np.random.default_rng(seed)
-    noisy = labels.copy()
-    flip = rng.random(len(labels)) < rate
-    noisy[flip] = (labels[flip] + rng.integers(1, num_classes, flip.sum())) % num_classes
-    return noisy
 
 
 def detection_scores(flagged: np.ndarray, truly_flipped: np.ndarray) -> dict[str, float]:
@@ -46,7 +38,7 @@ def run_demo(
     X_train, X_test, y_train, y_test = train_test_split(
         digits.images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
     )
-    noisy = flip_labels(y_train, noise, 10, seed)
+    noisy = symmetric_noise(y_train, noise, 10, seed)
     flipped = noisy != y_train
     rows = []
     for name, params in [("plain cross-entropy", PLAIN_CE), ("SLN-MO-LC", {})]:

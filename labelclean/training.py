@@ -58,6 +58,8 @@ class TrainingConfig:
     crop_padding: int = 0
     flip: bool = False
     eval_batch_size: int = 1024
+    samples_per_class: int | None = None
+    lr_drops: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,9 +228,10 @@ class Trainer:
         if correcting:
             self.correct_labels()
         sigma = 0.0 if correcting else cfg.sigma
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * 0.1 ** sum(epoch >= drop for drop in cfg.lr_drops)
         self.model.train()
-        n = self.inputs.shape[0]
-        order = torch.randperm(n, generator=self.generator, device=self.device)
+        order = self.epoch_order()
         batches = [b for b in order.split(cfg.batch_size) if b.numel() > 1]
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device)
@@ -258,6 +261,21 @@ class Trainer:
         self.history.append(record)
         self._save_checkpoint()
         return record
+
+    def epoch_order(self) -> torch.Tensor:
+        """The sample indices of one epoch: a permutation, or a class-balanced draw."""
+        n = self.inputs.shape[0]
+        per_class = self.config.samples_per_class
+        if per_class is None:
+            return torch.randperm(n, generator=self.generator, device=self.device)
+        drawn = []
+        for c in range(self.given_onehot.shape[1]):
+            members = (self.labels == c).nonzero().squeeze(1)
+            if len(members):
+                pick = torch.randint(len(members), (per_class,), generator=self.generator, device=self.device)
+                drawn.append(members[pick])
+        order = torch.cat(drawn)
+        return order[torch.randperm(len(order), generator=self.generator, device=self.device)]
 
     def train_step(self, index: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the samples ``index``; updates the momentum model after it."""

@@ -1,0 +1,273 @@
+"""python -m labelclean.bench: reproduce the paper's tables, side by side with its numbers.
+
+  python -m labelclean.bench cifar10 --preset quick --noise sym
+  python -m labelclean.bench cifar10 --preset paper --noise all --seeds 5 --device cuda
+  python -m labelclean.bench cifar100 --data-dir DIR
+  python -m labelclean.bench clothing1m --data-dir DIR --weights resnet50-imagenet.pth
+
+Finished (method, noise, seed) runs are kept under --out/runs and not run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import paper
+from .data import NUM_CLASSES, DataMissing, load_cifar, noisy_labels, open_set
+from .methods import CLOTHING1M_METHODS, METHODS
+from .runner import PRESETS, run_cell
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+NOISES = {"cifar10": ["sym", "asym", "dependent", "openset"], "cifar100": ["sym", "asym", "dependent"]}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m labelclean.bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    for name in ("cifar10", "cifar100"):
+        p = sub.add_parser(name, help=f"Table {1 if name == 'cifar10' else 2} of the paper")
+        p.add_argument(
+            "--noise",
+            nargs="+",
+            default=["all"],
+            choices=[*NOISES[name], "all"],
+            help="noise types (default all): " + ", ".join(NOISES[name]),
+        )
+        p.add_argument(
+            "--methods",
+            nargs="+",
+            default=list(METHODS),
+            choices=METHODS,
+            help="methods to run (default all)",
+        )
+        p.add_argument("--seeds", type=int, default=1, help="runs per cell, seeds 0..N-1 (paper: 5)")
+        p.add_argument(
+            "--preset",
+            choices=sorted(PRESETS),
+            default="quick",
+            help="paper: Appendix B to the letter (WRN-28-2, 300 epochs; a GPU);\n"
+            "quick: a 10,000-image subset and a small CNN sized for a 2-core CPU",
+        )
+        default_dir = SHARED / name
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=default_dir,
+            help=f"CIFAR as HF Parquet or torchvision's python files (default {default_dir})",
+        )
+        p.add_argument(
+            "--noise-dir",
+            type=Path,
+            default=None,
+            help="the paper's label files {sym,asym,dependent}0.4.csv (default DATA_DIR/noise);\n"
+            "sym and asym fall back to seeded generators",
+        )
+        p.add_argument(
+            "--cifar100-dir",
+            type=Path,
+            default=SHARED / "cifar100",
+            help="CIFAR-100, for open-set noise on CIFAR-10",
+        )
+        p.add_argument("--out", type=Path, default=Path("bench-results"), help="results folder")
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+        p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+        p.add_argument("--subset", type=int, default=None, help="override the preset's training subset")
+        p.add_argument("--verbose", action="store_true", help="progress bars")
+
+    p = sub.add_parser("clothing1m", help="Table 3 of the paper (ResNet-50, 10 epochs)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help="Clothing1M in its official layout: images/ plus noisy_train / clean_val /\n"
+        "clean_test lists ('relative/path label' lines, or *_key_list.txt + *_kv.txt)",
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="ImageNet ResNet-50 state dict (.pth); without it: random init, flagged in the results",
+    )
+    p.add_argument("--methods", nargs="+", default=list(CLOTHING1M_METHODS), choices=CLOTHING1M_METHODS)
+    p.add_argument(
+        "--sampling",
+        nargs="+",
+        default=["standard", "balanced"],
+        choices=["standard", "balanced"],
+        help="standard: every noisy image once per epoch; balanced: 18,976 per class per epoch",
+    )
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument(
+        "--per-class", type=int, default=18_976, help="balanced sampling: images per class per epoch"
+    )
+    p.add_argument(
+        "--max-images",
+        type=int,
+        default=200_000,
+        help="refuse larger splits: images are decoded into memory (streaming is not built yet)",
+    )
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        print(run_clothing1m(args) if args.benchmark == "clothing1m" else run_cifar(args))
+    except DataMissing as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _device(name: str) -> torch.device:
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
+def run_clothing1m(args: argparse.Namespace) -> str:
+    """Table 3: ResNet-50, lr 1e-3 then 1e-4 after epoch 5, batch 32, weight decay 1e-3, sigma 0.2."""
+    from functools import partial
+
+    from ..data import load_data
+    from ..models import resnet50
+    from .data import CLOTHING1M_LISTS, Split, load_clothing1m_lists
+    from .report import write_outputs
+    from .runner import Preset
+
+    lists = load_clothing1m_lists(args.data_dir)
+    too_big = {k: len(v) for k, v in lists.items() if len(v) > args.max_images}
+    if too_big:
+        raise DataMissing(
+            f"splits {too_big} exceed --max-images={args.max_images}: this benchmark decodes images "
+            "into memory; run on a subset of the lists or raise the limit if memory allows"
+        )
+    size = (args.image_size, args.image_size)
+    splits = {}
+    for split in CLOTHING1M_LISTS:
+        loaded = load_data(
+            lists[split],
+            image_column="path",
+            label_column="label",
+            image_size=size,
+            on_bad_image="skip",
+            verbose=args.verbose,
+        )
+        splits[split] = Split(loaded.inputs, np.asarray(loaded.labels, dtype=np.int64))
+    train, test = splits["train"], splits["test"]
+    transition = clothing1m_transition(lists)
+    preset = Preset(
+        "paper", "resnet50", args.epochs, 1e-3, None, paper.SIGMA, 0.999, 1 / args.epochs, 32, 1e-3
+    )
+    device = _device(args.device)
+    init = "ImageNet weights " + str(args.weights) if args.weights else "RANDOM INIT (no --weights given)"
+    results = []
+    for sampling in args.sampling:
+        for seed in range(args.seeds):
+            for method in args.methods:
+                if method in ("forward", "backward") and transition is None:
+                    print(f"skipping {method}: no image has both a noisy and a clean label", file=sys.stderr)
+                    continue
+                result = run_cell(
+                    dataset="clothing1m",
+                    method=method,
+                    noise=sampling,
+                    seed=seed,
+                    preset=preset,
+                    train=train,
+                    noisy=train.labels,
+                    test=test,
+                    out_dir=args.out,
+                    device=device,
+                    flipped=np.zeros(len(train.labels), dtype=bool),
+                    verbose=args.verbose,
+                    transition=transition,
+                    network=partial(resnet50, weights=args.weights),
+                    lr_drops=(5,),
+                    samples_per_class=args.per_class if sampling == "balanced" else None,
+                )
+                result["init"] = init
+                results.append(result)
+    preamble = f"{preset.describe()}; images {size}; initialisation: {init}"
+    return write_outputs(results, "clothing1m", args.sampling, args.out / "clothing1m", preamble)
+
+
+def clothing1m_transition(lists) -> np.ndarray | None:
+    """``T[i, j] = P(noisy j | clean i)`` from images that carry both labels, as Patrini et al. do."""
+    from ..noise import transition_matrix
+
+    clean = pd.concat([lists["val"], lists["test"]]).drop_duplicates("path")
+    both = lists["train"].merge(clean, on="path", suffixes=("_noisy", "_clean"))
+    if both.empty:
+        return None
+    transition = transition_matrix(both["label_clean"], both["label_noisy"], NUM_CLASSES["clothing1m"])
+    unseen = transition.sum(axis=1) == 0  # classes without a doubly-labelled image: assume no noise
+    transition[unseen, unseen] = 1.0
+    return transition
+
+
+def run_cifar(args: argparse.Namespace) -> str:
+    from dataclasses import replace
+
+    from .report import write_outputs
+
+    dataset = args.benchmark
+    preset = PRESETS[args.preset]
+    if args.subset is not None:
+        preset = replace(preset, train_subset=args.subset)
+    noises = NOISES[dataset] if "all" in args.noise else args.noise
+    device = _device(args.device)
+    train, test = load_cifar(dataset, args.data_dir)
+    if preset.train_subset:
+        train.images, train.labels = train.images[: preset.train_subset], train.labels[: preset.train_subset]
+    noise_dir = args.noise_dir if args.noise_dir is not None else args.data_dir / "noise"
+    results = []
+    for noise in noises:
+        for seed in range(args.seeds):
+            if noise == "openset":
+                cifar100_train, _ = load_cifar("cifar100", args.cifar100_dir, download=False)
+                cell_train, flipped = open_set(train, cifar100_train, seed)
+                noisy = cell_train.labels
+            else:
+                cell_train, flipped = train, None
+                noisy = noisy_labels(train.labels, noise, NUM_CLASSES[dataset], seed, noise_dir)
+            for method in args.methods:
+                result = run_cell(
+                    dataset=dataset,
+                    method=method,
+                    noise=noise,
+                    seed=seed,
+                    preset=preset,
+                    train=cell_train,
+                    noisy=noisy,
+                    test=test,
+                    out_dir=args.out,
+                    device=device,
+                    epochs=args.epochs,
+                    flipped=flipped,
+                    verbose=args.verbose,
+                )
+                print(
+                    f"{method:>10} {noise:>9} seed {seed}: test accuracy {100 * result['final_test_acc']:.2f}% "
+                    f"(peak {100 * result['peak_test_acc']:.2f}%), {result['seconds'] / 60:.1f} min",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(result)
+    stem = args.out / f"{dataset}_{preset.name}"
+    return write_outputs(results, dataset, noises, stem, preset.describe(args.epochs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The benchmark's outputs: a Markdown table beside the paper's numbers, JSON, and a plot."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import paper
+
+METHOD_NAMES = {
+    "ce": "CE",
+    "gce": "GCE",
+    "coteaching": "Co-teaching",
+    "phuber-ce": "PHuber-CE",
+    "ls": "LS",
+    "sln": "SLN",
+    "sln-mo": "SLN-MO",
+    "sln-mo-lc": "SLN-MO-LC",
+    "forward": "Forward",
+    "backward": "Backward",
+}
+
+
+def _mean_std(values: list[float]) -> str:
+    values = [100 * v for v in values]
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+
+
+def render_table(results: list[dict[str, Any]], dataset: str, columns: list[str]) -> str:
+    """Markdown: one row per method, one column per noise, ours next to the paper's number."""
+    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in results:
+        cells[(r["method"], r["noise"])].append(r)
+    methods = [m for m in METHOD_NAMES if any(key[0] == m for key in cells)]
+    header = ["Method", *[f"{c} (ours / paper)" for c in columns], "time per run (ours / paper)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in methods:
+        row = [METHOD_NAMES[method]]
+        seconds = []
+        for noise in columns:
+            runs = cells.get((method, noise), [])
+            seconds += [r["seconds"] for r in runs]
+            ours = _mean_std([r["final_test_acc"] for r in runs]) if runs else "—"
+            published = paper.published(dataset, method, noise)
+            theirs = (
+                "—"
+                if published is None
+                else (f"{published[0]:.2f}" + (f" ± {published[1]:.2f}" if published[1] is not None else ""))
+            )
+            row.append(f"{ours} / {theirs}")
+        hours = paper.HOURS.get(dataset, {}).get(method)
+        ours_time = f"{np.mean(seconds) / 60:.1f} min" if seconds else "—"
+        row.append(f"{ours_time} / {hours:.2f} h" if hours else ours_time)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def describe_runs(results: list[dict[str, Any]]) -> str:
+    devices = sorted({r["device"] for r in results})
+    seeds = sorted({r["seed"] for r in results})
+    n_train = sorted({r["n_train"] for r in results})
+    return (
+        f"Test accuracy (%) at the last epoch, mean ± std over seeds {seeds}; "
+        f"{n_train[0] if len(n_train) == 1 else n_train} training images; device: {', '.join(devices)}."
+    )
+
+
+def write_outputs(
+    results: list[dict[str, Any]], dataset: str, columns: list[str], stem: Path, preamble: str
+) -> str:
+    """Write ``stem``.md / .json / .png and return the Markdown."""
+    table = render_table(results, dataset, columns)
+    markdown = f"# {dataset} ({stem.name})\n\n{preamble}\n\n{describe_runs(results)}\n\n{table}\n"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".md").write_text(markdown)
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    plot_curves(results, columns, stem.with_suffix(".png"))
+    return markdown
+
+
+def plot_curves(results: list[dict[str, Any]], columns: list[str], path: Path) -> None:
+    """Fig. 1 style: test accuracy per epoch (top) and training loss on clean vs noisy labels (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(columns), figsize=(5 * len(columns), 7), squeeze=False)
+    colors = dict(zip(METHOD_NAMES, plt.cm.tab10.colors, strict=False))
+    for col, noise in enumerate(columns):
+        top, bottom = axes[0, col], axes[1, col]
+        for r in (r for r in results if r["noise"] == noise and r["seed"] == min(x["seed"] for x in results)):
+            epochs = [h["epoch"] for h in r["history"]]
+            label = METHOD_NAMES[r["method"]]
+            top.plot(
+                epochs, [100 * h["test_acc"] for h in r["history"]], label=label, color=colors[r["method"]]
+            )
+            if r["method"] in ("ce", "sln", "sln-mo-lc"):
+                bottom.plot(
+                    epochs,
+                    [h["loss_clean"] for h in r["history"]],
+                    color=colors[r["method"]],
+                    label=f"{label}, clean labels",
+                )
+                bottom.plot(
+                    epochs,
+                    [h["loss_noisy"] for h in r["history"]],
+                    color=colors[r["method"]],
+                    linestyle="--",
+                    label=f"{label}, wrong labels",
+                )
+        top.set(title=f"{noise} noise", xlabel="epoch", ylabel="test accuracy (%)")
+        bottom.set(xlabel="epoch", ylabel="training loss")
+        top.grid(alpha=0.3)
+        bottom.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
