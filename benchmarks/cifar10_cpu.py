@@ -78,7 +78,7 @@ def main() -> None:
     noisy, true = noise["label_noisy"].to_numpy(), noise["label"].to_numpy()
     if args.split == "val":
         held = load_data(train.select(range(n_fit, args.n)))
-        eval_sets = {"noisy": (held.inputs, torch.from_numpy(noisy[n_fit:]))}
+        eval_sets = {"noisy": (held.inputs, torch.tensor(noisy[n_fit:]))}
     else:
         test = load_data(raw["test"])
         eval_sets = {"test": (test.inputs, torch.from_numpy(test.labels))}

@@ -18,7 +18,7 @@ from ..method import momentum_for_steps
 from ..models import build_model
 from ..training import Callback, Normalize, TrainingConfig
 from . import paper
-from .data import NOISE_RATE, Split
+from .data import NOISE_RATE, NUM_CLASSES, Split
 from .methods import configure, make_trainer, method_settings
 
 
@@ -107,7 +107,7 @@ def run_cell(
     if path.exists():
         return json.loads(path.read_text())
     epochs = epochs or preset.epochs
-    num_classes = int(max(train.labels.max(), noisy.max())) + 1
+    num_classes = NUM_CLASSES[dataset]
     steps = epochs * -(-len(noisy) // preset.batch_size)
     momentum = preset.momentum if preset.momentum is not None else momentum_for_steps(steps)
     base = TrainingConfig(
@@ -145,7 +145,7 @@ def run_cell(
         callbacks.append(ProgressBar())
     trainer = make_trainer(settings, model, config, device=device, seed=seed, callbacks=callbacks)
     started = time.perf_counter()
-    trainer.fit(train.images, torch.from_numpy(noisy), num_classes)
+    trainer.fit(train.images, torch.tensor(noisy), num_classes)
     seconds = time.perf_counter() - started
     curve = [r["test_acc"] for r in trainer.history]
     result = {
@@ -155,7 +155,7 @@ def run_cell(
         "seed": seed,
         "preset": asdict(preset) | {"epochs": epochs},
         "config": config.to_dict(),
-        "method_options": {k: v for k, v in settings.options.items()},
+        "method_options": {k: np.asarray(v).tolist() for k, v in settings.options.items() if k != "peer"},
         "device": device_name(device),
         "n_train": len(noisy),
         "noise_rate": float(flipped.mean()),

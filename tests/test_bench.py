@@ -1,0 +1,260 @@
+"""labelclean.bench: noise generators, baseline losses, table renderer, data loaders, end to end."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from labelclean.bench.__main__ import main as bench_main
+from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
+from labelclean.bench.methods import (
+    BackwardTrainer,
+    CoTeachingTrainer,
+    ForwardTrainer,
+    GCETrainer,
+    PHuberTrainer,
+)
+from labelclean.bench.report import render_table
+from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
+from labelclean.training import TrainingConfig
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+
+
+# --- noise -------------------------------------------------------------------------------
+
+
+def test_symmetric_noise_rate_and_uniform_transitions():
+    true = np.repeat(np.arange(10), 5000)
+    noisy = symmetric_noise(true, 0.4, 10, seed=0)
+    assert (noisy != true).mean() == pytest.approx(0.4, abs=0.01)
+    t = transition_matrix(true, noisy, 10)
+    assert np.allclose(np.diag(t), 0.6, atol=0.02)
+    off = t[~np.eye(10, dtype=bool)]
+    assert np.allclose(off, 0.4 / 9, atol=0.015)  # 5,000 draws a cell: ~0.003 standard error
+    assert np.array_equal(symmetric_noise(true, 0.4, 10, seed=0), noisy)  # seeded
+
+
+def test_cifar10_asymmetric_noise_flips_only_the_paper_pairs():
+    true = np.repeat(np.arange(10), 5000)
+    t = transition_matrix(true, asymmetric_noise(true, 0.4, 10, seed=1), 10)
+    for source in range(10):
+        if source in CIFAR10_ASYMMETRIC:
+            assert t[source, CIFAR10_ASYMMETRIC[source]] == pytest.approx(0.4, abs=0.02)
+            assert t[source, source] == pytest.approx(0.6, abs=0.02)
+        else:
+            assert t[source, source] == 1.0
+    assert CIFAR10_ASYMMETRIC == {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
+
+
+def test_cifar100_asymmetric_noise_goes_to_the_next_class_circularly():
+    true = np.repeat(np.arange(100), 1000)
+    t = transition_matrix(true, asymmetric_noise(true, 0.4, 100, seed=2), 100)
+    assert np.allclose(np.diag(t), 0.6, atol=0.07)  # ~0.015 standard error a class
+    assert np.allclose(t[np.arange(100), (np.arange(100) + 1) % 100], 0.4, atol=0.07)
+    assert ((t > 0).sum(axis=1) == 2).all()  # nothing else is reachable
+
+
+def test_noise_files_are_used_when_present_and_checked(tmp_path):
+    true = np.array([0, 1, 2, 3])
+    pd.DataFrame({"label": true, "label_noisy": [1, 1, 2, 0]}).to_csv(
+        tmp_path / "dependent0.4.csv", index=False
+    )
+    assert noisy_labels(true, "dependent", 10, 0, tmp_path).tolist() == [1, 1, 2, 0]
+    with pytest.raises(ValueError, match="does not match the training labels"):
+        noisy_labels(np.array([3, 3, 3, 3]), "dependent", 10, 0, tmp_path)
+    with pytest.raises(DataMissing, match=r"openset0\.4\.csv"):
+        noisy_labels(true, "openset", 10, 0, tmp_path)
+
+
+# --- baseline losses --------------------------------------------------------------------
+
+
+def _trainer(cls, labels, **options):
+    config = TrainingConfig(
+        epochs=1, lr=0.1, batch_size=4, weight_decay=0, sigma=0, momentum=0, correction_start=None
+    )
+    trainer = cls(torch.nn.Linear(3, 3), config, **options)
+    trainer._setup(torch.zeros(len(labels), 3), torch.as_tensor(labels), 3)
+    return trainer
+
+
+def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
+    trainer = _trainer(PHuberTrainer, [0, 0], tau=2.0)
+    logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
+    loss = trainer.compute_loss(logits, torch.tensor([0, 1]), 0.0)
+    expected = (-math.log(0.8) + (-2 * 0.2 + math.log(2) + 1)) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_gce_loss_and_truncation_weights():
+    trainer = _trainer(GCETrainer, [0, 0], q=0.7)
+    logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
+    loss = trainer.compute_loss(logits, torch.tensor([0, 1]), 0.0)
+    assert loss.item() == pytest.approx(((1 - 0.8**0.7) + (1 - 0.2**0.7)) / 0.7 / 2, rel=1e-5)
+    trainer.sample_weights = torch.tensor([1.0, 0.0])  # pruned sample contributes nothing
+    assert trainer.compute_loss(logits, torch.tensor([0, 1]), 0.0).item() == pytest.approx(
+        (1 - 0.8**0.7) / 0.7 / 2
+    )
+
+
+def test_forward_and_backward_with_identity_transition_equal_cross_entropy():
+    logits = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    ce = F.cross_entropy(logits, labels)
+    for cls in (ForwardTrainer, BackwardTrainer):
+        trainer = _trainer(cls, labels, transition=np.eye(3))
+        assert trainer.compute_loss(logits, torch.arange(5), 0.0).item() == pytest.approx(ce.item(), rel=1e-5)
+
+
+def test_coteaching_keep_rate_ramps_down_to_one_minus_the_noise_rate():
+    trainer = _trainer(CoTeachingTrainer, [0, 1], forget_rate=0.4, ramp_epochs=10, peer=torch.nn.Linear(3, 3))
+    rates = []
+    for epoch in (0, 5, 10, 20):
+        trainer.epoch = epoch
+        rates.append(trainer.keep_rate())
+    assert rates == pytest.approx([1.0, 0.8, 0.6, 0.6])
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def test_table_puts_mean_and_std_next_to_the_paper():
+    runs = [
+        {"method": m, "noise": "sym", "seed": s, "final_test_acc": acc, "seconds": 60.0}
+        for m, s, acc in [("ce", 0, 0.50), ("ce", 1, 0.52), ("sln-mo-lc", 0, 0.80), ("sln-mo-lc", 1, 0.82)]
+    ]
+    table = render_table(runs, "cifar10", ["sym"])
+    lines = table.splitlines()
+    assert lines[0].startswith("| Method | sym (ours / paper)")
+    assert "| CE | 51.00 ± 1.41 / 53.16 ± 1.64 | 1.0 min / 1.18 h |" in lines
+    assert "| SLN-MO-LC | 81.00 ± 1.41 / 87.00 ± 0.27 | 1.0 min / 1.31 h |" in lines
+
+
+# --- Clothing1M layout ---------------------------------------------------------------------
+
+
+def _clothing_tree(root: Path, key_lists: bool) -> None:
+    rng = np.random.default_rng(0)
+    entries = {"train": [], "val": [], "test": []}
+    for split, n in (("train", 12), ("val", 4), ("test", 4)):
+        for i in range(n):
+            rel = f"images/{i % 3}/{split}_{i}.jpg"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(root / rel)
+            entries[split].append((rel, i % 14))
+    entries["val"].append((entries["train"][0][0], 5))  # one image with both labels
+    if key_lists:
+        (root / "noisy_train_key_list.txt").write_text("\n".join(p for p, _ in entries["train"]))
+        (root / "noisy_label_kv.txt").write_text("\n".join(f"{p} {y}" for p, y in entries["train"]))
+        for split in ("val", "test"):
+            (root / f"clean_{split}_key_list.txt").write_text("\n".join(p for p, _ in entries[split]))
+        clean = entries["val"] + entries["test"]
+        (root / "clean_label_kv.txt").write_text("\n".join(f"{p} {y}" for p, y in clean))
+    else:
+        (root / "annotations").mkdir()
+        for split, name in (("train", "noisy_train"), ("val", "clean_val"), ("test", "clean_test")):
+            (root / "annotations" / f"{name}.txt").write_text(
+                "\n".join(f"{p} {y}" for p, y in entries[split])
+            )
+
+
+@pytest.mark.parametrize("key_lists", [False, True])
+def test_clothing1m_lists_in_both_official_layouts(tmp_path, key_lists):
+    _clothing_tree(tmp_path, key_lists)
+    splits = load_clothing1m_lists(tmp_path)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 12, "val": 5, "test": 4}
+    assert all(Path(p).exists() for p in splits["train"]["path"])
+    assert splits["val"]["label"].iloc[-1] == 5
+
+
+def test_clothing1m_malformed_line_and_missing_lists_are_named(tmp_path):
+    with pytest.raises(DataMissing, match=r"noisy_train\.txt or noisy_train_key_list\.txt"):
+        load_clothing1m_lists(tmp_path)
+    _clothing_tree(tmp_path, key_lists=False)
+    bad = tmp_path / "annotations" / "clean_test.txt"
+    bad.write_text(bad.read_text() + "\nimages/0/x.jpg not-a-label")
+    with pytest.raises(ValueError, match=r"clean_test.txt, line 5: expected 'relative/path label'"):
+        load_clothing1m_lists(tmp_path)
+
+
+def test_clothing1m_benchmark_runs_end_to_end_on_a_tiny_tree(tmp_path, capsys):
+    _clothing_tree(tmp_path / "data", key_lists=True)
+    args = [
+        "clothing1m",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+        "--epochs",
+        "1",
+    ]
+    args += ["--image-size", "32", "--methods", "ce", "forward", "sln-mo-lc", "--sampling", "balanced"]
+    assert bench_main([*args, "--per-class", "2"]) == 0
+    markdown = capsys.readouterr().out
+    assert "RANDOM INIT" in markdown and "| Forward |" in markdown and "74.08 ± 0.18" in markdown
+    assert (tmp_path / "out" / "clothing1m.png").exists()
+
+
+# --- CIFAR end to end ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path):
+    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic."""
+    data = tmp_path / "cifar10"
+    (data / "noise").mkdir(parents=True)
+    if (SHARED_CIFAR / "train.parquet").exists():
+        for split in ("train", "test"):
+            pq.write_table(
+                pq.read_table(SHARED_CIFAR / f"{split}.parquet").slice(0, 64), data / f"{split}.parquet"
+            )
+        noise = pd.read_csv(SHARED_CIFAR / "noise" / "sym0.4.csv").iloc[:64]
+        noise.to_csv(data / "noise" / "sym0.4.csv", index=False)
+    else:
+        import datasets
+
+        rng = np.random.default_rng(0)
+        features = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(num_classes=10)})
+        for split in ("train", "test"):
+            images = [Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(64)]
+            labels = list(np.arange(64) % 10)
+            datasets.Dataset.from_dict({"img": images, "label": labels}, features=features).to_parquet(
+                str(data / f"{split}.parquet")
+            )
+    return data
+
+
+def test_cifar_benchmark_end_to_end_and_resume(tiny_cifar, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["cifar10", "--data-dir", str(tiny_cifar), "--out", str(out), "--epochs", "2", "--subset", "64"]
+    args += ["--noise", "sym", "asym", "--methods", "ce", "gce", "coteaching", "sln-mo-lc"]
+    assert bench_main(args) == 0
+    markdown = capsys.readouterr().out
+    for name in ("| CE |", "| GCE |", "| Co-teaching |", "| SLN-MO-LC |", "53.16 ± 1.64", "87.85 ± 0.41"):
+        assert name in markdown
+    runs = sorted((out / "runs").glob("*.json"))
+    assert len(runs) == 8
+    run = json.loads(runs[0].read_text())
+    assert len(run["history"]) == 2 and {"test_acc", "loss_clean", "loss_noisy"} <= set(run["history"][0])
+    assert run["config"]["epochs"] == 2 and run["n_train"] == 64
+    assert json.loads((out / "cifar10_quick.json").read_text())[0]["method"] == "ce"
+    assert (out / "cifar10_quick.png").stat().st_size > 10_000
+    stamps = {p: p.stat().st_mtime_ns for p in runs}
+    assert bench_main(args) == 0  # resumes: nothing is trained again
+    assert {p: p.stat().st_mtime_ns for p in runs} == stamps
+    assert capsys.readouterr().out == markdown
+
+
+def test_openset_without_cifar100_says_what_is_missing(tiny_cifar, tmp_path, capsys):
+    args = ["cifar10", "--data-dir", str(tiny_cifar), "--out", str(tmp_path), "--noise", "openset"]
+    args += ["--cifar100-dir", str(tmp_path / "nope"), "--subset", "64", "--epochs", "1", "--methods", "ce"]
+    assert bench_main(args) == 2
+    assert "cifar100 not found" in capsys.readouterr().err
