@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from . import __version__
+from . import __version__, distributed
+from ._io import atomic_write
 from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
 from .data import LoadedData, load_data
@@ -178,6 +179,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             Columns of a dataset or DataFrame; found automatically when not given.
         """
         validate_params(self.get_params(deep=False))
+        distributed.init_from_env()  # started by torchrun: train data-parallel
         data = load_data(
             X,
             y,
@@ -202,6 +204,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.data_source_ = data.description
 
         seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1))
+        seed = distributed.broadcast_int(seed)  # all ranks must share batches and noise
         model_name, network = self._build_network(data, seed)
         config = self._training_config(data, model_name)
         self.config_ = {**config.to_dict(), "model": model_name}
@@ -344,9 +347,13 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         """Write the audit as Parquet (readable by pandas, pyarrow and ``datasets``).
 
         The file's schema metadata (key ``labelclean``) holds :meth:`audit_metadata`;
-        read it back with :func:`labelclean.read_audit_metadata`.
+        read it back with :func:`labelclean.read_audit_metadata`. Under
+        torch.distributed only rank 0 writes.
         """
-        return write_audit(self.audit(), path, self.audit_metadata())
+        if distributed.is_main():
+            write_audit(self.audit(), path, self.audit_metadata())
+        distributed.barrier()
+        return Path(path)
 
     # --- persistence -------------------------------------------------------------------
 
@@ -357,17 +364,21 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model_.state_dict(), folder / "model.pt")
-        self.save_audit(folder / "audit.parquet")
-        state = {
-            **self.audit_metadata(),
-            "classes_dtype": self.classes_.dtype.str,
-            "input_shape": list(self.input_shape_),
-            "history": self.history_,
-            "skipped": self.skipped_,
-        }
-        (folder / "config.json").write_text(json.dumps(state, indent=2, default=str))
+        if distributed.is_main():  # under torch.distributed, rank 0 writes
+            folder.mkdir(parents=True, exist_ok=True)
+            weights = self.model_.state_dict()
+            atomic_write(folder / "model.pt", lambda tmp: torch.save(weights, tmp))
+            write_audit(self.audit(), folder / "audit.parquet", self.audit_metadata())
+            state = {
+                **self.audit_metadata(),
+                "classes_dtype": self.classes_.dtype.str,
+                "input_shape": list(self.input_shape_),
+                "history": self.history_,
+                "skipped": self.skipped_,
+            }
+            text = json.dumps(state, indent=2, default=str)
+            atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(text))
+        distributed.barrier()
         return folder
 
     @classmethod
@@ -420,7 +431,7 @@ def _registered() -> set[str]:
 
 def _resolve_device(device: str) -> torch.device:
     if device == AUTO:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.local_device()
     return torch.device(device)
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import method
+from . import distributed, method
 from ._io import atomic_write
 
 __all__ = [
@@ -200,6 +200,9 @@ class Trainer:
         self.model.to(self.device)
         if inputs.ndim == 4:  # NHWC kernels are markedly faster for convolutions on CPU
             self.model.to(memory_format=torch.channels_last)
+        self.forward_model = self.model
+        if distributed.is_distributed():  # broadcasts rank 0's weights: identical start everywhere
+            self.forward_model = distributed.data_parallel(self.model, self.device)
         self.momentum_model = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
@@ -232,17 +235,18 @@ class Trainer:
             group["lr"] = cfg.lr * 0.1 ** sum(epoch >= drop for drop in cfg.lr_drops)
         self.model.train()
         order = self.epoch_order()
-        batches = [b for b in order.split(cfg.batch_size) if b.numel() > 1]
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device)
+        batches = [b for b in order.split(cfg.batch_size) if b.numel() >= 2 * distributed.world_size()]
+        totals = torch.zeros(2, device=self.device)  # loss sum, correct count (this rank's slices)
         for index in batches:
             loss, logits = self.train_step(index, sigma)
-            loss_sum += loss.detach() * index.numel()
-            correct += (logits.argmax(1) == self.targets[index].argmax(1)).sum()
+            local = index[distributed.shard(index.numel())]
+            totals[0] += loss.detach() * local.numel()
+            totals[1] += (logits.argmax(1) == self.targets[local].argmax(1)).sum()
             for callback in self.callbacks:
                 callback.on_batch_end(self, loss)
+        loss_sum, correct = distributed.all_reduce_sum(totals).tolist()
         seen = sum(b.numel() for b in batches)
-        train_loss = loss_sum.item() / seen
+        train_loss = loss_sum / seen
         if not math.isfinite(train_loss):
             raise FloatingPointError(
                 f"the training loss became {train_loss} in epoch {epoch + 1}; "
@@ -251,7 +255,7 @@ class Trainer:
         record = {
             "epoch": epoch + 1,
             "train_loss": train_loss,
-            "train_acc": correct.item() / seen,
+            "train_acc": correct / seen,
             "sigma": sigma,
             "correcting": correcting,
             "seconds": time.perf_counter() - started,
@@ -278,27 +282,44 @@ class Trainer:
         return order[torch.randperm(len(order), generator=self.generator, device=self.device)]
 
     def train_step(self, index: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on the samples ``index``; updates the momentum model after it."""
+        """One SGD step on the global batch ``index``; updates the momentum model after it.
+
+        Random draws (augmentation, label noise) are made for the whole global batch,
+        so every rank stays in step; under torch.distributed each rank then trains its
+        own slice and returns that slice's loss and logits.
+        """
         cfg = self.config
-        logits = self.model(self.augment(self.inputs[index]))
+        local = distributed.shard(index.numel())
+        x = self.augment(self.inputs[index])[local]
+        if cfg.gradient_noise == "labels":
+            self._label_noise = method.stochastic_label_noise(
+                torch.zeros_like(self.targets[index]), sigma, self.generator
+            )[local]
+        logits = self.forward_model(x)
         if cfg.gradient_noise == "logits":
             logits = method.add_logit_gradient_noise(logits, sigma, self.generator)
-        loss = self.compute_loss(logits, index, sigma if cfg.gradient_noise == "labels" else 0.0)
+        loss = self.compute_loss(logits, index[local])
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # DDP averages gradients over ranks; weigh unequal slices so that this is the
+        # gradient of the global batch's mean loss.
+        share = (local.stop - local.start) * distributed.world_size() / index.numel()
+        (loss * share if share != 1 else loss).backward()
         if cfg.gradient_noise == "parameters":
             method.add_parameter_gradient_noise(self.model.parameters(), sigma, index.numel(), self.generator)
         self.optimizer.step()
+        distributed.average_buffers(self.model)
         method.update_momentum_model(self.momentum_model, self.model, cfg.momentum)
         return loss, logits
 
-    def compute_loss(self, logits: torch.Tensor, index: torch.Tensor, label_sigma: float) -> torch.Tensor:
+    def compute_loss(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Soft-target cross-entropy against the current targets plus SLN (Eq. 3).
 
         Override to train with another loss (the bench's baselines do); ``index``
         gives the samples' positions in the training set.
         """
-        targets = method.stochastic_label_noise(self.targets[index], label_sigma, self.generator)
+        targets = self.targets[index]
+        if self.config.gradient_noise == "labels":
+            targets = targets + self._label_noise
         return method.soft_cross_entropy(logits.float(), targets)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
@@ -353,9 +374,10 @@ class Trainer:
             raise ValueError(f"cannot resume from {path}: {err}") from None
 
     def _save_checkpoint(self) -> None:
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and distributed.is_main():
             state = self.state_dict()
             atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
+        distributed.barrier()
 
     def _fingerprint(self) -> dict[str, Any]:
         return {
@@ -367,9 +389,14 @@ class Trainer:
 
     @torch.no_grad()
     def predict_logits(self, inputs: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
-        """Logits of ``model`` (the momentum model by default) on un-augmented inputs."""
+        """Logits of ``model`` (the momentum model by default) on un-augmented inputs.
+
+        Under torch.distributed each rank predicts a shard and all ranks get all rows.
+        """
         model = self.momentum_model if model is None else model
-        return predict_logits(model, inputs, self.device, self.config.eval_batch_size)
+        rows = inputs[distributed.shard(len(inputs))]
+        local = predict_logits(model, rows, self.device, self.config.eval_batch_size)
+        return distributed.gather_rows(local, len(inputs))
 
     @torch.no_grad()
     def correct_labels(self) -> None:

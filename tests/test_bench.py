@@ -89,7 +89,7 @@ def _trainer(cls, labels, **options):
 def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
     trainer = _trainer(PHuberTrainer, [0, 0], tau=2.0)
     logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
-    loss = trainer.compute_loss(logits, torch.tensor([0, 1]), 0.0)
+    loss = trainer.compute_loss(logits, torch.tensor([0, 1]))
     expected = (-math.log(0.8) + (-2 * 0.2 + math.log(2) + 1)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
@@ -97,10 +97,10 @@ def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
 def test_gce_loss_and_truncation_weights():
     trainer = _trainer(GCETrainer, [0, 0], q=0.7)
     logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
-    loss = trainer.compute_loss(logits, torch.tensor([0, 1]), 0.0)
+    loss = trainer.compute_loss(logits, torch.tensor([0, 1]))
     assert loss.item() == pytest.approx(((1 - 0.8**0.7) + (1 - 0.2**0.7)) / 0.7 / 2, rel=1e-5)
     trainer.sample_weights = torch.tensor([1.0, 0.0])  # pruned sample contributes nothing
-    assert trainer.compute_loss(logits, torch.tensor([0, 1]), 0.0).item() == pytest.approx(
+    assert trainer.compute_loss(logits, torch.tensor([0, 1])).item() == pytest.approx(
         (1 - 0.8**0.7) / 0.7 / 2
     )
 
@@ -111,7 +111,7 @@ def test_forward_and_backward_with_identity_transition_equal_cross_entropy():
     ce = F.cross_entropy(logits, labels)
     for cls in (ForwardTrainer, BackwardTrainer):
         trainer = _trainer(cls, labels, transition=np.eye(3))
-        assert trainer.compute_loss(logits, torch.arange(5), 0.0).item() == pytest.approx(ce.item(), rel=1e-5)
+        assert trainer.compute_loss(logits, torch.arange(5)).item() == pytest.approx(ce.item(), rel=1e-5)
 
 
 def test_coteaching_keep_rate_ramps_down_to_one_minus_the_noise_rate():

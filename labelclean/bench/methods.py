@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from ..method import soft_cross_entropy, update_momentum_model
 from ..training import Trainer, TrainingConfig
 
@@ -47,7 +48,7 @@ class GCETrainer(Trainer):
             self.sample_weights = (given > self.k).float()
         return super().run_epoch(epoch)
 
-    def compute_loss(self, logits, index, label_sigma):
+    def compute_loss(self, logits, index):
         given = logits.float().softmax(1).gather(1, self.labels[index, None]).squeeze(1)
         loss = (1 - given.clamp_min(1e-8) ** self.q) / self.q
         return (loss * self.sample_weights[index]).mean()
@@ -59,7 +60,7 @@ class PHuberTrainer(Trainer):
 
     tau: float = 2.0
 
-    def compute_loss(self, logits, index, label_sigma):
+    def compute_loss(self, logits, index):
         given = logits.float().softmax(1).gather(1, self.labels[index, None]).squeeze(1)
         log_given = F.log_softmax(logits.float(), 1).gather(1, self.labels[index, None]).squeeze(1)
         linear = -self.tau * given + math.log(self.tau) + 1
@@ -72,7 +73,7 @@ class LabelSmoothingTrainer(Trainer):
 
     alpha: float = 0.8
 
-    def compute_loss(self, logits, index, label_sigma):
+    def compute_loss(self, logits, index):
         targets = self.targets[index]
         smoothed = (1 - self.alpha) * targets + self.alpha / targets.shape[1]
         return soft_cross_entropy(logits.float(), smoothed)
@@ -91,6 +92,8 @@ class CoTeachingTrainer(Trainer):
     peer: Any = field(default=None, repr=False)
 
     def _setup(self, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+        if distributed.is_distributed():
+            raise NotImplementedError("Co-teaching runs in a single process only")
         super()._setup(inputs, labels, num_classes)
         if self.peer is None:
             raise ValueError("CoTeachingTrainer needs peer=, a second network of the same kind")
@@ -222,7 +225,7 @@ class ForwardTrainer(Trainer):
 
     transition: Any = None
 
-    def compute_loss(self, logits, index, label_sigma):
+    def compute_loss(self, logits, index):
         transition = torch.as_tensor(self.transition, dtype=torch.float32, device=logits.device)
         noisy_probs = logits.float().softmax(1) @ transition
         return F.nll_loss(noisy_probs.clamp_min(1e-8).log(), self.labels[index])
@@ -234,7 +237,7 @@ class BackwardTrainer(Trainer):
 
     transition: Any = None
 
-    def compute_loss(self, logits, index, label_sigma):
+    def compute_loss(self, logits, index):
         inverse = torch.linalg.inv(
             torch.as_tensor(self.transition, dtype=torch.float32, device=logits.device)
         )
