@@ -3,13 +3,13 @@
 import numpy as np
 from sklearn.datasets import load_digits
 
-from labelclean.demo import flip_labels
+from labelclean.noise import symmetric_noise
 
 
 def noisy_digits(seed: int = 0):
     """(images (N, 8, 8) in 0..16, true labels, noisy labels)."""
     digits = load_digits()
-    return digits.images, digits.target, flip_labels(digits.target, 0.2, 10, seed)
+    return digits.images, digits.target, symmetric_noise(digits.target, 0.2, 10, seed)
 
 
 def report(cleaner, true_labels: np.ndarray, noisy_labels: np.ndarray) -> None:

@@ -155,11 +155,21 @@ def write_audit(
     Written to a temporary file in the same folder, then renamed over ``path``: a
     crash or a full disk leaves any earlier audit intact.
     """
-    table = pa.Table.from_pandas(audit, preserve_index=False)
-    schema_meta = dict(table.schema.metadata or {})
-    schema_meta[METADATA_KEY] = json.dumps(metadata, default=str).encode()
-    table = table.replace_schema_metadata(schema_meta)
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, row_group_size=row_group_size))
+    first = pa.Table.from_pandas(audit.iloc[:row_group_size], preserve_index=False)
+    schema = first.schema
+    schema = schema.with_metadata(
+        {**(schema.metadata or {}), METADATA_KEY: json.dumps(metadata, default=str).encode()}
+    )
+
+    def write(tmp: str) -> None:
+        # Chunk by chunk, so that memory beyond the DataFrame itself stays flat.
+        with pq.ParquetWriter(tmp, schema) as writer:
+            writer.write_table(first.replace_schema_metadata(schema.metadata))
+            for start in range(row_group_size, len(audit), row_group_size):
+                chunk = audit.iloc[start : start + row_group_size]
+                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+
+    return atomic_write(path, write)
 
 
 def read_audit_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -290,9 +290,12 @@ def _from_hf_dataset(
         else:
             readers.append(_file_reader(Path(path) if path else None))
     tensor, kept, skipped = _decode_all(sources, readers, **options)
-    labels = None if label_col is None else np.asarray(ds[label_col])[kept]
+    labels = None if label_col is None else np.asarray(ds[label_col])
     label_feature = features.get(label_col) if label_col else None
     class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
+    if class_names is not None:
+        _check_label_range(labels, len(class_names), label_col)
+    labels = None if labels is None else labels[kept]
     return LoadedData(
         inputs=tensor,
         labels=labels,
@@ -303,6 +306,16 @@ def _from_hf_dataset(
         class_names=class_names,
         skipped=skipped,
     )
+
+
+def _check_label_range(labels: np.ndarray, num_classes: int, column: str) -> None:
+    """ClassLabel values must index its names (datasets writes -1 for a missing label)."""
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(bad):
+        raise ValueError(
+            f"label {labels[bad[0]]} in row {bad[0]} of column {column!r} is outside the ClassLabel's "
+            f"{num_classes} classes (0..{num_classes - 1}); {len(bad)} such rows"
+        )
 
 
 # --- DataFrames ----------------------------------------------------------------------

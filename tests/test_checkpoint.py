@@ -12,7 +12,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from labelclean import SLNCleaner
-from labelclean.demo import flip_labels
+from labelclean.noise import symmetric_noise
 
 PARAMS = dict(epochs=12, random_state=3)
 
@@ -22,7 +22,7 @@ FIT_SCRIPT = textwrap.dedent(
     import torch
     from sklearn.datasets import load_digits
     from labelclean import SLNCleaner
-    from labelclean.demo import flip_labels
+    from labelclean.noise import symmetric_noise
     from labelclean.training import Callback
 
     torch.set_num_threads(1)
@@ -35,7 +35,7 @@ FIT_SCRIPT = textwrap.dedent(
 
     X, y = load_digits(return_X_y=True)
     SLNCleaner(checkpoint_dir=sys.argv[1], callbacks=[Announce()], epochs=12, random_state=3).fit(
-        X, flip_labels(y, 0.2, 10, 0)
+        X, symmetric_noise(y, 0.2, 10, 0)
     )
     """
 )
@@ -44,7 +44,7 @@ FIT_SCRIPT = textwrap.dedent(
 @pytest.fixture
 def digits():
     X, y = load_digits(return_X_y=True)
-    return X, flip_labels(y, 0.2, 10, 0)
+    return X, symmetric_noise(y, 0.2, 10, 0)
 
 
 def test_killed_fit_resumes_to_the_uninterrupted_audit(tmp_path, digits):

@@ -12,7 +12,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from labelclean import AUDIT_COLUMNS, SLNCleaner, read_audit_metadata
-from labelclean.demo import PLAIN_CE, detection_scores, flip_labels, run_demo
+from labelclean.demo import PLAIN_CE, detection_scores, run_demo
+from labelclean.noise import symmetric_noise
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 
@@ -24,7 +25,7 @@ def digits():
     X_train, X_test, y_train, y_test = train_test_split(
         features, data.target, test_size=0.25, random_state=0, stratify=data.target
     )
-    noisy = flip_labels(y_train, 0.2, 10, seed=0)
+    noisy = symmetric_noise(y_train, 0.2, 10, seed=0)
     return X_train, X_test, y_train, y_test, noisy
 
 
@@ -105,7 +106,7 @@ def test_save_and_load_round_trip_without_pickle(tmp_path, digits, fitted):
 
 def test_image_arrays_train_a_cnn_and_integer_labels_stay_integers():
     data = load_digits()
-    noisy = flip_labels(data.target[:600], 0.2, 10, seed=1)
+    noisy = symmetric_noise(data.target[:600], 0.2, 10, seed=1)
     cleaner = SLNCleaner(epochs=30, random_state=0).fit(data.images[:600], noisy)
     assert cleaner.config_["model"] == "cnn_small" and cleaner.config_["crop_padding"] == 1
     assert cleaner.correct_labels().dtype.kind == "i"
