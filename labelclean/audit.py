@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from ._io import atomic_write
+from .fileio import atomic_write
 
 __all__ = [
     "AUDIT_COLUMNS",

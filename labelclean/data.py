@@ -28,7 +28,14 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["IMAGE_EXTENSIONS", "BadImageError", "LoadedData", "load_data"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "BadImageError",
+    "FolderIndex",
+    "LoadedData",
+    "index_image_folder",
+    "load_data",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file", "filename")
@@ -192,39 +199,73 @@ def _decode_all(
     return tensor, kept, skipped
 
 
-def _from_folder(root: Path, **options: Any) -> LoadedData:
+@dataclass
+class FolderIndex:
+    """The files of an image folder and their class, found without decoding any image."""
+
+    paths: list[str]
+    labels: list[str] | None  # None for a flat folder (no class sub-folders)
+    class_names: list[str] | None
+    ignored: list[tuple[str, str]]
+
+
+def index_image_folder(root: str | os.PathLike) -> FolderIndex:
+    """List an ImageFolder tree (one sub-folder per class) or a flat folder of images.
+
+    Only names are read (``os.scandir``), so indexing a million files takes seconds
+    and memory proportional to the path strings. Files without an image extension
+    are listed in ``ignored``; hidden files are skipped.
+    """
+    root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"image folder {root} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files: list[Path] = []
+    with os.scandir(root) as entries:
+        class_names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    paths: list[str] = []
     labels: list[str] = []
     ignored: list[tuple[str, str]] = []
-    for class_dir in class_dirs or [root]:
-        for path in sorted(class_dir.rglob("*") if class_dirs else class_dir.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
-                continue
-            if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                ignored.append((str(path), "not an image file extension"))
-                continue
-            files.append(path)
-            labels.append(class_dir.name)
-    if not files:
+
+    def walk(folder: str, label: str, recursive: bool) -> None:
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    if recursive:
+                        walk(entry.path, label, recursive)
+                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                    paths.append(entry.path)
+                    labels.append(label)
+                else:
+                    ignored.append((entry.path, "not an image file extension"))
+
+    if class_names:
+        for name in class_names:
+            walk(os.path.join(root, name), name, recursive=True)
+    else:
+        walk(str(root), "", recursive=False)
+    if not paths:
         raise ValueError(
             f"no images found in {root}: expected one sub-folder per class holding "
             f"{', '.join(IMAGE_EXTENSIONS)} files"
         )
-    sources = [str(p) for p in files]
-    tensor, kept, skipped = _decode_all(sources, [_file_reader(p) for p in files], **options)
+    return FolderIndex(paths, labels if class_names else None, class_names or None, ignored)
+
+
+def _from_folder(root: Path, **options: Any) -> LoadedData:
+    index = index_image_folder(root)
+    files = [Path(p) for p in index.paths]
+    tensor, kept, skipped = _decode_all(index.paths, [_file_reader(p) for p in files], **options)
     return LoadedData(
         inputs=tensor,
-        labels=np.asarray([labels[i] for i in kept]) if class_dirs else None,
-        sources=[sources[i] for i in kept],
+        labels=None if index.labels is None else np.asarray([index.labels[i] for i in kept]),
+        sources=[index.paths[i] for i in kept],
         rows=np.asarray(kept),
         description=f"image folder {root}",
-        class_names=[d.name for d in class_dirs] or None,
-        skipped=ignored + skipped,
+        class_names=index.class_names,
+        skipped=index.ignored + skipped,
     )
 
 

@@ -17,10 +17,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from . import __version__, distributed
-from ._io import atomic_write
 from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
 from .data import LoadedData, load_data
+from .fileio import atomic_write
 from .method import momentum_for_steps
 from .models import build_model, resolve_model_name
 from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits
@@ -30,7 +30,7 @@ __all__ = ["SLNCleaner"]
 # The paper's recipe (Appendix B) for long runs on a GPU, and the recipe tuned on a
 # noisy validation split for a few thousand steps on a 2-core CPU (README, "Defaults").
 PAPER_RECIPE = {"epochs": 300, "lr": 0.001, "sigma": 0.5}
-CPU_RECIPE = {"epochs": 40, "lr": 0.02, "sigma": 0.3}
+CPU_RECIPE = {"epochs": 40, "lr": 0.02, "sigma": 0.2}
 MLP_SIGMA = 0.5
 
 
@@ -48,7 +48,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     ----------
     sigma : float or "auto", default="auto"
         Standard deviation of the label noise. "auto": 0.5 with the paper's recipe
-        (GPU) and for feature vectors (MLP), 0.3 for images with the CPU recipe.
+        (GPU) and for feature vectors (MLP), 0.2 for images with the CPU recipe.
         0 turns SLN off (plain cross-entropy).
     momentum : float or "auto", default="auto"
         Momentum-model coefficient ``a`` in ``theta' <- a theta' + (1-a) theta``.

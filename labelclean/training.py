@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import distributed, method
-from ._io import atomic_write
+from .fileio import atomic_write
 
 __all__ = [
     "Callback",

@@ -25,6 +25,16 @@ METHOD_NAMES = {
 }
 
 
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table with one column per key of the first row."""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in (row[k] for k in keys)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _mean_std(values: list[float]) -> str:
     values = [100 * v for v in values]
     if len(values) == 1:

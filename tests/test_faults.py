@@ -1,0 +1,154 @@
+"""The fault table: every fault either stops with an error naming the culprit, or is survived
+and recorded, and nothing already written is lost.
+
+| fault                                  | behaviour                                               |
+|----------------------------------------|---------------------------------------------------------|
+| corrupt JPEG, truncated PNG, 0-byte    | BadImageError naming the file; on_bad_image="skip":     |
+|                                        | left out, listed in skipped_, the rest trains           |
+| a non-image file in a class folder     | ignored, listed in skipped_                             |
+| grayscale / RGBA / RGB mixed           | all read as RGB                                         |
+| labels out of range (ClassLabel, -1)   | ValueError naming the row and the value                 |
+| NaN feature values                     | ValueError naming the row and the column                |
+| full disk while writing the audit      | OSError; the previous audit is intact, no temp file     |
+| kill during the app's decision write   | the decisions file stays readable (old or new content)  |
+"""
+
+import errno
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from labelclean import BadImageError, SLNCleaner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _png(color, mode="RGB", size=(8, 8)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _folder(tmp_path: Path, bad_name: str | None = None, bad_bytes: bytes = b"") -> Path:
+    """Two classes of 12 small images each, mixed RGB / grayscale / RGBA, plus one bad file."""
+    root = tmp_path / "data"
+    modes = [("RGB", (200, 30, 30)), ("L", 90), ("RGBA", (20, 200, 20, 128))]
+    for label, shift in (("cat", 0), ("dog", 100)):
+        (root / label).mkdir(parents=True)
+        for i in range(12):
+            mode, color = modes[i % 3]
+            color = tuple(min(255, c + shift) for c in color) if isinstance(color, tuple) else color + shift
+            (root / label / f"{i:02d}.png").write_bytes(_png(color, mode))
+    if bad_name:
+        (root / "dog" / bad_name).write_bytes(bad_bytes)
+    return root
+
+
+BAD_FILES = {
+    "corrupt JPEG": ("broken.jpg", b"\xff\xd8\xff\xe0" + os.urandom(300)),
+    "truncated PNG": ("cut.png", _png((1, 2, 3), size=(64, 64))[:60]),
+    "zero-byte file": ("empty.png", b""),
+}
+
+
+@pytest.mark.parametrize("fault", BAD_FILES)
+def test_unreadable_image_is_named_or_skipped_and_recorded(tmp_path, fault):
+    name, data = BAD_FILES[fault]
+    root = _folder(tmp_path, name, data)
+    with pytest.raises(BadImageError, match=rf"cannot read image .*{name}"):
+        SLNCleaner(epochs=1).fit(root)
+    cleaner = SLNCleaner(epochs=1, on_bad_image="skip", random_state=0).fit(root)
+    assert [Path(s).name for s, _ in cleaner.skipped_] == [name]
+    assert len(cleaner.audit()) == 24 and name not in "".join(cleaner.audit()["source"])
+
+
+def test_non_image_file_in_a_class_folder_is_ignored_and_recorded(tmp_path):
+    root = _folder(tmp_path, "labels.csv", b"a,b\n1,2\n")
+    cleaner = SLNCleaner(epochs=1, random_state=0).fit(root)
+    assert cleaner.skipped_ == [(str(root / "dog" / "labels.csv"), "not an image file extension")]
+    assert len(cleaner.audit()) == 24
+
+
+def test_mixed_grayscale_rgba_rgb_images_train_as_rgb(tmp_path):
+    cleaner = SLNCleaner(epochs=1, random_state=0).fit(_folder(tmp_path))
+    assert cleaner.input_shape_ == (3, 8, 8) and cleaner.skipped_ == []
+
+
+def test_labels_out_of_range_are_named():
+    import datasets
+
+    features = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+    images = [Image.new("RGB", (8, 8), (i, i, i)) for i in range(4)]
+    ds = datasets.Dataset.from_dict({"img": images, "label": [0, 1, -1, 1]}, features=features)
+    with pytest.raises(
+        ValueError, match=r"label -1 in row 2 of column 'label' is outside the ClassLabel's 2"
+    ):
+        SLNCleaner(epochs=1).fit(ds)
+
+
+def test_nan_feature_values_are_named():
+    df = pd.DataFrame(
+        {"height": [1.0, 2.0, 3.0, 4.0], "weight": [1.0, np.nan, 2.0, 1.0], "label": list("abab")}
+    )
+    with pytest.raises(ValueError, match=r"non-finite value \(nan\) at row 1, column 'weight'"):
+        SLNCleaner(epochs=1).fit(df)
+
+
+def test_full_disk_during_audit_write_keeps_the_previous_audit(tmp_path, monkeypatch):
+    X = np.random.default_rng(0).normal(size=(200, 5))
+    y = (X[:, 0] > 0).astype(int)
+    cleaner = SLNCleaner(epochs=2, random_state=0).fit(X, y)
+    path = cleaner.save_audit(tmp_path / "audit.parquet")
+    before = path.read_bytes()
+
+    def disk_full(self, table, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        cleaner.save_audit(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.parquet"]  # no temporary file left
+    assert len(pd.read_parquet(path)) == 200
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from app.review import DecisionStore
+    store = DecisionStore(Path(sys.argv[1]), int)
+    i = 0
+    print("ready", flush=True)
+    while True:  # decisions as fast as possible, each one a full atomic rewrite
+        store.record(i % 5000, "relabel", f"class_{i % 7}")
+        i += 1
+    """
+)
+
+
+def test_kill_during_decision_writes_leaves_a_readable_file(tmp_path):
+    path = tmp_path / "audit.decisions.json"
+    for attempt in range(5):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(ROOT)], stdout=subprocess.PIPE, text=True
+        )
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(0.3 + 0.1 * attempt)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+        decisions = json.loads(path.read_text())  # never half-written
+        assert decisions and all(v["decision"] == "relabel" for v in decisions.values())
