@@ -258,3 +258,14 @@ def test_openset_without_cifar100_says_what_is_missing(tiny_cifar, tmp_path, cap
     args += ["--cifar100-dir", str(tmp_path / "nope"), "--subset", "64", "--epochs", "1", "--methods", "ce"]
     assert bench_main(args) == 2
     assert "cifar100 not found" in capsys.readouterr().err
+
+
+def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path, capsys):
+    pytest.importorskip("cleanlab")
+    args = ["detect", "--data-dir", str(tiny_cifar), "--n", "64", "--folds", "2", "--epochs", "2"]
+    assert bench_main([*args, "--noise", "sym", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "detect.json").read_text())
+    assert [r["method"] for r in rows] == ["labelclean", "cleanlab"]
+    for row in rows:
+        assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1 and row["seconds"] > 0
+    assert "| noise | method | flagged | precision | recall | f1 | auroc |" in capsys.readouterr().out

@@ -97,6 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
 
+    p = sub.add_parser("detect", help="finding wrong labels: one SLNCleaner run vs cleanlab with K-fold CV")
+    p.add_argument("--data-dir", type=Path, default=SHARED / "cifar10")
+    p.add_argument("--noise-dir", type=Path, default=None, help="default DATA_DIR/noise")
+    p.add_argument("--noise", nargs="+", default=["sym", "asym", "dependent"])
+    p.add_argument("--n", type=int, default=10_000, help="first N training images (same for both)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=None, help="per-run budget (default: SLNCleaner's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+
     p = sub.add_parser("memory", help="peak RSS of fit on the 50,000 CIFAR-10 training images, on the CPU")
     p.add_argument("--data-dir", type=Path, default=SHARED / "cifar10")
     p.add_argument("--epochs", type=int, default=1)
@@ -159,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "clothing1m": run_clothing1m,
         "throughput": run_throughput,
         "memory": run_memory,
+        "detect": run_detect,
         "index": run_index,
         "app": run_app,
     }
@@ -209,6 +220,37 @@ def run_throughput(args: argparse.Namespace) -> str:
         "median of the repeats."
     )
     return _save(args, "throughput", rows, note)
+
+
+def run_detect(args: argparse.Namespace) -> str:
+    import datasets
+
+    from .detect import cleanlab_detection, labelclean_detection
+
+    try:
+        import cleanlab
+    except ImportError:
+        raise DataMissing("cleanlab is not installed: pip install 'labelclean[compare]'") from None
+    ds = datasets.load_dataset("parquet", data_files=str(args.data_dir / "train.parquet"), split="train")
+    ds = ds.select(range(args.n))
+    true = np.asarray(ds["label"])
+    noise_dir = args.noise_dir if args.noise_dir is not None else args.data_dir / "noise"
+    params = {} if args.epochs is None else {"epochs": args.epochs}
+    rows = []
+    for noise in args.noise:
+        noisy = noisy_labels(true, noise, 10, args.seed, noise_dir)
+        for method, detect in (("labelclean", labelclean_detection), ("cleanlab", cleanlab_detection)):
+            extra = {"folds": args.folds} if method == "cleanlab" else {}
+            row = {"noise": noise, "method": method, **detect(ds, noisy, true, args.seed, **params, **extra)}
+            print(row, file=sys.stderr, flush=True)
+            rows.append(row)
+    note = (
+        f"First {args.n} CIFAR-10 training images, the paper's noisy label files; labelclean: one "
+        f"SLNCleaner run (CPU defaults); cleanlab {cleanlab.__version__}: find_label_issues and "
+        f"get_label_quality_scores on {args.folds}-fold out-of-sample probabilities, each fold the same "
+        "network and budget with cross-entropy. AUROC ranks by loss (labelclean) or by -quality (cleanlab)."
+    )
+    return _save(args, "detect", rows, note)
 
 
 def run_memory(args: argparse.Namespace) -> str:
