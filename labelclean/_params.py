@@ -74,6 +74,7 @@ CONSTRAINTS = {
     "batch_size": _number(Integral, 2),
     "weight_decay": _number(Real, 0),
     "augment": lambda v: None if isinstance(v, bool) else "True or False",
+    "compile": lambda v: None if isinstance(v, bool) else "True or False",
     "image_size": lambda v: (
         None
         if v is None

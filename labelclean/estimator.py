@@ -88,6 +88,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     checkpoint_dir : str, Path or None, default=None
         Save the training state there after every epoch (atomically); a later
         ``fit`` with the same data, parameters and ``random_state`` resumes from it.
+    compile : bool, default=False
+        Wrap the network in ``torch.compile`` (worth it for long GPU runs).
 
     Attributes
     ----------
@@ -139,6 +141,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         verbose: bool = False,
         callbacks: list | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
+        compile: bool = False,
     ):
         self.sigma = sigma
         self.momentum = momentum
@@ -156,6 +159,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
+        self.compile = compile
 
     # --- fitting ---------------------------------------------------------------------
 
@@ -268,6 +272,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             correction_start=correction_start,
             crop_padding=max(1, round(height / 8)) if self.augment and data.is_image else 0,
             flip=bool(self.augment and data.is_image),
+            compile=self.compile,
         )
 
     # --- prediction --------------------------------------------------------------------
