@@ -52,8 +52,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     single, ddp = pd.read_parquet(tmp_path / "single.parquet"), pd.read_parquet(tmp_path / "ddp.parquet")
     # Same batches, label noise and starting weights; the gradients are averaged over
     # two half-batches instead of one batch, so only float rounding (and the 5-sample
-    # last batch, split 3/2) separates the runs. Tolerance: 1e-3 in every loss.
-    assert np.allclose(ddp["loss"], single["loss"], atol=1e-3)
+    # last batch, split 3/2) separates the runs. Tolerance: 0.2% (+1e-3) in every loss.
+    assert np.allclose(ddp["loss"], single["loss"], rtol=2e-3, atol=1e-3)
     assert (ddp["suggested_label"] == single["suggested_label"]).all()
     assert (ddp["is_suspicious"] == single["is_suspicious"]).all()
 
