@@ -66,6 +66,11 @@ class LoadedData:
     description: str
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    n_rows: int = -1  # rows of the original input, skipped images included
+
+    def __post_init__(self) -> None:
+        if self.n_rows < 0:
+            self.n_rows = len(self.inputs)
 
     @property
     def is_image(self) -> bool:
@@ -127,9 +132,8 @@ def _labels_from_y(y: Any, data: LoadedData) -> np.ndarray:
     labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if labels.ndim != 1:
         raise ValueError(f"y must be one label per sample (1-D), got shape {labels.shape}")
-    expected = len(data) + sum(1 for _, reason in data.skipped if reason.startswith("cannot"))
-    if len(labels) != expected:
-        raise ValueError(f"X has {expected} samples but y has {len(labels)} labels")
+    if len(labels) != data.n_rows:
+        raise ValueError(f"X has {data.n_rows} samples but y has {len(labels)} labels")
     return labels[data.rows]
 
 
@@ -266,6 +270,7 @@ def _from_folder(root: Path, **options: Any) -> LoadedData:
         description=f"image folder {root}",
         class_names=index.class_names,
         skipped=index.ignored + skipped,
+        n_rows=len(index.paths),
     )
 
 
@@ -346,6 +351,7 @@ def _from_hf_dataset(
         f"label column {label_col!r})",
         class_names=class_names,
         skipped=skipped,
+        n_rows=len(ds),
     )
 
 
@@ -397,6 +403,7 @@ def _from_dataframe(
         rows=np.asarray(kept),
         description=f"DataFrame of image paths (column {image_col!r})",
         skipped=skipped,
+        n_rows=len(df),
     )
 
 
