@@ -72,6 +72,7 @@ CONSTRAINTS = {
     "correction_start": _number(Integral, 0, auto=True, none=True),
     "lr": _number(Real, 0, auto=True, closed_low=False),
     "batch_size": _number(Integral, 2),
+    "memory_limit_gb": _number(Real, 0),
     "weight_decay": _number(Real, 0),
     "augment": lambda v: None if isinstance(v, bool) else "True or False",
     "compile": lambda v: None if isinstance(v, bool) else "True or False",

@@ -14,6 +14,7 @@ Errors name the offending file, row, column or value.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections import Counter
@@ -27,6 +28,8 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from .streaming import ImageFiles
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -59,7 +62,7 @@ class LoadedData:
     images are missing); ``skipped`` the ``(source, reason)`` of inputs left out.
     """
 
-    inputs: torch.Tensor
+    inputs: torch.Tensor | ImageFiles
     labels: np.ndarray | None
     sources: list[str]
     rows: np.ndarray
@@ -94,22 +97,26 @@ def load_data(
     image_size: tuple[int, int] | None = None,
     on_bad_image: OnBadImage = "raise",
     verbose: bool = False,
+    memory_limit: int | None = None,
 ) -> LoadedData:
     """Read any supported input into a :class:`LoadedData`.
 
     ``y``, when given, supplies (or overrides) the labels and must have one entry
     per sample. ``image_size`` (height, width) resizes decoded images; by default
     images keep their size when all agree, else all are resized to the most common size.
+    Image files whose decoded size would pass ``memory_limit`` bytes stay on disk
+    (:class:`labelclean.streaming.ImageFiles`) and are decoded batch by batch.
     """
     if on_bad_image not in ("raise", "skip"):
         raise ValueError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
     options = dict(image_size=image_size, on_bad_image=on_bad_image, verbose=verbose)
+    files = dict(options, memory_limit=memory_limit)
     if isinstance(X, (str, os.PathLike)):
-        data = _from_folder(Path(X), **options)
+        data = _from_folder(Path(X), **files)
     elif _is_hf_dataset(X):
         data = _from_hf_dataset(X, image_column, label_column, **options)
     elif isinstance(X, pd.DataFrame):
-        data = _from_dataframe(X, image_column, label_column, **options)
+        data = _from_dataframe(X, image_column, label_column, **files)
     elif isinstance(X, (np.ndarray, torch.Tensor)):
         data = _from_array(X)
     else:
@@ -258,10 +265,49 @@ def index_image_folder(root: str | os.PathLike) -> FolderIndex:
     return FolderIndex(paths, labels if class_names else None, class_names or None, ignored)
 
 
+def _load_image_files(
+    paths: Sequence[Path | None], sources: Sequence[str], *, memory_limit: int | None, **options: Any
+) -> tuple[torch.Tensor | ImageFiles, list[int], list[tuple[str, str]]]:
+    """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``."""
+    size = options["image_size"]
+    if memory_limit is not None and size is None:
+        sample = [p for p in paths[:: max(1, len(paths) // 200)] if p is not None]
+        size = _most_common_size(sample)
+    if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
+        return _decode_all(sources, [_file_reader(p) for p in paths], **options)
+
+    # Too big to hold: check that every file opens (headers only), decode batches later.
+    def opens(i: int) -> str | None:
+        try:
+            with Image.open(_file_reader(paths[i])()):
+                return None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+            if options["on_bad_image"] == "raise":
+                raise BadImageError(f"cannot read image {sources[i]}: {err}") from err
+            return f"cannot read image {sources[i]}: {err}"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        problems = list(pool.map(opens, range(len(paths))))
+    kept = [i for i, problem in enumerate(problems) if problem is None]
+    skipped = [(sources[i], problem) for i, problem in enumerate(problems) if problem is not None]
+    return ImageFiles([str(paths[i]) for i in kept], tuple(size)), kept, skipped
+
+
+def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:
+    sizes = Counter()
+    for path in paths:
+        with (
+            contextlib.suppress(UnidentifiedImageError, OSError, ValueError, SyntaxError),
+            Image.open(path) as image,
+        ):
+            sizes[(image.height, image.width)] += 1
+    return sizes.most_common(1)[0][0] if sizes else None
+
+
 def _from_folder(root: Path, **options: Any) -> LoadedData:
     index = index_image_folder(root)
     files = [Path(p) for p in index.paths]
-    tensor, kept, skipped = _decode_all(index.paths, [_file_reader(p) for p in files], **options)
+    tensor, kept, skipped = _load_image_files(files, index.paths, **options)
     return LoadedData(
         inputs=tensor,
         labels=None if index.labels is None else np.asarray([index.labels[i] for i in kept]),
@@ -395,7 +441,7 @@ def _from_dataframe(
     sources = [
         f"row {r} (missing path)" if p is None else str(p) for r, p in zip(row_ids, paths, strict=True)
     ]
-    tensor, kept, skipped = _decode_all(sources, [_file_reader(p) for p in paths], **options)
+    tensor, kept, skipped = _load_image_files(paths, sources, **options)
     return LoadedData(
         inputs=tensor,
         labels=None if labels is None else labels[kept],

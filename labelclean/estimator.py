@@ -90,6 +90,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         ``fit`` with the same data, parameters and ``random_state`` resumes from it.
     compile : bool, default=False
         Wrap the network in ``torch.compile`` (worth it for long GPU runs).
+    memory_limit_gb : float, default=4.0
+        Image files whose decoded pixels would take more stay on disk and are
+        decoded batch by batch in threads, one batch ahead of training.
 
     Attributes
     ----------
@@ -142,6 +145,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         callbacks: list | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         compile: bool = False,
+        memory_limit_gb: float = 4.0,
     ):
         self.sigma = sigma
         self.momentum = momentum
@@ -160,6 +164,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.compile = compile
+        self.memory_limit_gb = memory_limit_gb
 
     # --- fitting ---------------------------------------------------------------------
 
@@ -194,6 +199,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             image_size=None if self.image_size is None else tuple(self.image_size),
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
+            memory_limit=int(self.memory_limit_gb * 2**30),
         )
         if data.labels is None:
             raise ValueError(f"no labels found in {data.description}; pass y or label_column=")
@@ -285,6 +291,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             image_size=self.input_shape_[1:] if len(self.input_shape_) == 3 else None,
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
+            memory_limit=int(self.memory_limit_gb * 2**30),
             **columns,
         )
         if tuple(data.inputs.shape[1:]) != self.input_shape_:

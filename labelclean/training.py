@@ -21,6 +21,7 @@ from torch import nn
 
 from . import distributed, method
 from .fileio import atomic_write
+from .streaming import prefetch
 
 __all__ = [
     "Callback",
@@ -240,8 +241,8 @@ class Trainer:
         order = self.epoch_order()
         batches = [b for b in order.split(cfg.batch_size) if b.numel() >= 2 * distributed.world_size()]
         totals = torch.zeros(2, device=self.device)  # loss sum, correct count (this rank's slices)
-        for index in batches:
-            loss, logits = self.train_step(index, sigma)
+        for index, batch in prefetch(self.inputs, batches):
+            loss, logits = self.train_step(index, sigma, batch)
             local = index[distributed.shard(index.numel())]
             totals[0] += loss.detach() * local.numel()
             totals[1] += (logits.argmax(1) == self.targets[local].argmax(1)).sum()
@@ -284,16 +285,19 @@ class Trainer:
         order = torch.cat(drawn)
         return order[torch.randperm(len(order), generator=self.generator, device=self.device)]
 
-    def train_step(self, index: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_step(
+        self, index: torch.Tensor, sigma: float, batch: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the global batch ``index``; updates the momentum model after it.
 
-        Random draws (augmentation, label noise) are made for the whole global batch,
-        so every rank stays in step; under torch.distributed each rank then trains its
-        own slice and returns that slice's loss and logits.
+        ``batch`` is ``inputs[index]`` when already fetched. Random draws (augmentation,
+        label noise) are made for the whole global batch, so every rank stays in step;
+        under torch.distributed each rank then trains its own slice and returns that
+        slice's loss and logits.
         """
         cfg = self.config
         local = distributed.shard(index.numel())
-        x = self.augment(self.inputs[index])[local]
+        x = self.augment(self.inputs[index] if batch is None else batch)[local]
         if cfg.gradient_noise == "labels":
             self._label_noise = method.stochastic_label_noise(
                 torch.zeros_like(self.targets[index]), sigma, self.generator
@@ -328,7 +332,7 @@ class Trainer:
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """Batch-level random crop and flip for images; features pass through."""
-        x = x.float()
+        x = x.to(self.device, non_blocking=True).float()
         if x.ndim != 4:
             return x
         if self.config.crop_padding:

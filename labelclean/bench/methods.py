@@ -116,8 +116,8 @@ class CoTeachingTrainer(Trainer):
     def keep_rate(self) -> float:
         return 1 - self.forget_rate * min(1.0, self.epoch / max(1, self.ramp_epochs))
 
-    def train_step(self, index, sigma):
-        x = self.augment(self.inputs[index])
+    def train_step(self, index, sigma, batch=None):
+        x = self.augment(self.inputs[index] if batch is None else batch)
         labels = self.labels[index]
         logits, peer_logits = self.model(x), self.peer(x)
         keep = max(1, round(self.keep_rate() * len(index)))
