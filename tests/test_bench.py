@@ -197,6 +197,7 @@ def test_clothing1m_benchmark_runs_end_to_end_on_a_tiny_tree(tmp_path, capsys):
         "1",
     ]
     args += ["--image-size", "32", "--methods", "ce", "forward", "sln-mo-lc", "--sampling", "balanced"]
+    args += ["--memory-limit-gb", "1e-6"]  # stream the images from disk, as for the real 1M
     assert bench_main([*args, "--per-class", "2"]) == 0
     markdown = capsys.readouterr().out
     assert "RANDOM INIT" in markdown and "| Forward |" in markdown and "74.08 ± 0.18" in markdown

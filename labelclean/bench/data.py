@@ -18,6 +18,7 @@ import torch
 
 from ..data import load_data
 from ..noise import asymmetric_noise, symmetric_noise
+from ..streaming import ImageFiles
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "clothing1m": 14}
 NOISE_RATE = 0.4
@@ -25,7 +26,7 @@ NOISE_RATE = 0.4
 
 @dataclass
 class Split:
-    images: torch.Tensor  # (N, 3, H, W) uint8
+    images: torch.Tensor | ImageFiles  # (N, 3, H, W) uint8, in memory or on disk
     labels: np.ndarray  # (N,) int64, the true labels where known
 
 
