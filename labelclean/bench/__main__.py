@@ -265,8 +265,9 @@ def run_index(args: argparse.Namespace) -> str:
 
     row = index_and_audit(args.entries, args.workdir)
     note = (
-        "Synthetic tree of empty .jpg files in 100 class folders. Peaks are Python-heap "
-        "allocations (tracemalloc) during each step; the audit is written in 65,536-row groups."
+        "Synthetic tree of empty .jpg files in 100 class folders. index/audit_write peaks are "
+        "Python-heap allocations (tracemalloc) during each step; arrow_pool_peak is the largest "
+        "Arrow allocation of the process (the audit is written in 65,536-row groups)."
     )
     return _save(args, "index", [row], note)
 

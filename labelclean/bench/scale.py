@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..audit import build_audit, write_audit
@@ -61,6 +62,7 @@ def index_and_audit(entries: int = 1_000_000, workdir: Path | None = None) -> di
             "audit_table_mib": round(audit_mib, 1),
             "audit_write_seconds": round(write_s, 2),
             "audit_write_peak_extra_mib": round(write_mib, 1),
+            "arrow_pool_peak_mib": round(pa.default_memory_pool().max_memory() / 2**20, 1),
             "audit_file_mib": round(path.stat().st_size / 2**20, 1),
             "row_groups": pq.ParquetFile(path).num_row_groups,
         }
