@@ -74,20 +74,27 @@ class ImageFiles:
         self._pool = ThreadPoolExecutor(self.workers)
 
 
-def prefetch(inputs: Any, batches: Sequence[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def prefetch(
+    inputs: Any, batches: Sequence[torch.Tensor], pin_memory: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(index, inputs[index])`` for each batch, fetching the next one while the caller works.
 
     In-memory tensors are indexed directly; disk-backed inputs are decoded one batch ahead
-    in a background thread.
+    in a background thread, into pinned memory when ``pin_memory`` (fast copies to a GPU).
     """
     if isinstance(inputs, torch.Tensor):
         for index in batches:
             yield index, inputs[index]
         return
+
+    def fetch(index: torch.Tensor) -> torch.Tensor:
+        batch = inputs[index]
+        return batch.pin_memory() if pin_memory else batch
+
     with ThreadPoolExecutor(1) as ahead:
-        pending = ahead.submit(inputs.__getitem__, batches[0]) if batches else None
+        pending = ahead.submit(fetch, batches[0]) if batches else None
         for i, index in enumerate(batches):
             batch = pending.result()
             if i + 1 < len(batches):
-                pending = ahead.submit(inputs.__getitem__, batches[i + 1])
+                pending = ahead.submit(fetch, batches[i + 1])
             yield index, batch

@@ -241,7 +241,7 @@ class Trainer:
         order = self.epoch_order()
         batches = [b for b in order.split(cfg.batch_size) if b.numel() >= 2 * distributed.world_size()]
         totals = torch.zeros(2, device=self.device)  # loss sum, correct count (this rank's slices)
-        for index, batch in prefetch(self.inputs, batches):
+        for index, batch in prefetch(self.inputs, batches, pin_memory=self.device.type == "cuda"):
             loss, logits = self.train_step(index, sigma, batch)
             local = index[distributed.shard(index.numel())]
             totals[0] += loss.detach() * local.numel()
