@@ -252,6 +252,9 @@ def test_cifar_benchmark_end_to_end_and_resume(tiny_cifar, tmp_path, capsys):
     assert bench_main(args) == 0  # resumes: nothing is trained again
     assert {p: p.stat().st_mtime_ns for p in runs} == stamps
     assert capsys.readouterr().out == markdown
+    assert bench_main([*args, "--report-only"]) == 0  # the table from the finished runs alone
+    assert capsys.readouterr().out == markdown
+    assert "| CE | sym | 0 |" in markdown  # the last-vs-peak table
 
 
 def test_openset_without_cifar100_says_what_is_missing(tiny_cifar, tmp_path, capsys):

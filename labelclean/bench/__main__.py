@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
         p.add_argument("--subset", type=int, default=None, help="override the preset's training subset")
         p.add_argument("--verbose", action="store_true", help="progress bars")
+        p.add_argument(
+            "--report-only", action="store_true", help="render the table from finished runs, train nothing"
+        )
 
     p = sub.add_parser(
         "throughput", help="training images/s: labelclean's loop vs a per-sample DataLoader loop"
@@ -369,6 +372,21 @@ def run_cifar(args: argparse.Namespace) -> str:
     if args.subset is not None:
         preset = replace(preset, train_subset=args.subset)
     noises = NOISES[dataset] if "all" in args.noise else args.noise
+    stem = args.out / f"{dataset}_{preset.name}"
+    if args.report_only:
+        import json
+
+        runs = [
+            json.loads(p.read_text())
+            for p in sorted((args.out / "runs").glob(f"{dataset}_{preset.name}_*.json"))
+        ]
+        results = [
+            r for r in runs if r["method"] in args.methods and r["noise"] in noises and r["seed"] < args.seeds
+        ]
+        if not results:
+            raise DataMissing(f"no finished runs under {args.out / 'runs'}")
+        results.sort(key=lambda r: (noises.index(r["noise"]), r["seed"], args.methods.index(r["method"])))
+        return write_outputs(results, dataset, noises, stem, preset.describe(args.epochs))
     device = _device(args.device)
     train, test = load_cifar(dataset, args.data_dir)
     if preset.train_subset:
@@ -407,7 +425,6 @@ def run_cifar(args: argparse.Namespace) -> str:
                     flush=True,
                 )
                 results.append(result)
-    stem = args.out / f"{dataset}_{preset.name}"
     return write_outputs(results, dataset, noises, stem, preset.describe(args.epochs))
 
 

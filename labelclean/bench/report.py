@@ -86,7 +86,22 @@ def write_outputs(
 ) -> str:
     """Write ``stem``.md / .json / .png and return the Markdown."""
     table = render_table(results, dataset, columns)
-    markdown = f"# {dataset} ({stem.name})\n\n{preamble}\n\n{describe_runs(results)}\n\n{table}\n"
+    drops = markdown_table([
+        {
+            "method": METHOD_NAMES[r["method"]],
+            "noise": r["noise"],
+            "seed": r["seed"],
+            "last epoch (%)": round(100 * r["final_test_acc"], 2),
+            "peak (%)": round(100 * r["peak_test_acc"], 2),
+            "peak epoch": 1 + max(range(len(r["history"])), key=lambda i: r["history"][i]["test_acc"]),
+            "last - peak": round(100 * (r["final_test_acc"] - r["peak_test_acc"]), 2),
+        }
+        for r in results
+    ])  # fmt: skip
+    markdown = (
+        f"# {dataset} ({stem.name})\n\n{preamble}\n\n{describe_runs(results)}\n\n{table}\n\n"
+        f"Does accuracy fall from its peak (memorisation)?\n\n{drops}\n"
+    )
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".md").write_text(markdown)
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
