@@ -45,6 +45,8 @@ _IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file",
 _LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
 
 OnBadImage = Literal["raise", "skip"]
+# What PIL raises for missing, empty, corrupt or truncated files.
+UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
 
 
 class BadImageError(ValueError):
@@ -160,7 +162,7 @@ def _decode(source: str, read: Callable[[], Any]) -> np.ndarray:
         with Image.open(read()) as image:
             image.load()
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+    except UNREADABLE as err:
         raise BadImageError(f"cannot read image {source}: {err}") from err
 
 
@@ -281,7 +283,7 @@ def _load_image_files(
         try:
             with Image.open(_file_reader(paths[i])()):
                 return None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        except UNREADABLE as err:
             if options["on_bad_image"] == "raise":
                 raise BadImageError(f"cannot read image {sources[i]}: {err}") from err
             return f"cannot read image {sources[i]}: {err}"
@@ -297,7 +299,7 @@ def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:
     sizes = Counter()
     for path in paths:
         with (
-            contextlib.suppress(UnidentifiedImageError, OSError, ValueError, SyntaxError),
+            contextlib.suppress(*UNREADABLE),
             Image.open(path) as image,
         ):
             sizes[(image.height, image.width)] += 1

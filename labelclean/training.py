@@ -298,7 +298,8 @@ class Trainer:
         cfg = self.config
         local = distributed.shard(index.numel())
         x = self.augment(self.inputs[index] if batch is None else batch)[local]
-        if cfg.gradient_noise == "labels":
+        self._label_noise = None  # SLN noise for this rank's slice, drawn for the global batch
+        if cfg.gradient_noise == "labels" and sigma > 0:
             self._label_noise = method.stochastic_label_noise(
                 torch.zeros_like(self.targets[index]), sigma, self.generator
             )[local]
@@ -326,7 +327,7 @@ class Trainer:
         gives the samples' positions in the training set.
         """
         targets = self.targets[index]
-        if self.config.gradient_noise == "labels":
+        if self._label_noise is not None:
             targets = targets + self._label_noise
         return method.soft_cross_entropy(logits.float(), targets)
 

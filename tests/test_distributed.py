@@ -1,6 +1,7 @@
 """torch.distributed: 2 gloo processes on the CPU follow a single-process run with the same global batch."""
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -40,8 +41,15 @@ def _run(args, tmp_path):
     return done
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:  # a fixed port can still be held by the previous launch
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _torchrun(*args):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", *args]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
+    return [*launch, f"--master_port={_free_port()}", *args]
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
