@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--n", type=int, default=10_000, help="first N training images")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="append results (JSON lines)")
     args = parser.parse_args()
@@ -86,7 +87,7 @@ def main() -> None:
 
     for method in args.method:
         for sigma in args.sigma if method == "sln-mo-lc" else [0.0]:
-            params = dict(PLAIN_CE) if method == "ce" else {}
+            params = {**(PLAIN_CE if method == "ce" else {}), "precision": args.precision}
             if sigma is not None and method != "ce":
                 params["sigma"] = sigma
             if args.lr is not None:
@@ -107,7 +108,7 @@ def main() -> None:
                 **{
                     k: v
                     for k, v in cleaner.config_.items()
-                    if k in ("sigma", "lr", "momentum", "epochs", "correction_start", "model")
+                    if k in ("sigma", "lr", "momentum", "epochs", "correction_start", "model", "bf16")
                 },
                 "final": curve[-1],
                 "peak": max(curve),

@@ -85,6 +85,7 @@ CONSTRAINTS = {
         else "None or (height, width)"
     ),
     "on_bad_image": _choice("raise", "skip"),
+    "precision": _choice(AUTO, "bf16", "fp32"),
     "model": _model,
     "device": _device,
     "random_state": _number(Integral, 0, none=True),

@@ -93,6 +93,11 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     memory_limit_gb : float, default=4.0
         Image files whose decoded pixels would take more stay on disk and are
         decoded batch by batch in threads, one batch ahead of training.
+    precision : {"auto", "bf16", "fp32"}, default="auto"
+        Arithmetic of the network's forward pass (weights stay fp32). "auto": bf16
+        autocast on CUDA, fp32 on the CPU. "bf16" on a CPU with native bf16
+        (AVX512-BF16 or AMX) trains about twice as fast; the CPU defaults were
+        tuned in fp32.
 
     Attributes
     ----------
@@ -146,6 +151,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         checkpoint_dir: str | os.PathLike | None = None,
         compile: bool = False,
         memory_limit_gb: float = 4.0,
+        precision: str = AUTO,
     ):
         self.sigma = sigma
         self.momentum = momentum
@@ -165,6 +171,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.compile = compile
         self.memory_limit_gb = memory_limit_gb
+        self.precision = precision
 
     # --- fitting ---------------------------------------------------------------------
 
@@ -279,6 +286,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             crop_padding=max(1, round(height / 8)) if self.augment and data.is_image else 0,
             flip=bool(self.augment and data.is_image),
             compile=self.compile,
+            bf16=None if self.precision == AUTO else self.precision == "bf16",
         )
 
     # --- prediction --------------------------------------------------------------------
@@ -303,7 +311,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
     def _predict_proba_tensor(self, inputs: torch.Tensor) -> np.ndarray:
         self.model_.to(self.device_)
-        logits = predict_logits(self.model_, inputs, self.device_)
+        logits = predict_logits(self.model_, inputs, self.device_, bf16=self.config_.get("bf16"))
         return logits.softmax(dim=1).cpu().numpy()
 
     def predict_proba(self, X: Any, **columns: Any) -> np.ndarray:

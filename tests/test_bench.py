@@ -273,3 +273,17 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
     for row in rows:
         assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1 and row["seconds"] > 0
     assert "| noise | method | flagged | precision | recall | f1 | auroc |" in capsys.readouterr().out
+    # A second call resumes: finished (noise, method) rows are read back, not trained again.
+    assert bench_main([*args, "--noise", "sym", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "detect.json").read_text()) == rows
+
+
+def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):
+    args = ["throughput", "--data-dir", str(tmp_path / "none"), "--images", "256", "--models", "cnn_small"]
+    assert (
+        bench_main([*args, "--repeats", "1", "--workers", "0", "--device", "cpu", "--out", str(tmp_path)])
+        == 0
+    )
+    (row,) = json.loads((tmp_path / "throughput.json").read_text())
+    assert row["labelclean_img_s"] > 0 and row["reference_img_s"] > 0 and row["labelclean_bf16_img_s"] > 0
+    assert math.isclose(row["ratio_bf16"], row["labelclean_bf16_img_s"] / row["reference_img_s"])

@@ -295,6 +295,7 @@ def test_non_finite_training_loss_names_epoch_and_suggests_lower_lr():
         ("device", "gpu0", "'auto' or a torch device"),
         ("random_state", -3, ">= 0"),
         ("augment", "yes", "True or False"),
+        ("precision", "fp16", "one of 'auto', 'bf16', 'fp32'"),
     ],
 )
 def test_invalid_parameter_raises_at_fit_naming_it(name, value, expected):

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import torch
 from PIL import Image
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -111,6 +112,20 @@ def test_image_arrays_train_a_cnn_and_integer_labels_stay_integers():
     assert cleaner.config_["model"] == "cnn_small" and cleaner.config_["crop_padding"] == 1
     assert cleaner.correct_labels().dtype.kind == "i"
     assert cleaner.score(data.images[600:900], data.target[600:900]) > 0.6
+
+
+@pytest.mark.parametrize(("precision", "expected"), [("auto", torch.float32), ("bf16", torch.bfloat16)])
+def test_precision_sets_the_arithmetic_of_training_and_prediction(precision, expected):
+    X, y = load_digits(return_X_y=True)
+    seen = []
+    net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    net[0].register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    cleaner = SLNCleaner(model=net, epochs=15, precision=precision, random_state=0).fit(X[:400], y[:400])
+    assert set(seen) == {expected}  # the CPU default is fp32; bf16 is an opt-in there
+    seen.clear()
+    proba = cleaner.predict_proba(X[400:500])
+    assert set(seen) == {expected} and proba.dtype == np.float32 and np.allclose(proba.sum(1), 1, atol=1e-4)
+    assert cleaner.score(X[400:600], y[400:600]) > 0.5
 
 
 def test_same_seed_same_audit():

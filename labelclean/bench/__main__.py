@@ -11,6 +11,7 @@ Finished (method, noise, seed) runs are kept under --out/runs and not run again.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..fileio import atomic_write
 from . import paper
 from .data import NUM_CLASSES, DataMissing, load_cifar, noisy_labels, open_set
 from .methods import CLOTHING1M_METHODS, METHODS
@@ -189,8 +191,6 @@ def _device(name: str) -> torch.device:
 
 
 def _save(args: argparse.Namespace, name: str, rows: list[dict], note: str) -> str:
-    import json
-
     from .report import markdown_table
 
     markdown = f"# {name}\n\n{note}\n\n{markdown_table(rows)}\n"
@@ -225,6 +225,10 @@ def run_throughput(args: argparse.Namespace) -> str:
     return _save(args, "throughput", rows, note)
 
 
+def _write_json(path: Path, obj: object) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj)))
+
+
 def run_detect(args: argparse.Namespace) -> str:
     import datasets
 
@@ -239,13 +243,20 @@ def run_detect(args: argparse.Namespace) -> str:
     true = np.asarray(ds["label"])
     noise_dir = args.noise_dir if args.noise_dir is not None else args.data_dir / "noise"
     params = {} if args.epochs is None else {"epochs": args.epochs}
+    finished = args.out / "detect-runs"  # one JSON per finished (noise, method): a rerun resumes
+    finished.mkdir(parents=True, exist_ok=True)
     rows = []
     for noise in args.noise:
         noisy = noisy_labels(true, noise, 10, args.seed, noise_dir)
         for method, detect in (("labelclean", labelclean_detection), ("cleanlab", cleanlab_detection)):
+            kept = finished / f"{noise}-{method}-n{args.n}-e{args.epochs}-k{args.folds}-s{args.seed}.json"
+            if kept.exists():
+                rows.append(json.loads(kept.read_text()))
+                continue
             extra = {"folds": args.folds} if method == "cleanlab" else {}
             row = {"noise": noise, "method": method, **detect(ds, noisy, true, args.seed, **params, **extra)}
             print(row, file=sys.stderr, flush=True)
+            _write_json(kept, row)
             rows.append(row)
     note = (
         f"First {args.n} CIFAR-10 training images, the paper's noisy label files; labelclean: one "
@@ -374,8 +385,6 @@ def run_cifar(args: argparse.Namespace) -> str:
     noises = NOISES[dataset] if "all" in args.noise else args.noise
     stem = args.out / f"{dataset}_{preset.name}"
     if args.report_only:
-        import json
-
         runs = [
             json.loads(p.read_text())
             for p in sorted((args.out / "runs").glob(f"{dataset}_{preset.name}_*.json"))
