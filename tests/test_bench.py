@@ -21,7 +21,7 @@ from labelclean.bench.methods import (
     GCETrainer,
     PHuberTrainer,
 )
-from labelclean.bench.report import render_table
+from labelclean.bench.report import memorisation_row, render_table
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
 from labelclean.training import TrainingConfig
 
@@ -136,6 +136,17 @@ def test_table_puts_mean_and_std_next_to_the_paper():
     assert lines[0].startswith("| Method | sym (ours / paper)")
     assert "| CE | 51.00 ± 1.41 / 53.16 ± 1.64 | 1.0 min / 1.18 h |" in lines
     assert "| SLN-MO-LC | 81.00 ± 1.41 / 87.00 ± 0.27 | 1.0 min / 1.31 h |" in lines
+    fewer = render_table(runs[1:], "cifar10", ["sym"]).splitlines()  # CE has one run of two
+    assert "| CE | 52.00 (n=1) / 53.16 ± 1.64 | 1.0 min / 1.18 h |" in fewer
+
+
+def test_memorisation_row_compares_raw_and_smoothed_drops():
+    curve = [0.50, 0.60, 0.62, 0.58, 0.61, 0.59, 0.60, 0.55, 0.57, 0.56]
+    run = {"method": "ce", "noise": "sym", "seed": 0, "history": [{"test_acc": a} for a in curve]}
+    row = memorisation_row(run)
+    assert row["peak epoch"] == 3 and row["last - peak"] == pytest.approx(-6.0)
+    assert row["best 5 (%)"] == pytest.approx(60.0)  # epochs 2-6 and 3-7
+    assert row["last 5 (%)"] == pytest.approx(57.4) and row["last 5 - best 5"] == pytest.approx(-2.6)
 
 
 # --- Clothing1M layout ---------------------------------------------------------------------
