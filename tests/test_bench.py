@@ -284,6 +284,8 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
     for row in rows:
         assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1 and row["seconds"] > 0
     assert "| noise | method | flagged | precision | recall | f1 | auroc |" in capsys.readouterr().out
+    kept = sorted(p.suffix for p in (tmp_path / "detect-runs").iterdir())
+    assert kept == [".json", ".json", ".npy", ".parquet"]  # rows, probabilities, audit
     # A second call resumes: finished (noise, method) rows are read back, not trained again.
     assert bench_main([*args, "--noise", "sym", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "detect.json").read_text()) == rows

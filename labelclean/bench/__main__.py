@@ -243,7 +243,9 @@ def run_detect(args: argparse.Namespace) -> str:
     true = np.asarray(ds["label"])
     noise_dir = args.noise_dir if args.noise_dir is not None else args.data_dir / "noise"
     params = {} if args.epochs is None else {"epochs": args.epochs}
-    finished = args.out / "detect-runs"  # one JSON per finished (noise, method): a rerun resumes
+    # One JSON per finished (noise, method), beside its audit or out-of-sample
+    # probabilities: a rerun resumes, and the flags can be re-scored without training.
+    finished = args.out / "detect-runs"
     finished.mkdir(parents=True, exist_ok=True)
     rows = []
     for noise in args.noise:
@@ -254,7 +256,8 @@ def run_detect(args: argparse.Namespace) -> str:
                 rows.append(json.loads(kept.read_text()))
                 continue
             extra = {"folds": args.folds} if method == "cleanlab" else {}
-            row = {"noise": noise, "method": method, **detect(ds, noisy, true, args.seed, **params, **extra)}
+            scores = detect(ds, noisy, true, args.seed, keep=kept.with_suffix(""), **params, **extra)
+            row = {"noise": noise, "method": method, **scores}
             print(row, file=sys.stderr, flush=True)
             _write_json(kept, row)
             rows.append(row)

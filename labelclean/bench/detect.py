@@ -9,6 +9,7 @@ usual setting). Both are scored against the true flips of the paper's label file
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,10 +38,15 @@ def _scores(
     }
 
 
-def labelclean_detection(X, noisy: np.ndarray, true: np.ndarray, seed: int, **params: Any) -> dict[str, Any]:
-    """One SLNCleaner run: its flags, its loss ranking, its suggestions."""
+def labelclean_detection(
+    X, noisy: np.ndarray, true: np.ndarray, seed: int, keep: Path | None = None, **params: Any
+) -> dict[str, Any]:
+    """One SLNCleaner run: its flags, its loss ranking, its suggestions (audit kept as ``keep``.parquet)."""
     started = time.perf_counter()
-    audit = SLNCleaner(random_state=seed, **params).fit(X, noisy).audit()
+    cleaner = SLNCleaner(random_state=seed, **params).fit(X, noisy)
+    audit = cleaner.audit()
+    if keep is not None:
+        cleaner.save_audit(keep.with_suffix(".parquet"))
     return _scores(
         audit["is_suspicious"].to_numpy(), audit["loss"].to_numpy(), audit["suggested_label"].to_numpy(),
         true, noisy, time.perf_counter() - started,
@@ -48,9 +54,18 @@ def labelclean_detection(X, noisy: np.ndarray, true: np.ndarray, seed: int, **pa
 
 
 def cleanlab_detection(
-    X, noisy: np.ndarray, true: np.ndarray, seed: int, folds: int = 5, **params: Any
+    X,
+    noisy: np.ndarray,
+    true: np.ndarray,
+    seed: int,
+    folds: int = 5,
+    keep: Path | None = None,
+    **params: Any,
 ) -> dict[str, Any]:
-    """cleanlab's find_label_issues and label quality scores on K-fold out-of-sample probabilities."""
+    """cleanlab's find_label_issues and label quality scores on K-fold out-of-sample probabilities.
+
+    The probabilities are kept as ``keep``.npy for analysis.
+    """
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
@@ -62,6 +77,8 @@ def cleanlab_detection(
         model.fit(X.select(fit_rows) if hasattr(X, "select") else X[fit_rows], noisy[fit_rows])
         held = X.select(held_rows) if hasattr(X, "select") else X[held_rows]
         probs[np.ix_(held_rows, model.classes_)] = model.predict_proba(held)
+    if keep is not None:
+        np.save(keep.with_suffix(".npy"), probs)
     flagged = find_label_issues(noisy, probs)
     quality = get_label_quality_scores(noisy, probs)
     return _scores(flagged, -quality, probs.argmax(1), true, noisy, time.perf_counter() - started)
