@@ -147,6 +147,8 @@ def test_memorisation_row_compares_raw_and_smoothed_drops():
     assert row["peak epoch"] == 3 and row["last - peak"] == pytest.approx(-6.0)
     assert row["best 5 (%)"] == pytest.approx(60.0)  # epochs 2-6 and 3-7
     assert row["last 5 (%)"] == pytest.approx(57.4) and row["last 5 - best 5"] == pytest.approx(-2.6)
+    short = memorisation_row({**run, "history": run["history"][:2]})  # fewer epochs than the window
+    assert list(short) == list(row) and short["last 5 (%)"] == pytest.approx(55.0)
 
 
 # --- Clothing1M layout ---------------------------------------------------------------------

@@ -86,10 +86,14 @@ WINDOW = 5  # epochs averaged for the smoothed drop
 
 
 def memorisation_row(run: dict[str, Any]) -> dict[str, Any]:
-    """Last epoch against peak, raw and as means over WINDOW consecutive epochs."""
+    """Last epoch against peak, raw and as means over WINDOW consecutive epochs.
+
+    The column names are fixed, so runs of different lengths share one table; a run
+    shorter than WINDOW is averaged over all its epochs.
+    """
     curve = np.array([100 * h["test_acc"] for h in run["history"]])
-    window = min(WINDOW, len(curve))
-    means = np.convolve(curve, np.ones(window) / window, mode="valid")
+    span = min(WINDOW, len(curve))
+    means = np.convolve(curve, np.ones(span) / span, mode="valid")
     return {
         "method": METHOD_NAMES[run["method"]],
         "noise": run["noise"],
@@ -98,9 +102,9 @@ def memorisation_row(run: dict[str, Any]) -> dict[str, Any]:
         "peak (%)": round(float(curve.max()), 2),
         "peak epoch": int(curve.argmax()) + 1,
         "last - peak": round(float(curve[-1] - curve.max()), 2),
-        f"last {window} (%)": round(float(means[-1]), 2),
-        f"best {window} (%)": round(float(means.max()), 2),
-        f"last {window} - best {window}": round(float(means[-1] - means.max()), 2),
+        f"last {WINDOW} (%)": round(float(means[-1]), 2),
+        f"best {WINDOW} (%)": round(float(means.max()), 2),
+        f"last {WINDOW} - best {WINDOW}": round(float(means[-1] - means.max()), 2),
     }
 
 
