@@ -19,11 +19,15 @@ from labelclean.bench.methods import (
     CoTeachingTrainer,
     ForwardTrainer,
     GCETrainer,
+    LabelSmoothingTrainer,
+    LogitNoiseTrainer,
+    ParameterNoiseTrainer,
+    PeerPair,
     PHuberTrainer,
 )
 from labelclean.bench.report import memorisation_row, render_table
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
-from labelclean.training import TrainingConfig
+from labelclean.training import Trainer, TrainingConfig
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 
@@ -89,7 +93,7 @@ def _trainer(cls, labels, **options):
 def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
     trainer = _trainer(PHuberTrainer, [0, 0], tau=2.0)
     logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
-    loss = trainer.compute_loss(logits, torch.tensor([0, 1]))
+    loss = trainer.compute_loss(logits, None, torch.tensor([0, 1]))
     expected = (-math.log(0.8) + (-2 * 0.2 + math.log(2) + 1)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
@@ -97,10 +101,10 @@ def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
 def test_gce_loss_and_truncation_weights():
     trainer = _trainer(GCETrainer, [0, 0], q=0.7)
     logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
-    loss = trainer.compute_loss(logits, torch.tensor([0, 1]))
+    loss = trainer.compute_loss(logits, None, torch.tensor([0, 1]))
     assert loss.item() == pytest.approx(((1 - 0.8**0.7) + (1 - 0.2**0.7)) / 0.7 / 2, rel=1e-5)
     trainer.sample_weights = torch.tensor([1.0, 0.0])  # pruned sample contributes nothing
-    assert trainer.compute_loss(logits, torch.tensor([0, 1])).item() == pytest.approx(
+    assert trainer.compute_loss(logits, None, torch.tensor([0, 1])).item() == pytest.approx(
         (1 - 0.8**0.7) / 0.7 / 2
     )
 
@@ -111,16 +115,71 @@ def test_forward_and_backward_with_identity_transition_equal_cross_entropy():
     ce = F.cross_entropy(logits, labels)
     for cls in (ForwardTrainer, BackwardTrainer):
         trainer = _trainer(cls, labels, transition=np.eye(3))
-        assert trainer.compute_loss(logits, torch.arange(5)).item() == pytest.approx(ce.item(), rel=1e-5)
+        assert trainer.compute_loss(logits, None, torch.arange(5)).item() == pytest.approx(
+            ce.item(), rel=1e-5
+        )
 
 
 def test_coteaching_keep_rate_ramps_down_to_one_minus_the_noise_rate():
-    trainer = _trainer(CoTeachingTrainer, [0, 1], forget_rate=0.4, ramp_epochs=10, peer=torch.nn.Linear(3, 3))
+    trainer = _trainer(CoTeachingTrainer, [0, 1], forget_rate=0.4, ramp_epochs=10)
     rates = []
     for epoch in (0, 5, 10, 20):
         trainer.epoch = epoch
         rates.append(trainer.keep_rate())
     assert rates == pytest.approx([1.0, 0.8, 0.6, 0.6])
+
+
+# --- the step's pieces: baselines keep what they do not override --------------------------
+
+
+def _one_step(cls, sigma, model=None, bf16=False, **options):
+    """One training step on 8 digits-sized random images; returns the trainer and the step's logits."""
+    config = TrainingConfig(
+        epochs=1, lr=0.5, batch_size=8, weight_decay=0, sigma=sigma, momentum=0, correction_start=None,
+        bf16=bf16,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = model or torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+    trainer = cls(model, config, **options)
+    inputs = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    trainer._setup(inputs, torch.tensor([0, 1, 2, 3] * 2), 4)
+    _, logits = trainer.train_step(torch.arange(8))
+    return trainer, logits
+
+
+def test_label_smoothing_smooths_the_sln_targets_it_is_given():
+    """Overriding the loss no longer drops SLN: the noisy targets arrive as an argument."""
+    trainer, _ = _one_step(LabelSmoothingTrainer, sigma=0.5, alpha=0.2)
+    noisy = trainer.make_targets(torch.arange(8))
+    assert not torch.equal(noisy, trainer.targets)  # SLN is on for the baseline too
+    logits = torch.zeros(8, 4)
+    expected = -(F.log_softmax(logits, 1) * (0.8 * noisy + 0.2 / 4)).sum(1).mean()
+    assert trainer.compute_loss(logits, noisy, torch.arange(8)).item() == pytest.approx(expected.item())
+
+
+def test_coteaching_trains_both_networks_under_autocast():
+    pair = PeerPair(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)),
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)),
+    )
+    before = [p.detach().clone() for p in pair.parameters()]
+    _, logits = _one_step(CoTeachingTrainer, sigma=0, model=pair, bf16=True)
+    assert logits.dtype == torch.bfloat16 and logits.shape == (8, 4)  # the step kept autocast
+    assert all(not torch.equal(a, b) for a, b in zip(before, pair.parameters(), strict=True))
+    pair.eval()
+    assert pair(torch.rand(2, 1, 8, 8)).shape == (2, 4)  # predictions come from the first network
+
+
+@pytest.mark.parametrize("cls", [ParameterNoiseTrainer, LogitNoiseTrainer])
+def test_sgd_noise_variants_move_the_weights_off_the_noiseless_step(cls):
+    """Eq. 1 / Eq. 2 put the noise on the gradient, not on the targets; sigma 0 is plain CE."""
+    plain, _ = _one_step(Trainer, sigma=0)
+    noiseless, _ = _one_step(cls, sigma=0)
+    noisy, _ = _one_step(cls, sigma=1.0)
+    assert torch.equal(noisy.make_targets(torch.arange(8)), noisy.targets)
+    weight = [t.model[1].weight for t in (plain, noiseless, noisy)]
+    assert torch.allclose(weight[0], weight[1])
+    assert (weight[2] - weight[0]).abs().max() > 1e-3
 
 
 # --- report -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import torch
 from ..fileio import atomic_write
 from . import paper
 from .data import NUM_CLASSES, DataMissing, load_cifar, noisy_labels, open_set
-from .methods import CLOTHING1M_METHODS, METHODS
+from .methods import CLOTHING1M_METHODS, METHODS, SGD_NOISE_METHODS
 from .runner import PRESETS, run_cell
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
             "--methods",
             nargs="+",
             default=list(METHODS),
-            choices=METHODS,
-            help="methods to run (default all)",
+            choices=METHODS + SGD_NOISE_METHODS,
+            help="methods to run (default: the paper's table); noise-params / noise-logits are\n"
+            "Fig. 5's SGD noise on the parameter gradients (Eq. 1) / on dloss/dlogits (Eq. 2)",
         )
         p.add_argument("--seeds", type=int, default=1, help="runs per cell, seeds 0..N-1 (paper: 5)")
         p.add_argument(

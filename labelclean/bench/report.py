@@ -22,6 +22,8 @@ METHOD_NAMES = {
     "sln-mo-lc": "SLN-MO-LC",
     "forward": "Forward",
     "backward": "Backward",
+    "noise-params": "SGD noise on θ (Eq. 1)",
+    "noise-logits": "SGD noise on f (Eq. 2)",
 }
 
 
