@@ -21,9 +21,9 @@ from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
 from .data import LoadedData, load_data
 from .fileio import atomic_write
-from .method import momentum_for_steps
+from .method import momentum_for_steps, training_steps
 from .models import build_model, resolve_model_name
-from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits
+from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits, with_normalization
 
 __all__ = ["SLNCleaner"]
 
@@ -227,7 +227,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         model_name, network = self._build_network(data, seed)
         config = self._training_config(data, model_name)
         self.config_ = {**config.to_dict(), "model": model_name}
-        model = nn.Sequential(Normalize.fit(data.inputs), network)
+        model = with_normalization(network, data.inputs)
         callbacks = list(self.callbacks or [])
         if self.verbose:
             callbacks.append(ProgressBar())
@@ -270,7 +270,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             return recipe[name] if value == AUTO else value
 
         epochs = pick("epochs")
-        steps = epochs * -(-len(data) // self.batch_size)
+        steps = training_steps(epochs, len(data), self.batch_size)
         correction_start = self.correction_start
         if correction_start == AUTO:
             correction_start = round(epochs * 5 / 6)

@@ -38,6 +38,7 @@ __all__ = [
     "TrainingConfig",
     "random_crop",
     "random_flip",
+    "with_normalization",
 ]
 
 
@@ -102,6 +103,11 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float() - self.mean) / self.std
+
+
+def with_normalization(network: nn.Module, inputs: torch.Tensor) -> nn.Sequential:
+    """``network`` behind a :class:`Normalize` fitted on ``inputs``: the model carries its preprocessing."""
+    return nn.Sequential(Normalize.fit(inputs), network)
 
 
 def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
