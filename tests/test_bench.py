@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from labelclean.bench.__main__ import main as bench_main
-from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
+from labelclean.bench.data import SHARED_DATA, DataMissing, load_clothing1m_lists, noisy_labels
 from labelclean.bench.methods import (
     BackwardTrainer,
     CoTeachingTrainer,
@@ -29,7 +29,7 @@ from labelclean.bench.report import memorisation_row, render_table
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
 from labelclean.training import Trainer, TrainingConfig
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+SHARED_CIFAR = SHARED_DATA / "cifar10"
 
 
 # --- noise -------------------------------------------------------------------------------
@@ -281,14 +281,16 @@ def test_clothing1m_benchmark_runs_end_to_end_on_a_tiny_tree(tmp_path, capsys):
 
 @pytest.fixture
 def tiny_cifar(tmp_path):
-    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic."""
+    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic.
+
+    The first 64 training images, and 64 test images spread over the file (it is sorted by class).
+    """
     data = tmp_path / "cifar10"
     (data / "noise").mkdir(parents=True)
     if (SHARED_CIFAR / "train.parquet").exists():
-        for split in ("train", "test"):
-            pq.write_table(
-                pq.read_table(SHARED_CIFAR / f"{split}.parquet").slice(0, 64), data / f"{split}.parquet"
-            )
+        pq.write_table(pq.read_table(SHARED_CIFAR / "train.parquet").slice(0, 64), data / "train.parquet")
+        test = pq.read_table(SHARED_CIFAR / "test.parquet")
+        pq.write_table(test.take(np.linspace(0, len(test) - 1, 64).astype(int)), data / "test.parquet")
         noise = pd.read_csv(SHARED_CIFAR / "noise" / "sym0.4.csv").iloc[:64]
         noise.to_csv(data / "noise" / "sym0.4.csv", index=False)
     else:
@@ -361,3 +363,22 @@ def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):
     (row,) = json.loads((tmp_path / "throughput.json").read_text())
     assert row["labelclean_img_s"] > 0 and row["reference_img_s"] > 0 and row["labelclean_bf16_img_s"] > 0
     assert math.isclose(row["ratio_bf16"], row["labelclean_bf16_img_s"] / row["reference_img_s"])
+
+
+# --- scale benchmarks ---------------------------------------------------------------------------
+
+
+def test_app_benchmark_opens_a_synthetic_audit(tmp_path):
+    assert bench_main(["app", "--rows", "5000", "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "app_open.json").read_text())
+    assert row["rows"] == 5_000 and row["view_rows"] > 0
+    assert row["total_s"] == pytest.approx(row["open_s"] + row["first_page_s"], abs=0.002)
+
+
+def test_index_and_memory_benchmarks_on_small_inputs(tiny_cifar, tmp_path):
+    assert bench_main(["index", "--entries", "500", "--workdir", str(tmp_path), "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "index.json").read_text())
+    assert row["entries"] == 500 and row["row_groups"] == 1
+    assert bench_main(["memory", "--data-dir", str(tiny_cifar), "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "memory.json").read_text())
+    assert row["images"] == row["audit_rows"] == 64 and row["peak_rss_gib"] > 0
