@@ -365,6 +365,73 @@ def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):
     assert math.isclose(row["ratio_bf16"], row["labelclean_bf16_img_s"] / row["reference_img_s"])
 
 
+# --- the one-shot GPU check, on the CPU with tiny sizes --------------------------------------
+
+
+@pytest.fixture
+def one_thread():
+    """WRN-28-2 steps on one thread: two threads on a shared 2-core machine thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+GPU_TINY = ["--device", "cpu", "--images", "32", "--test-images", "48", "--steps", "2", "--warmup-steps", "1"]
+GPU_TINY += ["--batch-size", "8", "--workers", "0", "--no-compile"]
+
+
+def test_gpu_check_on_the_cpu_writes_one_consistent_table(tiny_cifar, tmp_path, capsys, one_thread):
+    assert (
+        bench_main(["gpu", "--data-dir", str(tiny_cifar), "--out", str(tmp_path), "--epochs", "3", *GPU_TINY])
+        == 0
+    )
+    markdown = capsys.readouterr().out
+    assert (
+        "CPU NUMBERS, NOT A GPU" in markdown and markdown.strip() == (tmp_path / "gpu.md").read_text().strip()
+    )
+    rows = {row["id"]: row for row in json.loads((tmp_path / "gpu.json").read_text())}
+    reference = rows["throughput/reference-fp32"]["value"]
+    for loop in ("reference-fp32", "reference-bf16", "labelclean-fp32", "labelclean-bf16"):
+        row = rows[f"throughput/{loop}"]
+        assert row["value"] > 0 and row["unit"] == "img/s" and row["detail"].startswith("2 timed steps")
+        assert row["ratio"] == pytest.approx(row["value"] / reference, rel=0.01)
+    for loop in ("labelclean-bf16-compile", "labelclean-fp32-compile"):
+        assert (
+            rows[f"throughput/{loop}"]["value"] is None
+            and "--no-compile" in rows[f"throughput/{loop}"]["detail"]
+        )
+    # 3 epochs: label correction from round(3 * 5/6) = epoch index 2, so epochs 1-2 SLN, epoch 3 correcting.
+    sln, correction = rows["epoch/sln"]["value"], rows["epoch/correction"]["value"]
+    assert sln > 0 and correction > 0 and rows["epoch/sln"]["detail"] == "median of epoch 2"
+    projected = rows["projection/300"]["value"]
+    assert projected == pytest.approx((250 * sln + 50 * correction) / 3600, rel=1e-3)
+    assert rows["paper/v100"]["value"] == 1.31
+    assert rows["projection/300"]["ratio"] == pytest.approx(1.31 / projected, rel=1e-2)
+    assert rows["memory/peak"]["value"] > 0 and "peak RSS" in rows["memory/peak"]["measure"]
+    accuracy = rows["accuracy/final"]
+    assert 0 <= accuracy["value"] <= 1 and accuracy["detail"] == "after epoch 3 of 3"
+    assert accuracy["value"] * 48 == pytest.approx(round(accuracy["value"] * 48))  # on the 48 test images
+
+
+def test_gpu_check_keeps_its_time_box_and_refuses_a_missing_gpu(tiny_cifar, tmp_path, capsys, one_thread):
+    args = ["gpu", "--data-dir", str(tiny_cifar), "--out", str(tmp_path), "--epochs", "3"]
+    assert bench_main([*args, *GPU_TINY, "--budget", "0"]) == 0  # every part out of time at once
+    rows = {row["id"]: row for row in json.loads((tmp_path / "gpu.json").read_text())}
+    assert all(
+        row["value"] is None and "time box" in row["detail"]
+        for key, row in rows.items()
+        if key.startswith("throughput/") and "compile" not in key
+    )
+    # The run stops after its first epoch, whose numbers stay in the table.
+    assert rows["accuracy/final"]["detail"] == "after epoch 1 of 3: stopped by the time box"
+    assert rows["epoch/sln"]["value"] > 0 and rows["epoch/correction"]["value"] is None
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert bench_main(args) == 2
+        assert "no CUDA device" in capsys.readouterr().err
+
+
 # --- scale benchmarks ---------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "clothing1m": ("clothing1m", "Table 3 of the paper (ResNet-50, 10 epochs)"),
     "detect": ("detect", "finding wrong labels: one SLNCleaner run vs cleanlab with K-fold CV"),
     "throughput": ("throughput", "training images/s: labelclean's loop vs a per-sample DataLoader loop"),
+    "gpu": ("gpu", "the one-shot GPU check (under 8 minutes on one H100): speed, memory, accuracy"),
     "memory": ("memory", "peak RSS of fit on the 50,000 CIFAR-10 training images, on the CPU"),
     "index": ("index", "index a synthetic 1,000,000-entry image folder and write its audit"),
     "app": ("app", "open a 1,000,000-row audit in the review app and draw its first page"),
