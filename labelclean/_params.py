@@ -79,10 +79,11 @@ CONSTRAINTS = {
     "image_size": lambda v: (
         None
         if v is None
+        or v == AUTO
         or (
             isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(s, Integral) and s > 0 for s in v)
         )
-        else "None or (height, width)"
+        else "'auto', None or (height, width)"
     ),
     "on_bad_image": _choice("raise", "skip"),
     "precision": _choice(AUTO, "bf16", "fp32"),
