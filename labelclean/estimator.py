@@ -28,11 +28,11 @@ from .data import LoadedData, load_data
 from .embeddings import EmbeddingCache, default_cache_dir, embed_images, sample_keys
 from .fileio import atomic_write
 from .images import Resize
-from .method import momentum_for_steps
+from .method import momentum_for_steps, training_steps
 from .models import MODELS, build_model, resolve_model_name
 from .recipes import RECIPES, Recipe, recipe_kind
 from .selection import SigmaSearch, choose_sigma
-from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits
+from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits, with_normalization
 
 __all__ = ["SLNCleaner"]
 
@@ -416,7 +416,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         else:
             name = "mlp" if backbone is not None else self._model_name(kind, inputs)
             network = build_model(name, len(self.classes_), tuple(inputs.shape[1:]))
-        return nn.Sequential(Normalize.fit(inputs), network)
+        return with_normalization(network, inputs)
 
     def _training_config(self, recipe: Recipe, n: int, sigma: float, inputs: torch.Tensor) -> TrainingConfig:
         def pick(name: str) -> Any:
@@ -424,7 +424,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             return getattr(recipe, name) if value == AUTO else value
 
         epochs, batch_size = int(pick("epochs")), int(pick("batch_size"))
-        steps = epochs * -(-n // batch_size)
+        steps = training_steps(epochs, n, batch_size)
         correction_start = self.correction_start
         if correction_start == AUTO:
             correction_start = recipe.correction_epoch(epochs)

@@ -40,6 +40,7 @@ __all__ = [
     "random_crop",
     "random_flip",
     "random_resized_crop",
+    "with_normalization",
 ]
 
 
@@ -105,6 +106,11 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float() - self.mean) / self.std
+
+
+def with_normalization(network: nn.Module, inputs: torch.Tensor) -> nn.Sequential:
+    """``network`` behind a :class:`Normalize` fitted on ``inputs``: the model carries its preprocessing."""
+    return nn.Sequential(Normalize.fit(inputs), network)
 
 
 def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
