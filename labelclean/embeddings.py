@@ -106,7 +106,8 @@ def embed_images(
     network.to(device).eval()
     pending_rows: list[int] = []
     with tqdm(total=len(missing), desc="embedding images", unit="img", disable=not verbose) as bar:
-        for index, batch in prefetch(images, list(missing.split(batch_size)), device.type == "cuda"):
+        batches = [rows for rows in missing.split(batch_size) if len(rows)]
+        for index, batch in prefetch(images, batches, device.type == "cuda"):
             with autocast(device, bf16):
                 features = network(batch.to(device, non_blocking=True))
             rows = index.tolist()
