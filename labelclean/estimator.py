@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import math
 import os
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from . import __version__, distributed
 from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
 from .backbones import Backbone, is_torchvision_model, torchvision_backbone
-from .calibration import correction_threshold, label_posterior, noise_rate_interval
+from .calibration import noise_rate_interval
 from .data import LoadedData, load_data
 from .embeddings import EmbeddingCache, default_cache_dir, embed_images, sample_keys
 from .fileio import atomic_write
@@ -57,7 +56,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         scored on the other 20% of the given (noisy) labels by their negative
         log-likelihood, the best then trained on everything (the paper's protocol;
         scores in ``sigma_search_`` and the audit's metadata). "auto": the
-        candidates (0.1, 0.2, 0.5, 1, 2) for feature vectors and frozen-backbone
+        candidates (0.5, 1, 2) for feature vectors and frozen-backbone
         embeddings, where the right sigma depends on the noise; 0.5 with the
         paper's recipe (GPU), 0.2 for the CPU CNN and for fine-tuning a backbone.
     momentum : float or "auto", default="auto"
@@ -298,11 +297,12 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             if self.finetune_ != "head"
             else nn.Sequential(backbone.pixel_normalize(), backbone.module, head).eval()
         )
-        estimate, low, high = noise_rate_interval(probs, encoded, seed=seed % 2**31)
+        # Held-out predictions, where the sigma search made some, show the mislabelling pattern best.
+        reference = None if search is None else (search.held_probs, encoded[search.held_rows])
+        estimate, low, high = noise_rate_interval(probs, encoded, reference, seed=seed % 2**31)
         self.noise_rate_ = {"estimate": estimate, "low": low, "high": high, "level": 0.95}
-        self.correction_threshold_ = _correction_threshold(probs, encoded, estimate, seed, search)
         self.audit_ = build_audit(
-            probs, encoded, classes, data.sources, sample_ids=data.rows, min_prob=self.correction_threshold_
+            probs, encoded, classes, data.sources, sample_ids=data.rows, reference=reference
         )
         if data.is_image and not data.has_files:
             self.audit_["image"] = encode_thumbnails(data.inputs)
@@ -539,10 +539,6 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             "data_source": self.data_source_,
             "n_skipped": len(self.skipped_),
             "noise_rate": self.noise_rate_,
-            # infinity (no threshold makes corrections gain) is written as None
-            "correction_threshold": None
-            if math.isinf(self.correction_threshold_)
-            else self.correction_threshold_,
             "sigma_search": self.sigma_search_,
             "backbone": self.backbone_,
             "finetune": self.finetune_,
@@ -616,8 +612,6 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner.finetune_ = state.get("finetune")
         cleaner.sigma_search_ = state.get("sigma_search")
         cleaner.noise_rate_ = state.get("noise_rate")
-        threshold = state.get("correction_threshold", 0.0)
-        cleaner.correction_threshold_ = math.inf if threshold is None else threshold
         cleaner.model_ = cleaner._empty_model(model)
         weights = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
         cleaner.model_.load_state_dict(weights)
@@ -649,17 +643,6 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
-
-
-def _correction_threshold(
-    probs: np.ndarray, labels: np.ndarray, noise_rate: float, seed: int, search: SigmaSearch | None
-) -> float:
-    """From the sigma search's held-out predictions, where there are some; else the Bayes rule alone (0)."""
-    if search is None:
-        return 0.0
-    transition = label_posterior(probs, labels).transition
-    held = search.held_rows
-    return correction_threshold(search.held_probs, labels[held], transition, noise_rate, seed % 2**31)
 
 
 def _placeholder_normalize(input_shape: tuple[int, ...]) -> Normalize:

@@ -346,12 +346,65 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
     assert [r["method"] for r in rows] == ["labelclean", "cleanlab"]
     for row in rows:
         assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1 and row["seconds"] > 0
-    assert "| noise | method | flagged | precision | recall | f1 | auroc |" in capsys.readouterr().out
+    assert (
+        "| noise | true_rate | method | flagged | precision | recall | f1 | auroc |"
+        in capsys.readouterr().out
+    )
     kept = sorted(p.suffix for p in (tmp_path / "detect-runs").iterdir())
-    assert kept == [".json", ".json", ".npy", ".parquet"]  # rows, probabilities, audit
+    assert kept == [
+        ".json",
+        ".json",
+        ".npy",
+        ".npz",
+        ".npz",
+        ".parquet",
+    ]  # rows, probabilities, scores, audit
     # A second call resumes: finished (noise, method) rows are read back, not trained again.
     assert bench_main([*args, "--noise", "sym", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "detect.json").read_text()) == rows
+
+
+def test_detect_on_feature_vectors_at_lower_noise_rates(tmp_path):
+    """--features with --noise-rate: every number in a row follows from the kept audit and the true labels."""
+    pytest.importorskip("cleanlab")
+    features = SHARED_DATA / "cifar10" / "embeddings" / "efficientnet_lite0_160px_train_first10k.npy"
+    args = [
+        "detect",
+        "--features",
+        str(features),
+        "--n",
+        "600",
+        "--noise",
+        "sym",
+        "--noise-rate",
+        "0.1",
+        "0.3",
+    ]
+    assert bench_main([*args, "--epochs", "3", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "detect.json").read_text())
+    assert [(r["method"], r["true_rate"]) for r in rows] == [
+        ("labelclean", 0.1), ("cleanlab", 0.1), ("labelclean", 0.3), ("cleanlab", 0.3)
+    ]  # fmt: skip
+    true = pq.read_table(SHARED_DATA / "cifar10" / "train.parquet", columns=["label"])["label"].to_numpy()[
+        :600
+    ]
+    for row in rows[::2]:
+        audit = pd.read_parquet(
+            tmp_path
+            / "detect-runs"
+            / f"sym-rate{round(row['true_rate'] * 100)}-labelclean-features-n600-e3-k5-s0.parquet"
+        )
+        wrong = audit["given_label"].to_numpy() != true
+        assert wrong.mean() == pytest.approx(row["true_rate"]) and row["given_accuracy"] == pytest.approx(
+            1 - wrong.mean()
+        )
+        assert row["flagged"] == audit["is_suspicious"].sum()
+        assert row["corrected_accuracy"] == pytest.approx((audit["corrected_label"] == true).mean(), abs=1e-4)
+        estimate, low, high = (
+            float(v) for v in row["estimated_rate"].replace("[", "").replace("]", "").replace(",", "").split()
+        )
+        assert low <= estimate <= high
+    assert (tmp_path / "detect-reliability.png").stat().st_size > 10_000
 
 
 def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):

@@ -282,7 +282,7 @@ def test_non_finite_training_loss_names_epoch_and_suggests_lower_lr():
     ("name", "value", "expected"),
     [
         ("sigma", -1, ">= 0"),
-        ("sigma", "big", "a number"),
+        ("sigma", "big", ">= 0, a non-empty list of such numbers, or .auto."),
         ("model", "nope", "one of 'auto', 'cnn_small'"),
         ("epochs", 0, ">= 1"),
         ("epochs", 2.5, "a whole number"),

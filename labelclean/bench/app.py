@@ -70,6 +70,7 @@ def write_synthetic_audit(path: Path, rows: int, seed: int = 0) -> Path:
             "given_prob": given_prob,
             "suggested_prob": suggested_prob,
             "mislabel_prob": mislabel,
+            "suggested_true_prob": np.where(suggested != given, mislabel, 1 - mislabel).astype(np.float32),
             "rank": rank,
             "is_suspicious": suspicious,
         }
