@@ -8,6 +8,7 @@ current one trains (:func:`prefetch`), so decoding runs off the training thread.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+
+from .decode import decode_rgb, decoder_threads, resize_rgb, stack_nchw
 
 
 class ImageFiles:
@@ -25,7 +27,7 @@ class ImageFiles:
     def __init__(self, paths: Sequence[str], size: tuple[int, int], workers: int | None = None):
         self.paths = list(paths)
         self.size = size
-        self.workers = workers or min(8, (os.cpu_count() or 1) + 2)
+        self.workers = workers or decoder_threads()
         self._pool = ThreadPoolExecutor(self.workers)
 
     # the tensor-like surface the loop, Normalize.fit and predict_logits use
@@ -54,17 +56,21 @@ class ImageFiles:
         rows = index.detach().cpu().tolist() if isinstance(index, torch.Tensor) else list(index)
         return self._decode(rows)
 
+    def digest(self) -> str:
+        """A hash of the files as they are on disk (paths, sizes, mtimes), without reading them."""
+        hasher = hashlib.blake2b(f"ImageFiles {self.size}".encode(), digest_size=16)
+        for path in self.paths:
+            stat = os.stat(path)
+            hasher.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return hasher.hexdigest()
+
     def _decode(self, rows: Iterable[int]) -> torch.Tensor:
-        arrays = list(self._pool.map(self._read, rows))
-        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        return stack_nchw(list(self._pool.map(self._read, rows)))
 
     def _read(self, row: int) -> np.ndarray:
-        height, width = self.size
-        with Image.open(Path(self.paths[row])) as image:
-            image = image.convert("RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            return np.asarray(image)
+        """One file's pixels at ``size``; a file that fails now is named (:class:`BadImageError`)."""
+        path = self.paths[row]
+        return resize_rgb(decode_rgb(path, lambda: Path(path)), self.size)
 
     def __getstate__(self) -> dict[str, Any]:  # the pool does not pickle
         return {k: v for k, v in self.__dict__.items() if k != "_pool"}

@@ -10,9 +10,11 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.datasets import load_digits
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from labelclean import BadImageError, SLNCleaner
 from labelclean.data import load_data
@@ -52,13 +54,20 @@ def test_length_mismatch_of_X_and_y_names_both_numbers():
 
 def test_y_must_be_one_dimensional():
     X, y = _features(n=6)
-    with pytest.raises(ValueError, match=r"1-D.*\(6, 1\)"):
-        load_data(X, y.reshape(-1, 1))
+    with pytest.raises(ValueError, match=r"y should be a 1d array \(one label per sample\), got shape \(6, 2\)"):
+        load_data(X, np.stack([y, y], axis=1))
+
+
+def test_a_column_vector_y_is_raveled_with_scikit_learns_warning():
+    X, y = _features(n=6)
+    with pytest.warns(DataConversionWarning, match=r"A column-vector y was passed"):
+        data = load_data(X, y.reshape(-1, 1))
+    assert data.labels.tolist() == y.tolist()
 
 
 def test_single_class_is_refused():
     X, _ = _features()
-    with pytest.raises(ValueError, match=r"at least 2 classes.*only \['cat'\]"):
+    with pytest.raises(ValueError, match=r"at least 2 classes.*only \['cat'\] \(one class\)"):
         SLNCleaner(epochs=1).fit(X, ["cat"] * len(X))
 
 
@@ -77,7 +86,9 @@ def test_mixed_label_types_are_refused():
 
 def test_unlabelled_input_to_fit_asks_for_labels():
     X, _ = _features()
-    with pytest.raises(ValueError, match=r"no labels found in array of 40 feature vectors"):
+    with pytest.raises(
+        ValueError, match=r"requires y to be passed, but the target y is None .* array of 40 feature vectors"
+    ):
         SLNCleaner(epochs=1).fit(X)
 
 
@@ -228,7 +239,7 @@ def test_nan_in_feature_vectors_names_the_row():
     X, y = _features()
     X[3, 1] = np.nan
     X[17, 0] = np.inf
-    with pytest.raises(ValueError, match=r"non-finite value \(nan\) at row 3, index \[1\]; 2 "):
+    with pytest.raises(ValueError, match=r"non-finite value \(nan\) at row 3, index \[1\]; 2 .*NaN or inf"):
         load_data(X, y)
     with pytest.raises(ValueError, match=r"at row 3"):
         SLNCleaner(epochs=2, random_state=0).fit(X, y)
@@ -241,12 +252,17 @@ def test_nan_in_dataframe_features_names_row_and_column():
 
 
 def test_unsupported_input_type_is_named():
-    with pytest.raises(TypeError, match=r"got list"):
-        load_data([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(TypeError, match=r"got dict"):
+        load_data({"a": [0.0, 1.0]})
+
+
+def test_nested_lists_are_arrays():
+    data = load_data([[0.0, 1.0], [1.0, 0.0]], [0, 1])
+    assert data.inputs.tolist() == [[0.0, 1.0], [1.0, 0.0]] and "feature vectors" in data.description
 
 
 def test_non_numeric_array_is_refused():
-    with pytest.raises(TypeError, match=r"X must hold numbers, got dtype torch.bool"):
+    with pytest.raises(TypeError, match=r"X must hold numbers, got dtype bool"):
         load_data(np.zeros((3, 2), dtype=bool))
 
 
@@ -255,7 +271,7 @@ def test_non_numeric_array_is_refused():
     [
         ((4, 5, 8, 8), r"cannot tell the channel axis of images of shape \(4, 5, 8, 8\)"),
         ((2, 3, 4, 4, 3), r"got shape \(2, 3, 4, 4, 3\)"),
-        ((5,), r"got shape \(5,\)"),
+        ((5,), r"Expected 2D array, got 1D array instead(.|\n)*Reshape your data"),
     ],
 )
 def test_array_of_unusable_shape(shape, message):
@@ -281,19 +297,27 @@ def test_non_finite_training_loss_names_epoch_and_suggests_lower_lr():
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("sigma", -1, ">= 0"),
-        ("sigma", "big", "a number"),
+        ("sigma", -1, "a finite number >= 0 or 'auto'"),
+        ("sigma", "big", "a finite number >= 0 or 'auto'"),
+        ("sigma", float("nan"), "a finite number >= 0 or 'auto'"),
+        ("sigma", float("inf"), "a finite number >= 0 or 'auto'"),
         ("model", "nope", "one of 'auto', 'cnn_small'"),
-        ("epochs", 0, ">= 1"),
-        ("epochs", 2.5, "a whole number"),
-        ("lr", 0, "> 0"),
-        ("momentum", 1.5, "<= 1"),
-        ("batch_size", 1, ">= 2"),
-        ("correction_start", -1, ">= 0"),
+        ("epochs", 0, "a whole number >= 1 or 'auto'"),
+        ("epochs", 2.5, "a whole number >= 1 or 'auto'"),
+        ("lr", 0, "a finite number > 0 or 'auto'"),
+        ("lr", float("nan"), "a finite number > 0 or 'auto'"),
+        ("momentum", 1.5, "a finite number in [0, 1) or 'auto'"),
+        ("momentum", 1.0, "a finite number in [0, 1) or 'auto'"),
+        ("momentum", float("nan"), "a finite number in [0, 1) or 'auto'"),
+        ("weight_decay", float("nan"), "a finite number >= 0"),
+        ("memory_limit_gb", float("nan"), "a finite number >= 0"),
+        ("memory_limit_gb", float("inf"), "a finite number >= 0"),
+        ("batch_size", 1, "a whole number >= 2"),
+        ("correction_start", -1, "a whole number >= 0 or 'auto' or None"),
         ("on_bad_image", "ignore", "one of 'raise', 'skip'"),
         ("image_size", (8,), "None or (height, width)"),
         ("device", "gpu0", "'auto' or a torch device"),
-        ("random_state", -3, ">= 0"),
+        ("random_state", -3, "a whole number >= 0 or None"),
         ("augment", "yes", "True or False"),
         ("precision", "fp16", "one of 'auto', 'bf16', 'fp32'"),
     ],
@@ -301,10 +325,35 @@ def test_non_finite_training_loss_names_epoch_and_suggests_lower_lr():
 def test_invalid_parameter_raises_at_fit_naming_it(name, value, expected):
     X, y = _features()
     cleaner = SLNCleaner(**{name: value})  # the constructor only stores (scikit-learn rule)
-    assert getattr(cleaner, name) == value
+    assert getattr(cleaner, name) is value
     message = f"SLNCleaner parameter {name}={value!r} must be {expected}"
     with pytest.raises(ValueError, match=re.escape(message)):
         cleaner.fit(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_cuda_without_a_gpu_is_refused_up_front(device):
+    X, y = _features()
+    message = f"SLNCleaner parameter device={device!r} must be 'auto' or 'cpu': this machine has no CUDA GPU"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SLNCleaner(device=device).fit(X, y)
+
+
+def test_momentum_one_was_accepted_and_trained_a_chance_level_model():
+    """The value the parameter table now refuses: the momentum model never leaves its initialisation."""
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(ValueError, match=re.escape("momentum=1.0 must be a finite number in [0, 1)")):
+        SLNCleaner(epochs=5, momentum=1.0, random_state=0).fit(X[:500], y[:500])
+    almost = SLNCleaner(epochs=5, momentum=0.5, random_state=0).fit(X[:500], y[:500])
+    assert almost.score(X[500:800], y[500:800]) > 0.5
+
+
+def test_checkpoint_dir_needs_a_fixed_random_state(tmp_path):
+    X, y = _features()
+    with pytest.raises(ValueError, match=r"checkpoint_dir needs random_state set to an int"):
+        SLNCleaner(epochs=1, checkpoint_dir=tmp_path).fit(X, y)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_predict_before_fit_raises_not_fitted():
@@ -326,7 +375,7 @@ def test_other_methods_before_fit_raise_not_fitted(method):
 def test_predict_on_inputs_of_another_shape():
     X, y = _features(d=5)
     cleaner = SLNCleaner(epochs=2, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match=r"shape \(3,\), but SLNCleaner was fitted on shape \(5,\)"):
+    with pytest.raises(ValueError, match=r"X has 3 features, but SLNCleaner is expecting 5 features as input"):
         cleaner.predict(np.zeros((2, 3), dtype=np.float32))
 
 
