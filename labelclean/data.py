@@ -586,17 +586,22 @@ def _numeric_tensor(X: Any) -> torch.Tensor:
         X = (X.float() if X.dtype == torch.bfloat16 else X).resolve_conj().numpy()
     if not issparse(X):
         X = np.asarray(X)
-        first = X.flat[0] if X.size else None
-        if X.dtype.kind in "USa" or isinstance(first, str | bytes):
-            raise ValueError(
-                f"X holds strings (e.g. {first!r}), not numbers; for image files pass a folder, "
-                "or a DataFrame with an image-path column (image_column=)"
-            )
+        _refuse_strings(X)
     array = check_array(X, dtype="numeric", allow_nd=True, ensure_all_finite=False, input_name="X")
     if array.dtype == bool:
         raise TypeError("X must hold numbers, got dtype bool")
     # torch wants writable memory; read-only arrays (e.g. pandas' to_numpy) are copied.
     return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _refuse_strings(X: np.ndarray) -> None:
+    """Strings (file paths, say) are not numbers; say where image files go instead."""
+    first = X.flat[0] if X.size else None
+    if X.dtype.kind in "USa" or isinstance(first, str | bytes):
+        raise ValueError(
+            f"X holds strings (e.g. {str(first)!r}), not numbers; for image files pass a folder, "
+            "or a DataFrame with an image-path column (image_column=)"
+        )
 
 
 def _check_finite(tensor: torch.Tensor, columns: Sequence[str] | None, row_ids: Sequence[str]) -> None:

@@ -631,7 +631,7 @@ def _encode_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         labels = np.asarray(labels.tolist())  # one type: let numpy give it its dtype
     kind = type_of_target(labels, input_name="y")
     if kind.startswith("continuous"):
-        example = labels[labels != np.round(labels)][0]
+        example = float(labels[labels != np.round(labels)][0])
         raise ValueError(
             f"Unknown label type: continuous. y holds values such as {example!r} that are not class "
             "labels; SLNCleaner is a classifier: pass one class label (int or str) per sample"
