@@ -451,6 +451,7 @@ def test_app_takes_the_audit_from_the_command_line(monkeypatch, image_audit, tmp
 
 
 def test_app_reports_an_audit_it_cannot_open(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the start page looks for ./audit.parquet: not one a user left
     at = app_test(monkeypatch, tmp_path / "missing.parquet").run()
     assert not at.exception
     assert "Cannot open" in at.error[0].value and "No such file" in at.error[0].value
