@@ -1,0 +1,29 @@
+"""Fixtures shared by several test files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``python -m labelclean demo --out DIR/audit.parquet`` run once, for real, as the app runs it.
+
+    Returns the command, the finished process and the audit's path. The demo's own test
+    reads its output; the app's test checks that its "run the demo" button runs this command.
+    """
+    folder = tmp_path_factory.mktemp("demo")
+    command = [sys.executable, "-m", "labelclean", "demo", "--out", str(folder / "audit.parquet")]
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    # One thread: a busy machine slows a 2-thread run of the demo several-fold (oversubscription).
+    env = {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=folder, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return command, done, folder / "audit.parquet"
