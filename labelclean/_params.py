@@ -88,12 +88,12 @@ def _device(value: Any) -> str | None:
 
 
 def _image_size(value: Any) -> str | None:
-    pair = isinstance(value, (tuple, list)) and len(value) == 2
-    if value is None or (
-        pair and all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in value)
-    ):
+    if value is None or (isinstance(value, str) and value == AUTO):
         return None
-    return "None or (height, width) in pixels"
+    pair = isinstance(value, (tuple, list)) and len(value) == 2
+    if pair and all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in value):
+        return None
+    return "'auto', None or (height, width) in pixels"
 
 
 def _flag(value: Any) -> str | None:

@@ -34,13 +34,14 @@ from scipy.sparse import issparse
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
 
-from .decode import (
+from .images import (
     UNREADABLE,
     BadImageError,
+    Resize,
     check_complete,
-    decode_rgb,
+    decode_image,
     decoder_threads,
-    resize_rgb,
+    resize_images,
     stack_nchw,
 )
 from .streaming import ImageFiles
@@ -105,7 +106,7 @@ def load_data(
     *,
     image_column: str | None = None,
     label_column: str | None = None,
-    image_size: tuple[int, int] | None = None,
+    image_size: Resize | tuple[int, int] | None = None,
     on_bad_image: OnBadImage = "raise",
     verbose: bool = False,
     memory_limit: int | None = None,
@@ -114,13 +115,16 @@ def load_data(
     """Read any supported input into a :class:`LoadedData`.
 
     ``y``, when given, supplies (or overrides) the labels and must have one entry
-    per sample. ``image_size`` (height, width) resizes decoded images; by default
-    images keep their size when all agree, else all are resized to the most common size.
+    per sample. ``image_size`` sizes images as they are decoded (a :class:`Resize`,
+    or (height, width) to resize to exactly); images that still differ in size are
+    then resized to the most common size. None keeps the decoded size.
     Image files whose decoded size would pass ``memory_limit`` bytes stay on disk
     (:class:`labelclean.streaming.ImageFiles`) and are decoded batch by batch.
     """
     if on_bad_image not in ("raise", "skip"):
         raise ValueError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
+    if isinstance(image_size, (tuple, list)):
+        image_size = Resize(crop=(int(image_size[0]), int(image_size[1])))
     options = dict(image_size=image_size, on_bad_image=on_bad_image, verbose=verbose)
     files = dict(options, memory_limit=memory_limit)
     if isinstance(X, (str, os.PathLike)):
@@ -131,6 +135,8 @@ def load_data(
         data = _from_dataframe(X, image_column, label_column, feature_names=feature_names, **files)
     elif isinstance(X, (np.ndarray, torch.Tensor, list, tuple)) or hasattr(X, "__array__") or issparse(X):
         data = _from_array(X)
+        if data.is_image and image_size is not None:
+            data.inputs = resize_images(data.inputs, image_size)
     else:
         raise TypeError(
             "X must be an image folder path, a datasets.Dataset, a pandas DataFrame, "
@@ -210,16 +216,16 @@ def _decode_all(
     sources: Sequence[str],
     readers: Sequence[Callable[[], Any]],
     *,
-    image_size: tuple[int, int] | None,
+    image_size: Resize | None,
     on_bad_image: OnBadImage,
     verbose: bool,
 ) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
-    """Decode images in threads; returns the NCHW uint8 tensor, kept rows, skipped."""
+    """Decode images in threads, each sized as it decodes; returns the NCHW uint8 tensor, kept rows, skipped."""
     from tqdm.auto import tqdm
 
     def attempt(i: int) -> np.ndarray | BadImageError:
         try:
-            return decode_rgb(sources[i], readers[i])
+            return decode_image(sources[i], readers[i], image_size)
         except BadImageError as err:
             if on_bad_image == "raise":
                 raise
@@ -239,9 +245,14 @@ def _decode_all(
     if not kept:
         raise BadImageError(f"none of the {len(sources)} images could be read; first: {skipped[0][1]}")
     arrays = [results[i] for i in kept]
-    if image_size is None:
-        image_size = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
-    return stack_nchw([resize_rgb(a, image_size) for a in arrays]), kept, skipped
+    height, width = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
+    arrays = [
+        a
+        if a.shape[:2] == (height, width)
+        else np.asarray(Image.fromarray(a).resize((width, height), Image.BILINEAR))
+        for a in arrays
+    ]
+    return stack_nchw(arrays), kept, skipped
 
 
 @dataclass
@@ -302,16 +313,22 @@ def index_image_folder(root: str | os.PathLike) -> FolderIndex:
 def _load_image_files(
     paths: Sequence[Path | None], sources: Sequence[str], *, memory_limit: int | None, **options: Any
 ) -> tuple[torch.Tensor | ImageFiles, list[int], list[tuple[str, str]]]:
-    """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``."""
-    size = options["image_size"]
-    if memory_limit is not None and size is None:
+    """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``.
+
+    The decoded size is the source size (read from a sample of headers) after ``image_size``.
+    """
+    resize = options["image_size"]
+    size = None
+    if memory_limit is not None:
         sample = [p for p in paths[:: max(1, len(paths) // 200)] if p is not None]
         size = _most_common_size(sample)
+        if size is not None and resize is not None:
+            size = resize.output_size(*size)
     if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
         return _decode_all(sources, [_file_reader(p) for p in paths], **options)
 
     # Too big to hold: read every file through once now (truncated ones included), decode batches later.
-    def problem(i: int) -> str | None:
+    def unreadable(i: int) -> str | None:
         try:
             check_complete(sources[i], _file_reader(paths[i])())
         except BadImageError as err:
@@ -321,10 +338,11 @@ def _load_image_files(
         return None
 
     with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
-        problems = list(pool.map(problem, range(len(paths))))
+        problems = list(pool.map(unreadable, range(len(paths))))
     kept = [i for i, problem in enumerate(problems) if problem is None]
     skipped = [(sources[i], problem) for i, problem in enumerate(problems) if problem is not None]
-    return ImageFiles([str(paths[i]) for i in kept], tuple(size)), kept, skipped
+    exact = Resize(crop=tuple(size)) if resize is None else resize.exactly(size)  # one size for every batch
+    return ImageFiles([str(paths[i]) for i in kept], exact), kept, skipped
 
 
 def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:

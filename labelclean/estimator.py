@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from dataclasses import asdict
 from datetime import UTC, datetime
 from numbers import Integral
 from pathlib import Path
@@ -24,6 +25,7 @@ from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
 from .data import LoadedData, check_one_label_type, load_data
 from .fileio import atomic_write
+from .images import Resize
 from .method import momentum_for_steps
 from .models import build_model, resolve_model_name
 from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits
@@ -35,6 +37,7 @@ __all__ = ["SLNCleaner"]
 PAPER_RECIPE = {"epochs": 300, "lr": 0.001, "sigma": 0.5}
 CPU_RECIPE = {"epochs": 40, "lr": 0.02, "sigma": 0.2}
 MLP_SIGMA = 0.5
+SCRATCH_SIDE = 32  # from-scratch CNNs train at 32 px (CIFAR's size) unless told otherwise
 
 
 class SLNCleaner(ClassifierMixin, BaseEstimator):
@@ -74,9 +77,14 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     augment : bool, default=True
         Random crop (reflect padding of 1/8 of the image side) and horizontal flip
         of training images.
-    image_size : (int, int) or None, default=None
-        Resize decoded images to (height, width); None keeps their size (the most
-        common size when they differ).
+    image_size : "auto", (int, int) or None, default="auto"
+        The size images are decoded at (JPEGs at reduced scale, so large photos
+        decode fast and memory follows this size, not the files'). "auto": the
+        network's training size; for the from-scratch CNNs, images larger than
+        32 pixels are resized (shorter side) and centre-cropped to 32 x 32, smaller
+        ones keep their size; a custom module keeps the decoded size. (height, width)
+        resizes to exactly that; None keeps the decoded size (the most common size
+        when they differ).
     on_bad_image : {"raise", "skip"}, default="raise"
         What to do with an image that cannot be read: raise an error naming it, or
         leave it out and record it in ``skipped_``.
@@ -145,7 +153,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         weight_decay: float = 5e-4,
         model: str | nn.Module = AUTO,
         augment: bool = True,
-        image_size: tuple[int, int] | None = None,
+        image_size: tuple[int, int] | str | None = AUTO,
         on_bad_image: str = "raise",
         device: str = AUTO,
         random_state: int | None = None,
@@ -206,7 +214,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             y,
             image_column=image_column,
             label_column=label_column,
-            image_size=None if self.image_size is None else tuple(self.image_size),
+            image_size=self._resize(),
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
             memory_limit=int(self.memory_limit_gb * 2**30),
@@ -259,6 +267,14 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         return self
 
+    def _resize(self) -> Resize | None:
+        """How images are sized as they decode (see ``image_size``)."""
+        if self.image_size is None or (self.image_size == AUTO and isinstance(self.model, nn.Module)):
+            return None
+        if self.image_size == AUTO:
+            return Resize(crop=(SCRATCH_SIDE, SCRATCH_SIDE), shorter=SCRATCH_SIDE, only_larger=True)
+        return Resize(crop=(int(self.image_size[0]), int(self.image_size[1])))
+
     def _check_trainable_size(self, data: LoadedData) -> None:
         """Random crops reflect-pad by 1/8 of the side, at least 1 pixel: a side needs 2 or more."""
         if data.is_image and self.augment and min(data.inputs.shape[-2:]) < 2:
@@ -272,6 +288,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     def _record_input(self, data: LoadedData) -> None:
         """What inputs at predict must match: their shape, feature names, and pixel type."""
         self.input_shape_ = tuple(data.inputs.shape[1:])
+        self.resize_ = self._resize() if data.is_image else None
         for name in ("n_features_in_", "feature_names_in_", "pixel_dtype_"):
             self.__dict__.pop(name, None)  # from an earlier fit on another kind of input
         if data.is_image:
@@ -325,7 +342,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         data = load_data(
             X,
             y,
-            image_size=self.input_shape_[1:] if len(self.input_shape_) == 3 else None,
+            image_size=self._fitted_resize(),
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
             memory_limit=int(self.memory_limit_gb * 2**30),
@@ -367,6 +384,13 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             f"SLNCleaner was fitted on {fitted} images but X holds {given} images, whose pixels are on "
             f"another scale (uint8: 0-255); {hint}"
         )
+
+    def _fitted_resize(self) -> Resize | None:
+        """New images come out at the fitted size, resized the way the training images were."""
+        if len(self.input_shape_) != 3:
+            return None
+        fitted = self.resize_ or Resize(crop=self.input_shape_[1:])
+        return fitted.exactly(self.input_shape_[1:])
 
     def _predict_proba_tensor(self, inputs: torch.Tensor) -> np.ndarray:
         self.model_.to(self.device_)
@@ -487,6 +511,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
                 "feature_names": None
                 if not hasattr(self, "feature_names_in_")
                 else list(self.feature_names_in_),
+                "resize": None if self.resize_ is None else asdict(self.resize_),
                 "history": self.history_,
                 "skipped": self.skipped_,
             }
@@ -512,6 +537,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner.classes_ = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
         cleaner.class_names_ = state["class_names"]
         cleaner.input_shape_ = tuple(state["input_shape"])
+        resize = state.get("resize")
+        cleaner.resize_ = None if resize is None else Resize(**{**resize, "crop": tuple(resize["crop"])})
         if len(cleaner.input_shape_) == 1:
             cleaner.n_features_in_ = cleaner.input_shape_[0]
         if state.get("pixel_dtype") is not None:

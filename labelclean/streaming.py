@@ -18,15 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .decode import decode_rgb, decoder_threads, resize_rgb, stack_nchw
+from .images import Resize, decode_image, decoder_threads, stack_nchw
 
 
 class ImageFiles:
-    """Lazily decoded RGB images of one size, indexable by int tensors, slices and lists."""
+    """Lazily decoded RGB images, all sized by ``resize`` to ``resize.crop``, indexable by
+    int tensors, slices and lists."""
 
-    def __init__(self, paths: Sequence[str], size: tuple[int, int], workers: int | None = None):
+    def __init__(self, paths: Sequence[str], resize: Resize, workers: int | None = None):
         self.paths = list(paths)
-        self.size = size
+        self.resize = resize
+        self.size = resize.crop
         self.workers = workers or decoder_threads()
         self._pool = ThreadPoolExecutor(self.workers)
 
@@ -52,13 +54,13 @@ class ImageFiles:
     def __getitem__(self, index: Any) -> Any:
         """A slice stays on disk (a smaller ImageFiles); an index tensor or list is decoded."""
         if isinstance(index, slice):
-            return ImageFiles(self.paths[index], self.size, self.workers)
+            return ImageFiles(self.paths[index], self.resize, self.workers)
         rows = index.detach().cpu().tolist() if isinstance(index, torch.Tensor) else list(index)
         return self._decode(rows)
 
     def digest(self) -> str:
         """A hash of the files as they are on disk (paths, sizes, mtimes), without reading them."""
-        hasher = hashlib.blake2b(f"ImageFiles {self.size}".encode(), digest_size=16)
+        hasher = hashlib.blake2b(f"ImageFiles {self.resize}".encode(), digest_size=16)
         for path in self.paths:
             stat = os.stat(path)
             hasher.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
@@ -69,8 +71,8 @@ class ImageFiles:
 
     def _read(self, row: int) -> np.ndarray:
         """One file's pixels at ``size``; a file that fails now is named (:class:`BadImageError`)."""
-        path = self.paths[row]
-        return resize_rgb(decode_rgb(path, lambda: Path(path)), self.size)
+        path = Path(self.paths[row])
+        return decode_image(str(path), lambda: path, self.resize)
 
     def __getstate__(self) -> dict[str, Any]:  # the pool does not pickle
         return {k: v for k, v in self.__dict__.items() if k != "_pool"}

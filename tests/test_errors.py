@@ -414,7 +414,7 @@ def test_non_finite_training_loss_names_epoch_and_suggests_lower_lr():
         ("batch_size", 1, "a whole number >= 2"),
         ("correction_start", -1, "a whole number >= 0 or 'auto' or None"),
         ("on_bad_image", "ignore", "one of 'raise', 'skip'"),
-        ("image_size", (8,), "None or (height, width)"),
+        ("image_size", (8,), "'auto', None or (height, width)"),
         ("device", "gpu0", "'auto' or a torch device"),
         ("random_state", -3, "a whole number >= 0 or None"),
         ("augment", "yes", "True or False"),

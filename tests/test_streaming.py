@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from labelclean import BadImageError, SLNCleaner
+from labelclean.images import Resize
 from labelclean.streaming import ImageFiles, prefetch
 
 
@@ -35,7 +36,7 @@ def test_disk_backed_images_give_the_same_audit_as_in_memory(tmp_path):
 def test_image_files_index_like_a_tensor_and_prefetch_in_order(tmp_path):
     root = _folder(tmp_path, n=9)
     paths = sorted(str(p) for p in root.rglob("*.png"))
-    files = ImageFiles(paths, (8, 8))
+    files = ImageFiles(paths, Resize(crop=(8, 8)))
     assert files.shape == (9, 3, 8, 8) and files.ndim == 4 and len(files[2:5]) == 3
     batch = files[torch.tensor([4, 0])]
     assert batch.dtype == torch.uint8 and batch.shape == (2, 3, 8, 8)
@@ -71,7 +72,7 @@ def test_a_truncated_file_on_the_streamed_path_is_named_or_skipped_like_in_memor
     on_disk = SLNCleaner(**params, memory_limit_gb=1e-6, on_bad_image="skip").fit(root)
     in_memory = SLNCleaner(**params, on_bad_image="skip").fit(root)
     assert [source for source, _ in on_disk.skipped_] == [str(bad)]
-    assert on_disk.input_shape_ == (3, 48, 48)  # the most common size; 40x56 resized
+    assert on_disk.input_shape_ == (3, 32, 32)  # image_size="auto": 48x48 and 40x56 both come out 32x32
     pd.testing.assert_frame_equal(on_disk.audit(), in_memory.audit())
     assert len(on_disk.audit()) == 29 and 11 not in set(on_disk.audit()["sample_id"])
     with pytest.warns(UserWarning, match=re.escape(f"1 of 30 images could not be read (first: {bad})")):
@@ -84,7 +85,7 @@ def test_a_truncated_file_on_the_streamed_path_is_named_or_skipped_like_in_memor
 def test_a_file_damaged_after_loading_is_named_when_its_batch_is_decoded(tmp_path):
     root = _photos(tmp_path, ".jpg", n=6)
     paths = sorted(str(p) for p in root.rglob("*.jpg"))
-    files = ImageFiles(paths, (48, 48))
+    files = ImageFiles(paths, Resize(crop=(48, 48)))
     assert files[torch.tensor([0, 5])].shape == (2, 3, 48, 48)
     Path(paths[5]).write_bytes(Path(paths[5]).read_bytes()[:-2000])
     with pytest.raises(
