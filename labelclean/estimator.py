@@ -87,7 +87,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         when they differ).
     on_bad_image : {"raise", "skip"}, default="raise"
         What to do with an image that cannot be read: raise an error naming it, or
-        leave it out and record it in ``skipped_``.
+        leave it out and record it in ``skipped_``. At prediction "skip" keeps one
+        output row per input row (NaN probabilities, ``None`` predictions).
     device : str, default="auto"
         "auto" uses CUDA when available, else the CPU.
     random_state : int or None, default=None
@@ -98,7 +99,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         Extra hooks into the training loop (e.g. per-epoch evaluation).
     checkpoint_dir : str, Path or None, default=None
         Save the training state there after every epoch (atomically); a later
-        ``fit`` with the same data, parameters and ``random_state`` resumes from it.
+        ``fit`` with the same data, labels, parameters and ``random_state`` (an int)
+        resumes from it, and any other ``fit`` there stops with an error saying
+        what differs.
     compile : bool, default=False
         Wrap the network in ``torch.compile`` (worth it for long GPU runs).
     memory_limit_gb : float, default=4.0
@@ -126,6 +129,13 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         The label audit (see :mod:`labelclean.audit` for its columns).
     skipped_ : list of (str, str)
         Inputs left out and why.
+    n_features_in_ : int
+        Number of features, for feature vectors (scikit-learn's convention).
+    feature_names_in_ : ndarray of str
+        The feature columns of a DataFrame given to ``fit``; :meth:`predict` takes
+        them by name (any order; a missing or extra column is an error).
+    pixel_dtype_ : str
+        "uint8" or "float32": images at :meth:`predict` must be of the same kind.
 
     Examples
     --------
