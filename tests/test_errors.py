@@ -369,9 +369,9 @@ def test_float_images_given_to_a_model_fitted_on_uint8_are_refused():
     digits = load_digits()
     pixels = (digits.images[:300] * 255 / 16).round().astype(np.uint8)
     cleaner = SLNCleaner(epochs=2, random_state=0).fit(pixels, digits.target[:300])
-    assert cleaner.pixel_dtype_ == "uint8"
     with pytest.raises(ValueError, match=r"fitted on uint8 images but X holds float32 images.*\(X \* 255\)"):
         cleaner.predict(pixels / 255.0)  # the same images in [0, 1]: every row came out alike
+    assert cleaner.pixel_dtype_ == "uint8"
     assert cleaner.predict(pixels).shape == (300,)
     floats = SLNCleaner(epochs=2, random_state=0).fit(digits.images[:300], digits.target[:300])
     with pytest.raises(ValueError, match=r"fitted on float32 images but X holds uint8 images"):
@@ -484,10 +484,10 @@ def test_dataframe_features_are_matched_by_name_not_position():
     X, y = load_digits(return_X_y=True)
     frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(64)]).assign(label=y)
     cleaner = SLNCleaner(epochs=5, random_state=0).fit(frame.iloc[:600])
-    assert cleaner.feature_names_in_.tolist() == [f"px{i}" for i in range(64)]
     test = frame.iloc[600:900]
     reversed_columns = test[test.columns[::-1]]  # label first, features in reverse order
     assert np.array_equal(cleaner.predict_proba(reversed_columns), cleaner.predict_proba(test))
+    assert cleaner.feature_names_in_.tolist() == [f"px{i}" for i in range(64)]
     assert cleaner.score(reversed_columns) == cleaner.score(test) > 0.8
     with pytest.raises(ValueError, match=r"missing \['px3'\], unexpected \[\]"):
         cleaner.predict(test.drop(columns="px3"))
