@@ -154,7 +154,7 @@ def load_data(
 
 def _labels_from_y(y: Any, data: LoadedData) -> np.ndarray:
     """``y`` is aligned with the original input, rows of skipped images included."""
-    labels = label_array(y)
+    labels = _label_array(y)
     if labels.ndim == 2 and labels.shape[1] == 1:
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected. Please change the shape "
@@ -170,7 +170,7 @@ def _labels_from_y(y: Any, data: LoadedData) -> np.ndarray:
     return labels[data.rows]
 
 
-def label_array(y: Any) -> np.ndarray:
+def _label_array(y: Any) -> np.ndarray:
     """Labels as an array without coercion: ``[1, "1"]`` stays two types (numpy would make both "1")."""
     if isinstance(y, torch.Tensor):
         return y.detach().cpu().numpy()
@@ -183,23 +183,21 @@ def check_one_label_type(values: Any) -> None:
     """Refuse labels mixing strings with numbers (or other types): scikit-learn's "Unknown label type"."""
     kinds: dict[str, set[str]] = {}
     for value in values:
-        if value is None:  # a missing label: reported by row later
-            continue
-        kind = type(value)
-        group = (
-            "str"
-            if issubclass(kind, str | bytes)
-            else "number"
-            if issubclass(kind, Number)
-            else kind.__name__
-        )
-        kinds.setdefault(group, set()).add(kind.__name__)
+        if value is not None:  # a missing label: reported by row later
+            kinds.setdefault(_label_kind(value), set()).add(type(value).__name__)
     if len(kinds) > 1:
         names = sorted(set().union(*kinds.values()))
         raise ValueError(
             f"Unknown label type: labels mix types {names}, e.g. 1 and '1' would be two classes; "
             "use one type (all str or all numbers)"
         )
+
+
+def _label_kind(value: Any) -> str:
+    """Labels of one kind sort and compare with each other: str with str, numbers with numbers."""
+    if isinstance(value, str | bytes):
+        return "str"
+    return "number" if isinstance(value, Number) else type(value).__name__
 
 
 def _check_labels_present(data: LoadedData) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from numbers import Integral
@@ -518,9 +519,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
                 "classes_dtype": self.classes_.dtype.str,
                 "input_shape": list(self.input_shape_),
                 "pixel_dtype": getattr(self, "pixel_dtype_", None),
-                "feature_names": None
-                if not hasattr(self, "feature_names_in_")
-                else list(self.feature_names_in_),
+                "feature_names": list(getattr(self, "feature_names_in_", [])) or None,
                 "resize": None if self.resize_ is None else asdict(self.resize_),
                 "history": self.history_,
                 "skipped": self.skipped_,
@@ -616,7 +615,7 @@ def _read_saved_config(folder: Path) -> dict[str, Any]:
     return state
 
 
-def _read_saved_part(path: Path, what: str, read: Any) -> Any:
+def _read_saved_part(path: Path, what: str, read: Callable[[Path], Any]) -> Any:
     """``read(path)``, or an error naming the damaged or missing file of a saved cleaner."""
     if not path.exists():
         raise FileNotFoundError(

@@ -6,8 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+# One torch thread in the test process: the suite's networks are small, and on a shared 2-core
+# machine two threads oversubscribe the cores (tests/test_examples.py: 56 s with two, 26 s with one).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -419,7 +419,7 @@ def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):
     assert (row["model"], row["device"], row["images"], row["reference_workers"]) == (
         "cnn_small",
         "cpu",
-        256,
+        128,
         0,
     )
     for loop in ("labelclean", "labelclean_bf16", "reference"):

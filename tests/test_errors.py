@@ -365,13 +365,15 @@ def test_images_too_small_to_crop_are_refused_before_training():
     assert SLNCleaner(epochs=1, augment=False, random_state=0).fit(images, labels).input_shape_ == (1, 1, 8)
 
 
-def test_float_images_given_to_a_model_fitted_on_uint8_are_refused():
+def test_float_images_given_to_a_model_fitted_on_uint8_are_refused(tmp_path):
     digits = load_digits()
     pixels = (digits.images[:300] * 255 / 16).round().astype(np.uint8)
     cleaner = SLNCleaner(epochs=2, random_state=0).fit(pixels, digits.target[:300])
     with pytest.raises(ValueError, match=r"fitted on uint8 images but X holds float32 images.*\(X \* 255\)"):
         cleaner.predict(pixels / 255.0)  # the same images in [0, 1]: every row came out alike
     assert cleaner.pixel_dtype_ == "uint8"
+    with pytest.raises(ValueError, match=r"fitted on uint8 images"):  # a saved cleaner remembers
+        SLNCleaner.load(cleaner.save(tmp_path / "saved")).predict(pixels / 255.0)
     assert cleaner.predict(pixels).shape == (300,)
     floats = SLNCleaner(epochs=2, random_state=0).fit(digits.images[:300], digits.target[:300])
     with pytest.raises(ValueError, match=r"fitted on float32 images but X holds uint8 images"):
@@ -480,7 +482,7 @@ def test_predict_on_inputs_of_another_shape():
         cleaner.predict(np.zeros((2, 3), dtype=np.float32))
 
 
-def test_dataframe_features_are_matched_by_name_not_position():
+def test_dataframe_features_are_matched_by_name_not_position(tmp_path):
     X, y = load_digits(return_X_y=True)
     frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(64)]).assign(label=y)
     cleaner = SLNCleaner(epochs=5, random_state=0).fit(frame.iloc[:600])
@@ -488,6 +490,8 @@ def test_dataframe_features_are_matched_by_name_not_position():
     reversed_columns = test[test.columns[::-1]]  # label first, features in reverse order
     assert np.array_equal(cleaner.predict_proba(reversed_columns), cleaner.predict_proba(test))
     assert cleaner.feature_names_in_.tolist() == [f"px{i}" for i in range(64)]
+    loaded = SLNCleaner.load(cleaner.save(tmp_path / "saved"))  # the names are kept
+    assert np.array_equal(loaded.predict_proba(reversed_columns), cleaner.predict_proba(test))
     assert cleaner.score(reversed_columns) == cleaner.score(test) > 0.8
     with pytest.raises(ValueError, match=r"missing \['px3'\], unexpected \[\]"):
         cleaner.predict(test.drop(columns="px3"))
