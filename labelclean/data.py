@@ -205,6 +205,9 @@ def _check_labels_present(data: LoadedData) -> None:
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise ValueError(f"label missing for {data.sources[row]} ({int(missing.sum())} missing in all)")
+    if data.labels.dtype.kind == "f" and np.isinf(data.labels).any():
+        row = int(np.flatnonzero(np.isinf(data.labels))[0])
+        raise ValueError(f"Input y contains infinity: the label of {data.sources[row]} is {data.labels[row]}")
 
 
 # --- images --------------------------------------------------------------------------

@@ -625,9 +625,10 @@ def _read_saved_part(path: Path, what: str, read: Callable[[Path], Any]) -> Any:
     try:
         return read(path)
     except Exception as err:  # json, torch and pyarrow each raise their own kinds
+        cause = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         raise ValueError(
-            f"cannot load a cleaner from {path.parent}: {path.name} ({what}) is damaged "
-            f"({type(err).__name__}: {err}); save the cleaner again"
+            f"cannot load a cleaner from {path.parent}: {path.name} ({what}) is damaged ({cause}); "
+            "save the cleaner again"
         ) from err
 
 

@@ -80,6 +80,12 @@ def test_missing_label_names_the_row():
         load_data(X, np.array([0.0, 1.0, 0.0, np.nan, np.nan]))
 
 
+def test_infinite_label_names_the_row():
+    X, _ = _features(n=4)
+    with pytest.raises(ValueError, match=r"Input y contains infinity: the label of row 2 is inf"):
+        load_data(X, np.array([0.0, 1.0, np.inf, 1.0]))
+
+
 def test_mixed_label_types_are_refused():
     X, _ = _features(n=4)
     y = np.array(["a", 1, "a", 1], dtype=object)
