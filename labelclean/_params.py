@@ -61,9 +61,33 @@ def _choice(*options: Any, module: bool = False):
 
 
 def _model(value: Any) -> str | None:
+    from .backbones import Backbone, is_torchvision_model
     from .models import MODELS
 
-    return _choice(AUTO, *MODELS, module=True)(value)
+    if isinstance(value, Backbone) or is_torchvision_model(value):
+        return None
+    problem = _choice(AUTO, *MODELS, module=True)(value)
+    return None if problem is None else problem + ", a labelclean Backbone, or a torchvision model name"
+
+
+def _sigma(value: Any) -> str | None:
+    """One strength, "auto", or several to choose from on held-out noisy labels."""
+    one = _number(Real, 0, auto=True)
+    several = "a non-empty list of finite numbers >= 0"
+    if isinstance(value, (list, tuple)):
+        finite = _number(Real, 0)
+        return None if value and all(finite(v) is None for v in value) else several
+    problem = one(value)
+    return None if problem is None else f"{problem}, or {several}"
+
+
+def _path_or(*options: Any):
+    def check(value: Any) -> str | None:
+        if value in options or isinstance(value, (str, os.PathLike)):
+            return None
+        return "a path or one of " + ", ".join(repr(o) for o in options)
+
+    return check
 
 
 def _device(value: Any) -> str | None:
@@ -101,15 +125,18 @@ def _flag(value: Any) -> str | None:
 
 
 CONSTRAINTS = {
-    "sigma": _number(Real, 0, auto=True),
+    "sigma": _sigma,
     # a = 1 never moves the momentum model off its random initialisation
     "momentum": _number(Real, 0, 1, auto=True, closed_high=False),
     "epochs": _number(Integral, 1, auto=True),
     "correction_start": _number(Integral, 0, auto=True, none=True),
     "lr": _number(Real, 0, auto=True, closed_low=False),
-    "batch_size": _number(Integral, 2),
+    "batch_size": _number(Integral, 2, auto=True),
     "memory_limit_gb": _number(Real, 0),
-    "weight_decay": _number(Real, 0),
+    "weight_decay": _number(Real, 0, auto=True),
+    "weights": _path_or(AUTO, None),
+    "finetune": _choice(AUTO, "full", "head"),
+    "cache_dir": _path_or(AUTO, None),
     "augment": _flag,
     "compile": _flag,
     "image_size": _image_size,

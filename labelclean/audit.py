@@ -6,14 +6,15 @@ column             meaning
 sample_id          position of the sample in the input (row / file order)
 source             file path, or ``row N`` for dataset, DataFrame and array rows
 given_label        the label the data came with
-suggested_label    the momentum model's most probable class
+suggested_label    the most probable true class, given the image and its label
 corrected_label    ``suggested_label`` where ``is_suspicious``, else ``given_label``
 loss               cross-entropy of the momentum model against ``given_label``
 given_prob         the model's probability of ``given_label``
 suggested_prob     the model's probability of ``suggested_label``
-mislabel_prob      posterior that the sample is in the high-loss (mislabelled) mode
+mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.calibration`)
+suggested_true_prob  probability that ``suggested_label`` is the true class
 rank               1 = highest loss (most suspicious)
-is_suspicious      ``mislabel_prob > 0.5`` and ``suggested_label != given_label``
+is_suspicious      ``suggested_label`` is more probably right than ``given_label``
 image              (only for images that are not files: arrays, datasets) PNG bytes
                    of the image, at most 128 pixels a side, for review tools
 =================  ==========================================================
@@ -33,12 +34,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from .calibration import label_posterior
 from .fileio import atomic_write
 
 __all__ = [
     "AUDIT_COLUMNS",
     "build_audit",
-    "mislabel_probability",
     "read_audit_metadata",
     "write_audit",
 ]
@@ -53,36 +54,11 @@ AUDIT_COLUMNS = (
     "given_prob",
     "suggested_prob",
     "mislabel_prob",
+    "suggested_true_prob",
     "rank",
     "is_suspicious",
 )
 METADATA_KEY = b"labelclean"
-
-
-def mislabel_probability(losses: np.ndarray, random_state: int = 0) -> np.ndarray:
-    """Posterior of the high-loss component of a two-Gaussian mixture on the losses.
-
-    With SLN the losses of clean and mislabelled samples form two modes (paper,
-    Fig. 3 and 4); a two-component mixture on the loss finds the split without a
-    noise-rate guess, so the flagged count follows the actual number of bad labels.
-    Losses that are all (nearly) equal give zeros.
-    """
-    from sklearn.mixture import GaussianMixture
-
-    losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) < 2 or np.ptp(losses) < 1e-8:
-        return np.zeros(len(losses))
-    scaled = ((losses - losses.min()) / np.ptp(losses)).reshape(-1, 1)
-    mixture = GaussianMixture(
-        n_components=2, reg_covar=5e-4, max_iter=100, tol=1e-3, random_state=random_state
-    ).fit(scaled)
-    high = int(np.argmax(mixture.means_.ravel()))
-    posterior = mixture.predict_proba(scaled)[:, high]
-    # A Gaussian's tail can dip under the other component's at extreme losses; the
-    # posterior of being mislabelled must not fall as the loss rises.
-    order = np.argsort(scaled.ravel())
-    posterior[order] = np.maximum.accumulate(posterior[order])
-    return posterior
 
 
 def build_audit(
@@ -91,19 +67,22 @@ def build_audit(
     classes: np.ndarray,
     sources: list[str],
     sample_ids: np.ndarray | None = None,
-    random_state: int = 0,
+    min_prob: float = 0.0,
 ) -> pd.DataFrame:
     """The audit table from predicted probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
-    ``classes[k]`` is the original label of class index ``k``.
+    ``classes[k]`` is the original label of class index ``k``. A sample is flagged
+    (and corrected) where another class is more probably its true class than the
+    given one (:func:`labelclean.calibration.label_posterior`), with at least
+    ``min_prob`` probability.
     """
     n = len(labels)
     rows = np.arange(n)
     given_prob = probs[rows, labels]
-    suggested = probs.argmax(axis=1)
+    posterior = label_posterior(probs, labels).posterior
+    suggested = posterior.argmax(axis=1)
+    suspicious = (suggested != labels) & (posterior[rows, suggested] >= min_prob)
     loss = -np.log(np.clip(given_prob, 1e-12, None))
-    mislabel = mislabel_probability(loss, random_state)
-    suspicious = (mislabel > 0.5) & (suggested != labels)
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(-loss, kind="stable")] = np.arange(1, n + 1)
     return pd.DataFrame(
@@ -116,7 +95,8 @@ def build_audit(
             "loss": loss.astype(np.float32),
             "given_prob": given_prob.astype(np.float32),
             "suggested_prob": probs[rows, suggested].astype(np.float32),
-            "mislabel_prob": mislabel.astype(np.float32),
+            "mislabel_prob": (1 - posterior[rows, labels]).astype(np.float32),
+            "suggested_true_prob": posterior[rows, suggested].astype(np.float32),
             "rank": rank,
             "is_suspicious": suspicious,
         }

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,6 +40,8 @@ __all__ = [
     "TrainingConfig",
     "random_crop",
     "random_flip",
+    "random_resized_crop",
+    "with_normalization",
 ]
 
 
@@ -61,6 +64,7 @@ class TrainingConfig:
     correction_start: int | None
     sgd_momentum: float = 0.9
     crop_padding: int = 0
+    resized_crop: bool = False
     flip: bool = False
     eval_batch_size: int = 1024
     samples_per_class: int | None = None
@@ -105,10 +109,41 @@ class Normalize(nn.Module):
         return (x.float() - self.mean) / self.std
 
 
+def with_normalization(network: nn.Module, inputs: torch.Tensor) -> nn.Sequential:
+    """``network`` behind a :class:`Normalize` fitted on ``inputs``: the model carries its preprocessing."""
+    return nn.Sequential(Normalize.fit(inputs), network)
+
+
 def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Flip a random half of a batch of images horizontally."""
     mask = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
     return torch.where(mask[:, None, None, None], images.flip(-1), images)
+
+
+def random_resized_crop(
+    images: torch.Tensor,
+    scale: tuple[float, float] = (0.25, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A random box of each image (``scale`` of its area, aspect ``ratio``) resized back to its size.
+
+    torchvision's RandomResizedCrop for a whole batch at once, one bilinear
+    ``roi_align`` instead of a loop over images.
+    """
+    from torchvision.ops import roi_align
+
+    n, _, h, w = images.shape
+    device = images.device
+    area = torch.empty(n, device=device).uniform_(*scale, generator=generator) * h * w
+    log_ratio = torch.empty(n, device=device).uniform_(*np.log(ratio), generator=generator)
+    aspect = log_ratio.exp()
+    box_w = (area * aspect).sqrt().clamp(1, w)
+    box_h = (area / aspect).sqrt().clamp(1, h)
+    x0 = torch.rand(n, generator=generator, device=device) * (w - box_w)
+    y0 = torch.rand(n, generator=generator, device=device) * (h - box_h)
+    boxes = torch.stack([torch.arange(n, device=device, dtype=x0.dtype), x0, y0, x0 + box_w, y0 + box_h], 1)
+    return roi_align(images, boxes.to(images.dtype), output_size=(h, w), sampling_ratio=1, aligned=True)
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -355,7 +390,9 @@ class Trainer:
         x = x.to(self.device, non_blocking=True).float()
         if x.ndim != 4:
             return x
-        if self.config.crop_padding:
+        if self.config.resized_crop:
+            x = random_resized_crop(x, generator=self.generator)
+        elif self.config.crop_padding:
             x = random_crop(x, self.config.crop_padding, self.generator)
         if self.config.flip:
             x = random_flip(x, self.generator)

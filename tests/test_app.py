@@ -635,11 +635,3 @@ def test_browser_accept_reload_export(tmp_path):
     fixes = pd.read_parquet(parquet_path).set_index("sample_id")
     assert fixes.loc[top.sample_id, "decided_by"] == "reviewer: accept"
     assert csv_path.is_file() and (tmp_path / "review.png").stat().st_size > 10_000
-
-
-def test_open_benchmark_runs():
-    from app.bench_open import run
-
-    result = run(rows=5_000)
-    assert result["rows"] == 5_000 and result["view_rows"] > 0
-    assert {"open_s", "first_page_s", "total_s"} <= set(result)

@@ -14,7 +14,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from labelclean.bench.__main__ import main as bench_main
-from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
+from labelclean.bench.data import SHARED_DATA, DataMissing, load_clothing1m_lists, noisy_labels
 from labelclean.bench.methods import (
     BackwardTrainer,
     CoTeachingTrainer,
@@ -27,11 +27,11 @@ from labelclean.bench.methods import (
     PHuberTrainer,
 )
 from labelclean.bench.report import memorisation_row, render_table
-from labelclean.demo import detection_scores
+from labelclean.metrics import detection_scores
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
 from labelclean.training import Trainer, TrainingConfig
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+SHARED_CIFAR = SHARED_DATA / "cifar10"
 
 
 # --- noise -------------------------------------------------------------------------------
@@ -308,14 +308,16 @@ def test_clothing1m_benchmark_runs_end_to_end_on_a_tiny_tree(tmp_path, capsys):
 
 @pytest.fixture
 def tiny_cifar(tmp_path):
-    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic."""
+    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic.
+
+    The first 64 training images, and 64 test images spread over the file (it is sorted by class).
+    """
     data = tmp_path / "cifar10"
     (data / "noise").mkdir(parents=True)
     if (SHARED_CIFAR / "train.parquet").exists():
-        for split in ("train", "test"):
-            pq.write_table(
-                pq.read_table(SHARED_CIFAR / f"{split}.parquet").slice(0, 64), data / f"{split}.parquet"
-            )
+        pq.write_table(pq.read_table(SHARED_CIFAR / "train.parquet").slice(0, 64), data / "train.parquet")
+        test = pq.read_table(SHARED_CIFAR / "test.parquet")
+        pq.write_table(test.take(np.linspace(0, len(test) - 1, 64).astype(int)), data / "test.parquet")
         noise = pd.read_csv(SHARED_CIFAR / "noise" / "sym0.4.csv").iloc[:64]
         noise.to_csv(data / "noise" / "sym0.4.csv", index=False)
     else:
@@ -430,3 +432,89 @@ def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):
         assert row[f"{loop}_img_s"] == pytest.approx(sum(runs) / 2, abs=0.1)  # the median of two
     assert math.isclose(row["ratio"], row["labelclean_img_s"] / row["reference_img_s"])
     assert math.isclose(row["ratio_bf16"], row["labelclean_bf16_img_s"] / row["reference_img_s"])
+
+
+# --- the one-shot GPU check, on the CPU with tiny sizes --------------------------------------
+
+
+@pytest.fixture
+def one_thread():
+    """WRN-28-2 steps on one thread: two threads on a shared 2-core machine thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+GPU_TINY = ["--device", "cpu", "--images", "32", "--test-images", "48", "--steps", "2", "--warmup-steps", "1"]
+GPU_TINY += ["--batch-size", "8", "--workers", "0", "--no-compile"]
+
+
+def test_gpu_check_on_the_cpu_writes_one_consistent_table(tiny_cifar, tmp_path, capsys, one_thread):
+    assert (
+        bench_main(["gpu", "--data-dir", str(tiny_cifar), "--out", str(tmp_path), "--epochs", "3", *GPU_TINY])
+        == 0
+    )
+    markdown = capsys.readouterr().out
+    assert (
+        "CPU NUMBERS, NOT A GPU" in markdown and markdown.strip() == (tmp_path / "gpu.md").read_text().strip()
+    )
+    rows = {row["id"]: row for row in json.loads((tmp_path / "gpu.json").read_text())}
+    reference = rows["throughput/reference-fp32"]["value"]
+    for loop in ("reference-fp32", "reference-bf16", "labelclean-fp32", "labelclean-bf16"):
+        row = rows[f"throughput/{loop}"]
+        assert row["value"] > 0 and row["unit"] == "img/s" and row["detail"].startswith("2 timed steps")
+        assert row["ratio"] == pytest.approx(row["value"] / reference, rel=0.01)
+    for loop in ("labelclean-bf16-compile", "labelclean-fp32-compile"):
+        assert (
+            rows[f"throughput/{loop}"]["value"] is None
+            and "--no-compile" in rows[f"throughput/{loop}"]["detail"]
+        )
+    # 3 epochs: label correction from round(3 * 5/6) = epoch index 2, so epochs 1-2 SLN, epoch 3 correcting.
+    sln, correction = rows["epoch/sln"]["value"], rows["epoch/correction"]["value"]
+    assert sln > 0 and correction > 0 and rows["epoch/sln"]["detail"] == "median of epoch 2"
+    projected = rows["projection/300"]["value"]
+    assert projected == pytest.approx((250 * sln + 50 * correction) / 3600, rel=1e-3)
+    assert rows["paper/v100"]["value"] == 1.31
+    assert rows["projection/300"]["ratio"] == pytest.approx(1.31 / projected, rel=1e-2)
+    assert rows["memory/peak"]["value"] > 0 and "peak RSS" in rows["memory/peak"]["measure"]
+    accuracy = rows["accuracy/final"]
+    assert 0 <= accuracy["value"] <= 1 and accuracy["detail"] == "after epoch 3 of 3"
+    assert accuracy["value"] * 48 == pytest.approx(round(accuracy["value"] * 48))  # on the 48 test images
+
+
+def test_gpu_check_keeps_its_time_box_and_refuses_a_missing_gpu(tiny_cifar, tmp_path, capsys, one_thread):
+    args = ["gpu", "--data-dir", str(tiny_cifar), "--out", str(tmp_path), "--epochs", "3"]
+    assert bench_main([*args, *GPU_TINY, "--budget", "0"]) == 0  # every part out of time at once
+    rows = {row["id"]: row for row in json.loads((tmp_path / "gpu.json").read_text())}
+    assert all(
+        row["value"] is None and "time box" in row["detail"]
+        for key, row in rows.items()
+        if key.startswith("throughput/") and "compile" not in key
+    )
+    # The run stops after its first epoch, whose numbers stay in the table.
+    assert rows["accuracy/final"]["detail"] == "after epoch 1 of 3: stopped by the time box"
+    assert rows["epoch/sln"]["value"] > 0 and rows["epoch/correction"]["value"] is None
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert bench_main(args) == 2
+        assert "no CUDA device" in capsys.readouterr().err
+
+
+# --- scale benchmarks ---------------------------------------------------------------------------
+
+
+def test_app_benchmark_opens_a_synthetic_audit(tmp_path):
+    assert bench_main(["app", "--rows", "5000", "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "app_open.json").read_text())
+    assert row["rows"] == 5_000 and row["view_rows"] > 0
+    assert row["total_s"] == pytest.approx(row["open_s"] + row["first_page_s"], abs=0.002)
+
+
+def test_index_and_memory_benchmarks_on_small_inputs(tiny_cifar, tmp_path):
+    assert bench_main(["index", "--entries", "500", "--workdir", str(tmp_path), "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "index.json").read_text())
+    assert row["entries"] == 500 and row["row_groups"] == 1
+    assert bench_main(["memory", "--data-dir", str(tiny_cifar), "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "memory.json").read_text())
+    assert row["images"] == row["audit_rows"] == 64 and row["peak_rss_gib"] > 0

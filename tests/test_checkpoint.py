@@ -85,7 +85,7 @@ def test_killed_fit_resumes_to_the_uninterrupted_audit(tmp_path, digits):
 
 def _other_run(change, X, labels):
     """The first run's data and settings with one thing changed."""
-    params = dict(epochs=3, random_state=0)
+    params = dict(epochs=3, random_state=0, sigma=0.5)  # a fixed sigma: "auto" chooses one per data set
     if change == "data":  # same shape and labels, other samples
         X = np.random.default_rng(0).uniform(0, 16, X.shape)
     elif change == "swapped labels":  # same label sum and class count
@@ -110,7 +110,7 @@ def _other_run(change, X, labels):
 )
 def test_a_checkpoint_of_another_run_is_refused_and_kept(tmp_path, digits, change, differs):
     X, noisy = digits[0][:300], digits[1][:300]
-    SLNCleaner(epochs=3, random_state=0, checkpoint_dir=tmp_path).fit(X, noisy)
+    SLNCleaner(epochs=3, random_state=0, sigma=0.5, checkpoint_dir=tmp_path).fit(X, noisy)
     saved = (tmp_path / "checkpoint.pt").read_bytes()
     X, noisy, params = _other_run(change, X, noisy)
     message = (
@@ -159,7 +159,7 @@ class _StopBefore(Callback):
 def test_resuming_during_label_correction_gives_the_uninterrupted_result(tmp_path, digits, kind):
     X, noisy = digits
     X = X[:400] if kind == "features" else X[:400].reshape(-1, 8, 8)
-    params = dict(epochs=5, correction_start=2, random_state=1)
+    params = dict(epochs=5, correction_start=2, sigma=0.5, random_state=1)
     reference = SLNCleaner(**params).fit(X, noisy[:400])
     with pytest.raises(_Interrupt):
         SLNCleaner(**params, checkpoint_dir=tmp_path, callbacks=[_StopBefore(4)]).fit(X, noisy[:400])
