@@ -1,12 +1,13 @@
 """Every script in examples/ runs, as a user would run it, on scikit-learn's digits.
 
 The scripts run from a copy of examples/ in a temporary folder (they write their audits
-to the working folder and their images to temporary folders), with the CPU recipe cut
-to 5 epochs to keep this fast. From the copy, hf_dataset.py takes its digits branch; its
-CIFAR-10 branch (taken beside ../shared/data/cifar10) is the same code on other data.
+to the working folder and their images to temporary folders), with the CPU recipes cut
+to 5 epochs to keep this fast, and no shared data: hf_dataset.py takes its digits branch
+(its CIFAR-10 branch, taken when ../shared/data/cifar10 exists, is the same code on other data).
 distributed.py runs under torchrun in test_distributed.py.
 """
 
+import dataclasses
 import re
 import runpy
 import shutil
@@ -17,8 +18,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from labelclean import estimator
+from labelclean.bench import data as bench_data
 from labelclean.noise import symmetric_noise
+from labelclean.recipes import RECIPES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DIGITS = load_digits().target
@@ -34,7 +36,9 @@ def run_example(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(work)
     monkeypatch.setattr(tempfile, "tempdir", str(work))
     monkeypatch.syspath_prepend(str(copy))
-    monkeypatch.setitem(estimator.CPU_RECIPE, "epochs", 5)
+    monkeypatch.setattr(bench_data, "SHARED_DATA", tmp_path / "no-shared-data")
+    for kind in ("scratch_cpu", "features"):  # the CPU's CNN recipe, and the MLP's for feature vectors
+        monkeypatch.setitem(RECIPES, kind, dataclasses.replace(RECIPES[kind], epochs=5))
 
     def run(script: str) -> str:
         runpy.run_path(str(copy / script), run_name="__main__")
