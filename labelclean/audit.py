@@ -1,22 +1,7 @@
-"""The label audit: one row per training sample, in input order, with a fixed schema.
+"""Building and writing the label audit: one row per training sample, in input order.
 
-=================  ==========================================================
-column             meaning
-=================  ==========================================================
-sample_id          position of the sample in the input (row / file order)
-source             file path, or ``row N`` for dataset, DataFrame and array rows
-given_label        the label the data came with
-suggested_label    the momentum model's most probable class
-corrected_label    ``suggested_label`` where ``is_suspicious``, else ``given_label``
-loss               cross-entropy of the momentum model against ``given_label``
-given_prob         the model's probability of ``given_label``
-suggested_prob     the model's probability of ``suggested_label``
-mislabel_prob      posterior that the sample is in the high-loss (mislabelled) mode
-rank               1 = highest loss (most suspicious)
-is_suspicious      ``mislabel_prob > 0.5`` and ``suggested_label != given_label``
-image              (only for images that are not files: arrays, datasets) PNG bytes
-                   of the image, at most 128 pixels a side, for review tools
-=================  ==========================================================
+The schema (its columns and metadata) and the readers are in :mod:`labelclean.auditfile`,
+which reading tools import without torch.
 """
 
 from __future__ import annotations
@@ -33,30 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from .auditfile import METADATA_KEY
 from .fileio import atomic_write
 
-__all__ = [
-    "AUDIT_COLUMNS",
-    "build_audit",
-    "mislabel_probability",
-    "read_audit_metadata",
-    "write_audit",
-]
-
-AUDIT_COLUMNS = (
-    "sample_id",
-    "source",
-    "given_label",
-    "suggested_label",
-    "corrected_label",
-    "loss",
-    "given_prob",
-    "suggested_prob",
-    "mislabel_prob",
-    "rank",
-    "is_suspicious",
-)
-METADATA_KEY = b"labelclean"
+__all__ = ["build_audit", "mislabel_probability", "write_audit"]
 
 
 def mislabel_probability(losses: np.ndarray, random_state: int = 0) -> np.ndarray:
@@ -170,11 +135,3 @@ def write_audit(
                 writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
 
     return atomic_write(path, write)
-
-
-def read_audit_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The labelclean metadata stored in an audit file (version, parameters, classes...)."""
-    meta = pq.read_schema(path).metadata or {}
-    if METADATA_KEY not in meta:
-        raise ValueError(f"{path} is not a labelclean audit (no {METADATA_KEY.decode()!r} metadata)")
-    return json.loads(meta[METADATA_KEY])
