@@ -13,7 +13,8 @@ Drawing (Streamlit):
 - ``sidebar`` — the audit picker and the review filters; ``header`` — title and counts;
 - ``grid`` — the Review view, around one component (``grid.js``, ``grid.css``) that draws
   the cards, the relabel menu, the larger view of one sample and handles the keys;
-  ``cards`` builds the data it draws;
+  ``cards`` builds the data it draws; the filters are one component too (``filters.js``);
+  ``components`` registers both;
 - ``overview``, ``export``, ``start`` — the other views; ``actions`` — what clicks and keys do;
 - ``style.css`` — the page's styles.
 """

@@ -95,8 +95,9 @@ def open_picked() -> None:
         open_path(picked)
 
 
-def show_view(view: str) -> None:
-    st.session_state.view = view
+def view_picked() -> None:
+    """The header's view tabs."""
+    st.session_state.view = (st.session_state.get("header") or {}).get("view") or "Review"
 
 
 def ask_bulk_accept(ask: bool) -> None:

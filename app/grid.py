@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import html
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from . import actions, cards
+from .components import GRID
 from .decisions import DecisionStore
 from .review import AuditData, Filters, digit_keys, filter_audit, page_count, page_rows
-
-HERE = Path(__file__).parent
-GRID = st.components.v2.component(
-    "labelclean_review_grid",
-    js=(HERE / "grid.js").read_text(),
-    css=(HERE / "grid.css").read_text(),
-    isolate_styles=False,
-)
 
 
 def review_view(audit: AuditData, store: DecisionStore, filters: Filters, per_page: int) -> None:
@@ -109,14 +101,16 @@ def bulk_accept(store: DecisionStore, view: pd.DataFrame) -> None:
 def keys_legend(digits: dict[str, str]) -> str:
     """The keyboard keys, as shown above the grid."""
     if all(key == name for key, name in digits.items()):
-        relabel = f"<kbd>{min(digits)}</kbd> to <kbd>{max(digits)}</kbd>: to that class"
+        relabel = f"<kbd>{min(digits)}</kbd> to <kbd>{max(digits)}</kbd> relabel to that class"
     else:
-        relabel = ", ".join(f"<kbd>{html.escape(k)}</kbd> {html.escape(n)}" for k, n in digits.items())
+        relabel = "relabel: " + ", ".join(
+            f"<kbd>{html.escape(k)}</kbd> {html.escape(n)}" for k, n in digits.items()
+        )
     keys = [
         "<kbd>←</kbd><kbd>→</kbd><kbd>↑</kbd><kbd>↓</kbd> move",
         "<kbd>A</kbd> accept",
         "<kbd>K</kbd> keep",
-        f"relabel: {relabel}",
+        relabel,
         "<kbd>R</kbd> type a class name",
         "<kbd>X</kbd> fits no class",
         "<kbd>U</kbd> undo",

@@ -6,17 +6,19 @@ import html
 
 import streamlit as st
 
+from . import actions
+from .components import HEADER
 from .decisions import DecisionStore
 from .review import AuditData, summary
 
 
 def eyebrow(title: str = "Label review") -> None:
-    st.markdown('<div class="lc-eyebrow">labelclean</div>', unsafe_allow_html=True)
-    st.markdown(f"## {title}")
+    """The title of the pages without an audit (plain Markdown: they carry no styles)."""
+    st.markdown(f":orange[**LABELCLEAN**]\n## {title}")
 
 
-def header(audit: AuditData, store: DecisionStore) -> None:
-    """Title, where the audit came from, and the counts: one HTML block (cheap to draw)."""
+def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view: str) -> None:
+    """Title, where the audit came from, the counts and the view tabs (one component)."""
     meta = audit.metadata
     root = (
         f"<code>{_e(audit.root)}</code> ({_e(audit.root_origin)})"
@@ -38,14 +40,18 @@ def header(audit: AuditData, store: DecisionStore) -> None:
         f'<div class="lc-stat" data-stat="{_e(label)}"><div>{_e(label)}</div><b>{value}</b></div>'
         for label, value in counts.items()
     )
-    st.markdown(
+    html_block = (
         '<div class="lc-eyebrow">labelclean · label review</div>'
         f'<div class="lc-head"><h1>{_e(audit.path.name)}</h1>'
         f'<span class="lc-sub">{_e(meta.get("data_source", "unknown data"))}</span></div>'
         f'<div class="lc-where"><code>{_e(audit.path)}</code> · created {_e(created)} · labelclean '
         f"{_e(meta.get('labelclean_version', '?'))} · decisions in <code>{_e(store.path.name)}</code> · "
-        f'images: {images}</div><div class="lc-stats">{tiles}</div>',
-        unsafe_allow_html=True,
+        f'images: {images}</div><div class="lc-stats">{tiles}</div>'
+    )
+    HEADER(
+        key="header",
+        data={"html": html_block, "views": list(views), "view": view},
+        on_view_change=actions.view_picked,
     )
     if audit.note:
         st.warning(audit.note, icon=":material/info:")

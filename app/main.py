@@ -50,25 +50,9 @@ def show_messages() -> None:
         st.toast(st.session_state.pop("flash"))
 
 
-def view_switch() -> str:
-    """Review, Overview, Export: buttons, and only the chosen view runs."""
-    view = st.session_state.setdefault("view", VIEWS[0])
-    with st.container(horizontal=True, gap="small"):
-        for name in VIEWS:
-            st.button(
-                name,
-                key=f"view_{name}",
-                type="primary" if name == view else "secondary",
-                on_click=actions.show_view,
-                args=(name,),
-            )
-    return view
-
-
 def main() -> None:
     st.set_page_config(page_title="labelclean review", page_icon="🏷️", layout="wide")
     st.set_option("client.toolbarMode", "minimal")  # no Deploy button
-    st.markdown(f"<style>{(REPO / 'app' / 'style.css').read_text()}</style>", unsafe_allow_html=True)
     if "pending_open" in st.session_state:
         actions.open_path(st.session_state.pop("pending_open"))
     path = sidebar.requested_audit()
@@ -86,8 +70,8 @@ def main() -> None:
         st.button("Back to the start page", key="back", on_click=actions.open_path, args=(None,))
         return
     show_messages()
-    header.header(audit, store)
-    view = view_switch()
+    view = st.session_state.setdefault("view", VIEWS[0])  # only the chosen view runs
+    header.header(audit, store, VIEWS, view)
     if view == "Overview":
         overview.overview_view(audit)
     elif view == "Export":

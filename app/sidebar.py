@@ -12,15 +12,8 @@ import streamlit as st
 
 from . import actions
 from .actions import GRID_COLUMN_CHOICES, PER_PAGE_CHOICES
+from .components import FILTERS
 from .review import CLASS_FIELDS, SCORES, STATUSES, AuditData, Filters, score_top
-
-HERE = Path(__file__).parent
-FILTERS = st.components.v2.component(
-    "labelclean_review_filters",
-    js=(HERE / "filters.js").read_text(),
-    css=(HERE / "filters.css").read_text(),
-    isolate_styles=False,
-)
 
 
 def cli_args() -> argparse.Namespace:
@@ -47,8 +40,7 @@ def audit_picker(current: str | None) -> None:
     """The open audit, and one box to open another: pick a Parquet file found nearby or type
     a path (Enter opens it). The box shows on demand: it is the page's only drop-down."""
     with st.sidebar:
-        st.markdown('<div class="lc-eyebrow">labelclean</div>', unsafe_allow_html=True)
-        st.markdown("### Label review")
+        st.markdown(":orange[**LABELCLEAN**]\n### Label review")
         if current and not st.session_state.get("picking"):
             st.caption(f"Audit: `{current}`")
             st.button("Open another audit…", key="pick_another", on_click=actions.start_picking)

@@ -435,14 +435,22 @@ def test_export_columns_and_values(image_audit):
     assert len(written) == audit.n and written["final_label"].isna().sum() == 1
 
 
-@pytest.mark.parametrize("labels", ["str", "int"])
-def test_the_apply_snippet_runs_as_shown(tmp_path, labels):
-    """Defect 3: the snippet crashed under pandas 3 for integer labels with a "fits no class"."""
-    path = int_audit(tmp_path) if labels == "int" else make_audit(tmp_path, n=40)
+@pytest.fixture(params=["str", "int"])
+def reviewed(request, tmp_path):
+    """An audit (string or integer labels) with four decisions, and its exported corrections."""
+    path = int_audit(tmp_path) if request.param == "int" else make_audit(tmp_path, n=40)
     audit = review.load_audit(path)
     store = DecisionStore.for_audit(audit)
     ids = record_four(audit, store)
-    _, parquet_path = decisions.write_corrections(audit, decisions.build_corrections(audit, store.as_dict()))
+    csv_path, parquet_path = decisions.write_corrections(
+        audit, decisions.build_corrections(audit, store.as_dict())
+    )
+    return path, audit, store, ids, csv_path, parquet_path
+
+
+def test_the_apply_snippet_runs_as_shown(reviewed):
+    """Defect 3: the snippet crashed under pandas 3 for integer labels with a "fits no class"."""
+    path, audit, _, ids, _, parquet_path = reviewed
     given = pd.read_parquet(path).set_index("sample_id")["given_label"]
     df = pd.DataFrame({"label": given.to_numpy(), "feature": 1.0}, index=given.index)  # the user's data
     scope = {"df": df}
@@ -459,27 +467,21 @@ def test_the_apply_snippet_runs_as_shown(tmp_path, labels):
     assert (fixed.loc[untouched, "label"] == corrected.loc[untouched]).all()
 
 
-@pytest.mark.parametrize("labels", ["str", "int"])
-def test_read_reviewed_reads_every_file_the_app_writes(tmp_path, labels):
+def test_read_reviewed_reads_every_file_the_app_writes(reviewed):
     """The decisions file, the corrections CSV and Parquet give the same reviewed labels."""
-    path = int_audit(tmp_path) if labels == "int" else make_audit(tmp_path, n=40)
-    audit = review.load_audit(path)
-    store = DecisionStore.for_audit(audit)
-    ids = record_four(audit, store)
-    csv_path, parquet_path = decisions.write_corrections(
-        audit, decisions.build_corrections(audit, store.as_dict())
-    )
-    reviewed = read_reviewed(store.path)
-    assert list(reviewed.columns) == ["sample_id", "label", "fits_no_class", "decision"]
-    assert reviewed["sample_id"].tolist() == sorted(ids) and reviewed["sample_id"].dtype == np.int64
-    by_id = reviewed.set_index("sample_id")
+    _, audit, store, ids, csv_path, parquet_path = reviewed
+    labels = "int" if isinstance(audit.classes[0], int) else "str"
+    table = read_reviewed(store.path)
+    assert list(table.columns) == ["sample_id", "label", "fits_no_class", "decision"]
+    assert table["sample_id"].tolist() == sorted(ids) and table["sample_id"].dtype == np.int64
+    by_id = table.set_index("sample_id")
     assert by_id.loc[ids[3], "fits_no_class"] and pd.isna(by_id.loc[ids[3], "label"])
     assert not by_id.loc[ids[:3], "fits_no_class"].any()
     assert by_id.loc[ids[2], "label"] == audit.classes[-1] and by_id.loc[ids[2], "decision"] == "relabel"
     assert by_id.loc[ids[0], "label"] == audit.row(ids[0]).suggested_label
-    assert str(reviewed["label"].dtype) == ("Int64" if labels == "int" else "string")
+    assert str(table["label"].dtype) == ("Int64" if labels == "int" else "string")
     for other in (csv_path, parquet_path, pd.read_parquet(parquet_path)):
-        pd.testing.assert_frame_equal(read_reviewed(other), reviewed)
+        pd.testing.assert_frame_equal(read_reviewed(other), table)
 
 
 def test_refit_snippet_names_the_decisions_file_and_the_audits_settings(tmp_path, image_audit):

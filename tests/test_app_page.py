@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -57,9 +56,15 @@ def page_text(at) -> str:
 
 
 def stats(at) -> dict[str, str]:
-    """The header's counts (one HTML block: ``data-stat="Label"><div>Label</div><b>value</b>``)."""
-    text = "\n".join(m.value for m in at.markdown)
+    """The header's counts (its HTML: ``data-stat="Label"><div>Label</div><b>value</b>``)."""
+    text = component(at, "header")["html"]
     return dict(re.findall(r'data-stat="([^"]+)"><div>[^<]*</div><b>([^<]*)</b>', text))
+
+
+def show(at, view: str) -> None:
+    """What the header's view tabs do."""
+    at.session_state["view"] = view
+    at.run()
 
 
 def component(at, name: str) -> dict | None:
@@ -108,13 +113,13 @@ def test_app_takes_the_audit_from_the_command_line_and_the_sidebar(monkeypatch, 
     monkeypatch.setattr(sys, "argv", ["main.py", "--audit", str(image_audit)])
     at.run()
     assert_clean(at)
-    assert str(image_audit) in "\n".join(c.value for c in at.caption)
+    assert str(image_audit) in component(at, "header")["html"]
     other = make_audit(tmp_path / "other", n=10).rename(image_audit.with_name("other.parquet"))
     at.button(key="pick_another").click().run()
     assert str(other) in at.selectbox(key="audit_pick").options  # found beside the open audit
     at.selectbox(key="audit_pick").set_value(str(other)).run()
     assert_clean(at)
-    assert stats(at)["Samples"] == "10" and str(other) in "\n".join(c.value for c in at.caption)
+    assert stats(at)["Samples"] == "10" and str(other) in component(at, "header")["html"]
 
 
 def test_app_reports_an_audit_it_cannot_open(monkeypatch, tmp_path):
@@ -159,7 +164,7 @@ def test_app_shows_saved_decisions_and_exports_them(monkeypatch, image_audit):
     card = grid(at)["cards"][0]
     assert card["id"] == str(top.sample_id) and card["decision"] == f"accepted → {top.suggested_label}"
 
-    at.button(key="view_Export").click().run()
+    show(at, "Export")
     assert_clean(at)
     assert component(at, "filters") is None  # defect 7: no filters where they do nothing
     code = "\n".join(c.value for c in at.code)
@@ -175,7 +180,7 @@ def test_app_shows_saved_decisions_and_exports_them(monkeypatch, image_audit):
 
 
 def pick_pair_in_the_overview(at, pair) -> None:
-    at.button(key="view_Overview").click().run()
+    show(at, "Overview")
     assert_clean(at)
     assert component(at, "filters") is None  # defect 7
     at.selectbox(key="pair_pick").set_value(pair).run()
@@ -218,9 +223,8 @@ def test_bulk_accept_saves_and_shows_no_help_text(monkeypatch, image_audit):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(decisions, "atomic_write", full_disk)  # a failed save is said, not drawn as help
-    at.button(key="view_Review").click().run()
     at.session_state["pair"] = None
-    at.run()
+    show(at, "Review")
     at.button(key="bulk_ask").click().run()
     at.button(key="bulk_accept").click().run()
     assert not at.exception and not at.get("help") and "DeltaGenerator" not in page_text(at)
@@ -243,7 +247,9 @@ def test_app_refuses_images_outside_the_root(monkeypatch, tmp_path):
     frame = table.to_pandas()
     top = frame.sort_values("rank").index[0]
     frame.loc[top, "source"] = str(tmp_path / "folder" / "data" / ".." / ".." / ".." / "etc" / "passwd")
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(table.schema.metadata), path)
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(table.schema.metadata), path
+    )
     at = app_test(monkeypatch, path).run()
     assert_clean(at)
     first, *rest = grid(at)["cards"]
@@ -418,11 +424,14 @@ def test_browser_review_by_mouse_and_keyboard(tmp_path):
         page.locator(".lc-filters [name=class_add]").fill("fox")
         page.locator(".lc-filters [name=class_add]").press("Enter")
         wait_drawn(page, before)
-        shown = [page.locator(".lc-card").nth(i).get_attribute("data-id") for i in range(page.locator(".lc-card").count())]
+        shown = [
+            page.locator(".lc-card").nth(i).get_attribute("data-id")
+            for i in range(page.locator(".lc-card").count())
+        ]
         expected = review.filter_audit(audit.frame, Filters(classes=("fox",), flagged_only=True))
         assert shown == [str(s) for s in expected["sample_id"][:24]]
 
-        page.get_by_role("button", name="Export").click()
+        page.locator(".lc-tabs [data-view=Export]").click()
         page.get_by_role("button", name="Write the corrections").click()
         page.get_by_text("Download CSV").first.wait_for()
         browser.close()

@@ -97,25 +97,36 @@ def test_read_audit_names_what_is_wrong(tmp_path):
         read_audit(tmp_path / "plain.parquet")
 
 
-def test_read_reviewed_rejects_bad_files(tmp_path):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"3": {"decision": "maybe", "final_label": 1}}', "sample 3 has an unknown decision 'maybe'"),
+        ('{"3": {"decision": "relabel", "final_label": null}}', r"sample 3 \(relabel\) has no label"),
+        (
+            '{"3": {"decision": "none", "final_label": 2}}',
+            "sample 3 \\(none\\) fits no class but has the label 2",
+        ),
+        ('{"x": {"decision": "none", "final_label": null}}', "sample_id 'x' is not an integer"),
+        ('{"3": "accept"}', "sample '3' has 'accept', not a decision object"),
+        ("{", r"audit\.decisions\.json is not valid JSON"),
+    ],
+)
+def test_read_reviewed_names_what_is_wrong_in_a_decisions_file(tmp_path, content, message):
     bad = tmp_path / "audit.decisions.json"
-    bad.write_text('{"3": {"decision": "maybe", "final_label": 1}}')
-    with pytest.raises(ValueError, match="sample 3 has an unknown decision 'maybe'"):
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=message):
         read_reviewed(bad)
-    bad.write_text('{"3": {"decision": "relabel", "final_label": null}}')
-    with pytest.raises(ValueError, match=r"sample 3 \(relabel\) has no label"):
-        read_reviewed(bad)
-    bad.write_text('{"x": {"decision": "none", "final_label": null}}')
-    with pytest.raises(ValueError, match="sample_id 'x' is not an integer"):
-        read_reviewed(bad)
-    bad.write_text("{")
-    with pytest.raises(ValueError, match=r"audit\.decisions\.json is not valid JSON"):
-        read_reviewed(bad)
+
+
+def test_read_reviewed_wants_a_file_it_knows(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_reviewed(tmp_path / "missing.decisions.json")
     pd.DataFrame({"sample_id": [1]}).to_parquet(tmp_path / "x.parquet")
     with pytest.raises(ValueError, match="lacks the corrections columns"):
         read_reviewed(tmp_path / "x.parquet")
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(ValueError, match=r"expected a \.decisions\.json"):
+        read_reviewed(tmp_path / "x.txt")
 
 
 @pytest.fixture
