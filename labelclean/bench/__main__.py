@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ..fileio import atomic_write
-from . import paper
+from . import app, paper
 from .data import NUM_CLASSES, DataMissing, load_cifar, noisy_labels, open_set
 from .methods import CLOTHING1M_METHODS, METHODS
 from .runner import PRESETS, run_cell
@@ -127,9 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, default=None, help="where to build the tree (default: temp dir)")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
 
-    p = sub.add_parser("app", help="open a 1,000,000-row audit in the review app and draw its first page")
-    p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p = sub.add_parser(
+        "app", help="the review app: read a 1,000,000-row audit; --browser: page and click times in Chromium"
+    )
+    app.add_arguments(p)
 
     p = sub.add_parser("clothing1m", help="Table 3 of the paper (ResNet-50, 10 epochs)")
     p.add_argument(
@@ -173,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.benchmark == "app":
+        return app.run(args)
     runners = {
         "cifar10": run_cifar,
         "cifar100": run_cifar,
@@ -181,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         "memory": run_memory,
         "detect": run_detect,
         "index": run_index,
-        "app": run_app,
     }
     try:
         print(runners[args.benchmark](args))
@@ -292,17 +294,6 @@ def run_index(args: argparse.Namespace) -> str:
         "Arrow allocation of the process (the audit is written in 65,536-row groups)."
     )
     return _save(args, "index", [row], note)
-
-
-def run_app(args: argparse.Namespace) -> str:
-    checkout = Path(__file__).resolve().parents[2]
-    if not (checkout / "app" / "bench_open.py").exists():
-        raise DataMissing("the review app is not here: run this from a labelclean checkout")
-    sys.path.insert(0, str(checkout))
-    from app.bench_open import run
-
-    row = run(args.rows)
-    return _save(args, "app_open", [row], "Opening an audit in the review app and producing its first page.")
 
 
 def run_clothing1m(args: argparse.Namespace) -> str:
