@@ -129,7 +129,7 @@ WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
-    from app.review import DecisionStore
+    from app.decisions import DecisionStore
     store = DecisionStore(Path(sys.argv[1]), int)
     i = 0
     print("ready", flush=True)
