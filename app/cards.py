@@ -139,12 +139,17 @@ def detail(
         "image_note": _image_note(full, is_file_source(audit.source(row.file_row))),
         "top": top,
         "top_complete": complete,
+        "true_prob": _optional_float(getattr(row, "suggested_true_prob", None)),
         "position": at + 1,
         "view_size": len(view),
         "prev_id": str(ids.iloc[at - 1]) if at > 0 else None,
         "next_id": str(ids.iloc[at + 1]) if at + 1 < len(view) else None,
         "neighbours": [card(audit, store, r, stored) for r in near.itertuples(index=False)],
     }
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _image_note(fields: dict[str, Any], is_file: bool) -> str:

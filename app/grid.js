@@ -85,6 +85,8 @@ function detailHtml(s) {
     `<div class="lc-labels">${labels(s)}</div>` +
     `<div class="lc-meta">${s.flagged ? "<b class='lc-flagged'>flagged</b> · " : ""}mislabel ` +
     `${s.mislabel_prob.toFixed(3)} · loss ${s.loss.toFixed(3)} · sample ${s.id}</div>` +
+    (s.true_prob === null ? "" : `<div class="lc-meta">the suggestion is the true class with probability ` +
+      `${s.true_prob.toFixed(3)}</div>`) +
     `<div class="lc-section">${s.top_complete ? "The model's top classes" : "The model's probabilities"}</div>${top}` +
     (s.top_complete ? "" : `<div class="lc-caption">The audit stores only the suggested and given labels' ` +
       `probabilities (no top-3 column).</div>`) +

@@ -26,14 +26,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from labelclean import SLNCleaner
+from labelclean.bench.data import SHARED_DATA
 from labelclean.data import load_data
-from labelclean.demo import PLAIN_CE, detection_scores
+from labelclean.metrics import PLAIN_CE, detection_scores
 from labelclean.training import Callback
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10"
-
-
-REPORTED_SETTINGS = ("model", "epochs", "lr", "sigma", "momentum", "correction_start")
 
 
 class EpochEval(Callback):
@@ -50,7 +46,7 @@ class EpochEval(Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=DATA)
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA / "cifar10")
     parser.add_argument("--noise", default="sym0.4")
     parser.add_argument("--split", choices=["val", "test"], default="test")
     parser.add_argument("--method", nargs="+", default=["ce", "sln-mo-lc"], choices=["ce", "sln-mo-lc"])

@@ -4,8 +4,6 @@ Uses 5,000 CIFAR-10 training images with the paper's sym0.4 noisy labels if the
 shared data is there, else builds a small Dataset from the digits.
 """
 
-from pathlib import Path
-
 import datasets
 import numpy as np
 import pandas as pd
@@ -13,8 +11,9 @@ from _digits import noisy_digits, report
 from PIL import Image
 
 from labelclean import SLNCleaner
+from labelclean.bench.data import SHARED_DATA
 
-cifar = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+cifar = SHARED_DATA / "cifar10"
 if (cifar / "train.parquet").exists():
     n = 5000
     ds = datasets.load_dataset("parquet", data_files=str(cifar / "train.parquet"), split="train")

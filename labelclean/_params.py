@@ -48,9 +48,30 @@ def _choice(*options: Any, module: bool = False):
 
 
 def _model(value: Any) -> str | None:
+    from .backbones import Backbone, is_torchvision_model
     from .models import MODELS
 
-    return _choice(AUTO, *MODELS, module=True)(value)
+    if isinstance(value, Backbone) or is_torchvision_model(value):
+        return None
+    problem = _choice(AUTO, *MODELS, module=True)(value)
+    return None if problem is None else problem + ", a labelclean Backbone, or a torchvision model name"
+
+
+def _sigma(value: Any) -> str | None:
+    one = _number(Real, 0, auto=True)
+    if isinstance(value, (list, tuple)) and value:
+        problems = [one(v) for v in value if v != AUTO]
+        return None if not any(problems) and AUTO not in value else "a list of numbers >= 0"
+    return None if one(value) is None else ">= 0, a non-empty list of such numbers, or 'auto'"
+
+
+def _path_or(*options: Any):
+    def check(value: Any) -> str | None:
+        if value in options or isinstance(value, (str, os.PathLike)):
+            return None
+        return "a path or one of " + ", ".join(repr(o) for o in options)
+
+    return check
 
 
 def _device(value: Any) -> str | None:
@@ -66,23 +87,27 @@ def _device(value: Any) -> str | None:
 
 
 CONSTRAINTS = {
-    "sigma": _number(Real, 0, auto=True),
+    "sigma": _sigma,
     "momentum": _number(Real, 0, 1, auto=True, closed_low=True),
     "epochs": _number(Integral, 1, auto=True),
     "correction_start": _number(Integral, 0, auto=True, none=True),
     "lr": _number(Real, 0, auto=True, closed_low=False),
-    "batch_size": _number(Integral, 2),
+    "batch_size": _number(Integral, 2, auto=True),
     "memory_limit_gb": _number(Real, 0),
-    "weight_decay": _number(Real, 0),
+    "weight_decay": _number(Real, 0, auto=True),
+    "weights": _path_or(AUTO, None),
+    "finetune": _choice(AUTO, "full", "head"),
+    "cache_dir": _path_or(AUTO, None),
     "augment": lambda v: None if isinstance(v, bool) else "True or False",
     "compile": lambda v: None if isinstance(v, bool) else "True or False",
     "image_size": lambda v: (
         None
         if v is None
+        or v == AUTO
         or (
             isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(s, Integral) and s > 0 for s in v)
         )
-        else "None or (height, width)"
+        else "'auto', None or (height, width)"
     ),
     "on_bad_image": _choice("raise", "skip"),
     "precision": _choice(AUTO, "bf16", "fp32"),

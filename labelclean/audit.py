@@ -19,35 +19,10 @@ import pyarrow.parquet as pq
 import torch
 
 from .auditfile import METADATA_KEY
+from .calibration import label_posterior
 from .fileio import atomic_write
 
-__all__ = ["build_audit", "mislabel_probability", "write_audit"]
-
-
-def mislabel_probability(losses: np.ndarray, random_state: int = 0) -> np.ndarray:
-    """Posterior of the high-loss component of a two-Gaussian mixture on the losses.
-
-    With SLN the losses of clean and mislabelled samples form two modes (paper,
-    Fig. 3 and 4); a two-component mixture on the loss finds the split without a
-    noise-rate guess, so the flagged count follows the actual number of bad labels.
-    Losses that are all (nearly) equal give zeros.
-    """
-    from sklearn.mixture import GaussianMixture
-
-    losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) < 2 or np.ptp(losses) < 1e-8:
-        return np.zeros(len(losses))
-    scaled = ((losses - losses.min()) / np.ptp(losses)).reshape(-1, 1)
-    mixture = GaussianMixture(
-        n_components=2, reg_covar=5e-4, max_iter=100, tol=1e-3, random_state=random_state
-    ).fit(scaled)
-    high = int(np.argmax(mixture.means_.ravel()))
-    posterior = mixture.predict_proba(scaled)[:, high]
-    # A Gaussian's tail can dip under the other component's at extreme losses; the
-    # posterior of being mislabelled must not fall as the loss rises.
-    order = np.argsort(scaled.ravel())
-    posterior[order] = np.maximum.accumulate(posterior[order])
-    return posterior
+__all__ = ["build_audit", "write_audit"]
 
 
 def build_audit(
@@ -56,19 +31,22 @@ def build_audit(
     classes: np.ndarray,
     sources: list[str],
     sample_ids: np.ndarray | None = None,
-    random_state: int = 0,
+    min_prob: float = 0.0,
 ) -> pd.DataFrame:
     """The audit table from predicted probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
-    ``classes[k]`` is the original label of class index ``k``.
+    ``classes[k]`` is the original label of class index ``k``. A sample is flagged
+    (and corrected) where another class is more probably its true class than the
+    given one (:func:`labelclean.calibration.label_posterior`), with at least
+    ``min_prob`` probability.
     """
     n = len(labels)
     rows = np.arange(n)
     given_prob = probs[rows, labels]
-    suggested = probs.argmax(axis=1)
+    posterior = label_posterior(probs, labels).posterior
+    suggested = posterior.argmax(axis=1)
+    suspicious = (suggested != labels) & (posterior[rows, suggested] >= min_prob)
     loss = -np.log(np.clip(given_prob, 1e-12, None))
-    mislabel = mislabel_probability(loss, random_state)
-    suspicious = (mislabel > 0.5) & (suggested != labels)
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(-loss, kind="stable")] = np.arange(1, n + 1)
     return pd.DataFrame(
@@ -81,7 +59,8 @@ def build_audit(
             "loss": loss.astype(np.float32),
             "given_prob": given_prob.astype(np.float32),
             "suggested_prob": probs[rows, suggested].astype(np.float32),
-            "mislabel_prob": mislabel.astype(np.float32),
+            "mislabel_prob": (1 - posterior[rows, labels]).astype(np.float32),
+            "suggested_true_prob": posterior[rows, suggested].astype(np.float32),
             "rank": rank,
             "is_suspicious": suspicious,
         }

@@ -8,14 +8,15 @@ column             meaning
 sample_id          position of the sample in the input (row / file order)
 source             file path, or ``row N`` for dataset, DataFrame and array rows
 given_label        the label the data came with
-suggested_label    the momentum model's most probable class
+suggested_label    the most probable true class, given the image and its label
 corrected_label    ``suggested_label`` where ``is_suspicious``, else ``given_label``
 loss               cross-entropy of the momentum model against ``given_label``
 given_prob         the model's probability of ``given_label``
 suggested_prob     the model's probability of ``suggested_label``
-mislabel_prob      posterior that the sample is in the high-loss (mislabelled) mode
+mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.calibration`)
+suggested_true_prob  probability that ``suggested_label`` is the true class
 rank               1 = highest loss (most suspicious)
-is_suspicious      ``mislabel_prob > 0.5`` and ``suggested_label != given_label``
+is_suspicious      ``suggested_label`` is more probably right than ``given_label``
 image              (only for images that are not files: arrays, datasets) PNG bytes
                    of the image, at most 128 pixels a side, for review tools
 =================  ==========================================================
@@ -47,6 +48,7 @@ __all__ = [
     "DECISIONS",
     "IMAGE_COLUMN",
     "METADATA_KEY",
+    "REQUIRED_COLUMNS",
     "corrections_paths",
     "decisions_path",
     "read_audit",
@@ -64,9 +66,13 @@ AUDIT_COLUMNS = (
     "given_prob",
     "suggested_prob",
     "mislabel_prob",
+    "suggested_true_prob",
     "rank",
     "is_suspicious",
 )
+# What every labelclean audit has had since 0.1; later columns (suggested_true_prob) are read
+# where present, so older audits still open.
+REQUIRED_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c != "suggested_true_prob")
 LABEL_COLUMNS = ("given_label", "suggested_label", "corrected_label")
 METADATA_KEY = b"labelclean"
 IMAGE_COLUMN = "image"
@@ -111,7 +117,7 @@ def read_audit(
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as err:
         raise ValueError(f"{path} is not a Parquet file: {err}") from err
-    missing = [c for c in AUDIT_COLUMNS if c not in schema.names]
+    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
     if missing:
         raise ValueError(f"{path} is not a labelclean audit: it lacks the columns {missing}")
     stored = (schema.metadata or {}).get(METADATA_KEY)

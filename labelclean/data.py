@@ -27,8 +27,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from .images import UNREADABLE, BadImageError, Resize, decode_image, resize_images
 from .streaming import ImageFiles
 
 __all__ = [
@@ -45,12 +46,6 @@ _IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file",
 _LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
 
 OnBadImage = Literal["raise", "skip"]
-# What PIL raises for missing, empty, corrupt or truncated files.
-UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
-
-
-class BadImageError(ValueError):
-    """An image that cannot be read or decoded; the message names the file or row."""
 
 
 @dataclass
@@ -96,7 +91,7 @@ def load_data(
     *,
     image_column: str | None = None,
     label_column: str | None = None,
-    image_size: tuple[int, int] | None = None,
+    image_size: Resize | tuple[int, int] | None = None,
     on_bad_image: OnBadImage = "raise",
     verbose: bool = False,
     memory_limit: int | None = None,
@@ -104,13 +99,16 @@ def load_data(
     """Read any supported input into a :class:`LoadedData`.
 
     ``y``, when given, supplies (or overrides) the labels and must have one entry
-    per sample. ``image_size`` (height, width) resizes decoded images; by default
-    images keep their size when all agree, else all are resized to the most common size.
+    per sample. ``image_size`` sizes images as they are decoded (a :class:`Resize`,
+    or (height, width) to resize to exactly); images that still differ in size are
+    then resized to the most common size. None keeps the decoded size.
     Image files whose decoded size would pass ``memory_limit`` bytes stay on disk
     (:class:`labelclean.streaming.ImageFiles`) and are decoded batch by batch.
     """
     if on_bad_image not in ("raise", "skip"):
         raise ValueError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
+    if isinstance(image_size, (tuple, list)):
+        image_size = Resize(crop=(int(image_size[0]), int(image_size[1])))
     options = dict(image_size=image_size, on_bad_image=on_bad_image, verbose=verbose)
     files = dict(options, memory_limit=memory_limit)
     if isinstance(X, (str, os.PathLike)):
@@ -121,6 +119,8 @@ def load_data(
         data = _from_dataframe(X, image_column, label_column, **files)
     elif isinstance(X, (np.ndarray, torch.Tensor)):
         data = _from_array(X)
+        if data.is_image and image_size is not None:
+            data.inputs = resize_images(data.inputs, image_size)
     else:
         raise TypeError(
             "X must be an image folder path, a datasets.Dataset, a pandas DataFrame, "
@@ -156,30 +156,20 @@ def _check_labels_present(data: LoadedData) -> None:
 # --- images --------------------------------------------------------------------------
 
 
-def _decode(source: str, read: Callable[[], Any]) -> np.ndarray:
-    """Decode one image to an RGB uint8 HWC array, naming ``source`` on failure."""
-    try:
-        with Image.open(read()) as image:
-            image.load()
-            return np.asarray(image.convert("RGB"))
-    except UNREADABLE as err:
-        raise BadImageError(f"cannot read image {source}: {err}") from err
-
-
 def _decode_all(
     sources: Sequence[str],
     readers: Sequence[Callable[[], Any]],
     *,
-    image_size: tuple[int, int] | None,
+    image_size: Resize | None,
     on_bad_image: OnBadImage,
     verbose: bool,
 ) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
-    """Decode images in threads; returns the NCHW uint8 tensor, kept rows, skipped."""
+    """Decode images in threads, each sized as it decodes; returns the NCHW uint8 tensor, kept rows, skipped."""
     from tqdm.auto import tqdm
 
     def attempt(i: int) -> np.ndarray | BadImageError:
         try:
-            return _decode(sources[i], readers[i])
+            return decode_image(sources[i], readers[i], image_size)
         except BadImageError as err:
             if on_bad_image == "raise":
                 raise
@@ -199,9 +189,7 @@ def _decode_all(
     if not kept:
         raise BadImageError(f"none of the {len(sources)} images could be read; first: {skipped[0][1]}")
     arrays = [results[i] for i in kept]
-    if image_size is None:
-        image_size = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
-    height, width = image_size
+    height, width = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
     arrays = [
         a
         if a.shape[:2] == (height, width)
@@ -270,11 +258,17 @@ def index_image_folder(root: str | os.PathLike) -> FolderIndex:
 def _load_image_files(
     paths: Sequence[Path | None], sources: Sequence[str], *, memory_limit: int | None, **options: Any
 ) -> tuple[torch.Tensor | ImageFiles, list[int], list[tuple[str, str]]]:
-    """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``."""
-    size = options["image_size"]
-    if memory_limit is not None and size is None:
+    """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``.
+
+    The decoded size is the source size (read from a sample of headers) after ``image_size``.
+    """
+    resize = options["image_size"]
+    size = None
+    if memory_limit is not None:
         sample = [p for p in paths[:: max(1, len(paths) // 200)] if p is not None]
         size = _most_common_size(sample)
+        if size is not None and resize is not None:
+            size = resize.output_size(*size)
     if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
         return _decode_all(sources, [_file_reader(p) for p in paths], **options)
 
@@ -292,7 +286,8 @@ def _load_image_files(
         problems = list(pool.map(opens, range(len(paths))))
     kept = [i for i, problem in enumerate(problems) if problem is None]
     skipped = [(sources[i], problem) for i, problem in enumerate(problems) if problem is not None]
-    return ImageFiles([str(paths[i]) for i in kept], tuple(size)), kept, skipped
+    exact = Resize(crop=tuple(size)) if resize is None else resize.exactly(size)  # one size for every batch
+    return ImageFiles([str(paths[i]) for i in kept], exact), kept, skipped
 
 
 def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:

@@ -10,24 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from .estimator import SLNCleaner
+from .metrics import PLAIN_CE, detection_scores
 from .noise import symmetric_noise
-
-PLAIN_CE = {"sigma": 0.0, "momentum": 0.0, "correction_start": None}
-
-
-def detection_scores(flagged: np.ndarray, truly_flipped: np.ndarray) -> dict[str, float]:
-    """Precision, recall and F1 of a flagged set against the known flips."""
-    hits = int((flagged & truly_flipped).sum())
-    precision = hits / max(1, int(flagged.sum()))
-    recall = hits / max(1, int(truly_flipped.sum()))
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def run_demo(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import math
 import os
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,19 +22,21 @@ from torch import nn
 from . import __version__, distributed
 from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
+from .backbones import Backbone, is_torchvision_model, torchvision_backbone
+from .calibration import correction_threshold, label_posterior, noise_rate_interval
 from .data import LoadedData, load_data
+from .embeddings import EmbeddingCache, default_cache_dir, embed_images, sample_keys
 from .fileio import atomic_write
-from .method import momentum_for_steps
-from .models import build_model, resolve_model_name
-from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits
+from .images import Resize
+from .method import momentum_for_steps, training_steps
+from .models import MODELS, build_model, resolve_model_name
+from .recipes import RECIPES, Recipe, recipe_kind
+from .selection import SigmaSearch, choose_sigma
+from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits, with_normalization
 
 __all__ = ["SLNCleaner"]
 
-# The paper's recipe (Appendix B) for long runs on a GPU, and the recipe tuned on a
-# noisy validation split for a few thousand steps on a 2-core CPU (README, "Defaults").
-PAPER_RECIPE = {"epochs": 300, "lr": 0.001, "sigma": 0.5}
-CPU_RECIPE = {"epochs": 40, "lr": 0.02, "sigma": 0.2}
-MLP_SIGMA = 0.5
+SCRATCH_SIDE = 32  # from-scratch CNNs train at 32 px (CIFAR's size) unless told otherwise
 
 
 class SLNCleaner(ClassifierMixin, BaseEstimator):
@@ -46,34 +51,68 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    sigma : float or "auto", default="auto"
-        Standard deviation of the label noise. "auto": 0.5 with the paper's recipe
-        (GPU) and for feature vectors (MLP), 0.2 for images with the CPU recipe.
-        0 turns SLN off (plain cross-entropy).
+    sigma : float, sequence of floats or "auto", default="auto"
+        Standard deviation of the label noise; 0 turns SLN off (plain
+        cross-entropy). A sequence: candidates, each trained on 80% of the data and
+        scored on the other 20% of the given (noisy) labels by their negative
+        log-likelihood, the best then trained on everything (the paper's protocol;
+        scores in ``sigma_search_`` and the audit's metadata). "auto": the
+        candidates (0.1, 0.2, 0.5, 1, 2) for feature vectors and frozen-backbone
+        embeddings, where the right sigma depends on the noise; 0.5 with the
+        paper's recipe (GPU), 0.2 for the CPU CNN and for fine-tuning a backbone.
     momentum : float or "auto", default="auto"
         Momentum-model coefficient ``a`` in ``theta' <- a theta' + (1-a) theta``.
         "auto" sizes the averaging horizon to the run: the paper's 0.999 for runs of
         30,000 steps or more, less for shorter runs. 0 predicts with the trained model.
     epochs : int or "auto", default="auto"
-        300 (the paper) on a GPU, 40 on the CPU.
+        300 (the paper) on a GPU, 40 on the CPU, 10 to fine-tune a backbone, 15 for
+        a head on feature vectors (see :mod:`labelclean.recipes`).
     correction_start : int, None or "auto", default="auto"
         Epochs trained before label correction starts (then once per epoch, without
-        SLN). "auto" = 5/6 of ``epochs`` (the paper: 250 of 300); None = never.
+        SLN). "auto" = 5/6 of ``epochs`` (the paper: 250 of 300), 1 when
+        fine-tuning a backbone (the paper's Clothing1M); None = never.
     lr : float or "auto", default="auto"
-        SGD learning rate (momentum 0.9, constant): 0.001 (the paper) on a GPU, 0.02
-        on the CPU.
-    batch_size : int, default=128
-    weight_decay : float, default=5e-4
-    model : str or torch.nn.Module, default="auto"
-        "auto", a name from :data:`labelclean.models.MODELS` ("cnn_small",
-        "wrn28_2", "resnet50", "mlp") or a module mapping a batch to logits. "auto":
-        "mlp" for feature vectors, "wrn28_2" for images on a GPU, "cnn_small" on the CPU.
+        SGD learning rate (momentum 0.9): 0.001 (the paper) on a GPU, 0.02 on the
+        CPU and for heads; fine-tuning starts at 0.001 and drops to 0.0001 after 5
+        epochs (Clothing1M). Constant otherwise.
+    batch_size : int or "auto", default="auto"
+        128; 32 to fine-tune a backbone (Clothing1M).
+    weight_decay : float or "auto", default="auto"
+        5e-4; 1e-3 to fine-tune a backbone (Clothing1M).
+    model : str, torch.nn.Module or labelclean.backbones.Backbone, default="auto"
+        A network trained from scratch: "auto", "cnn_small", "wrn28_2" or "mlp"
+        ("auto": "mlp" for feature vectors, "wrn28_2" for images on a GPU,
+        "cnn_small" on the CPU), or a module mapping a batch to logits. Or a
+        pretrained backbone: any torchvision classification model name
+        ("resnet50", "efficientnet_b0", "vit_b_16", ...; see ``weights``) or a
+        :class:`labelclean.backbones.Backbone` (any module with its preprocessing).
+    weights : str, path or None, default="auto"
+        Weights of a torchvision backbone: a name of its weights ("DEFAULT",
+        "IMAGENET1K_V2", ...; downloaded once into torch's cache), the path of a
+        local ``.pth`` state dict (machines without internet), or None (random
+        init). "auto": "DEFAULT".
+    finetune : {"auto", "full", "head"}, default="auto"
+        How a pretrained backbone trains. "full": the whole network with
+        SLN-MO-LC (the paper's Clothing1M recipe). "head": every image is embedded
+        once by the frozen backbone (cached in ``cache_dir``), then an SLN-MO-LC
+        head trains on the embeddings. "auto": "full" on a GPU, "head" on the CPU.
+    cache_dir : str, path, None or "auto", default="auto"
+        Where ``finetune="head"`` keeps embeddings, keyed by backbone and by each
+        file's path, size and modification time (or an in-memory image's pixels):
+        a later fit reuses them and embeds only new or changed images. "auto":
+        ``$LABELCLEAN_CACHE`` or ``~/.cache/labelclean``; None: no cache.
     augment : bool, default=True
-        Random crop (reflect padding of 1/8 of the image side) and horizontal flip
-        of training images.
-    image_size : (int, int) or None, default=None
-        Resize decoded images to (height, width); None keeps their size (the most
-        common size when they differ).
+        Random crop (reflect padding of 1/8 of the image side; a random resized crop
+        when fine-tuning a backbone) and horizontal flip of training images.
+    image_size : "auto", (int, int) or None, default="auto"
+        The size images are decoded at (JPEGs at reduced scale, so large photos
+        decode fast and memory follows this size, not the files'). "auto": the
+        network's training size: a pretrained backbone's (its weights' resize and
+        centre crop, usually 224); for the from-scratch CNNs, images larger than
+        32 pixels are resized (shorter side) and centre-cropped to 32 x 32, smaller
+        ones keep their size; a custom module keeps the decoded size. (height, width)
+        resizes to exactly that; None keeps the decoded size (the most common size
+        when they differ).
     on_bad_image : {"raise", "skip"}, default="raise"
         What to do with an image that cannot be read: raise an error naming it, or
         leave it out and record it in ``skipped_``.
@@ -115,6 +154,15 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         The label audit (see :mod:`labelclean.auditfile` for its columns).
     skipped_ : list of (str, str)
         Inputs left out and why.
+    finetune_ : {"full", "head"} or None
+        How the pretrained backbone trained (None: no backbone).
+    backbone_ : dict or None
+        The backbone's name, weights and preprocessing.
+    sigma_search_ : dict or None
+        The candidates' held-out scores and the chosen sigma, when sigma was chosen.
+    noise_rate_ : dict
+        Estimated share of wrong labels ("estimate") with a 95% bootstrap
+        interval ("low", "high").
 
     Examples
     --------
@@ -138,11 +186,14 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         epochs: int | str = AUTO,
         correction_start: int | str | None = AUTO,
         lr: float | str = AUTO,
-        batch_size: int = 128,
-        weight_decay: float = 5e-4,
-        model: str | nn.Module = AUTO,
+        batch_size: int | str = AUTO,
+        weight_decay: float | str = AUTO,
+        model: str | nn.Module | Backbone = AUTO,
+        weights: str | os.PathLike | None = AUTO,
+        finetune: str = AUTO,
+        cache_dir: str | os.PathLike | None = AUTO,
         augment: bool = True,
-        image_size: tuple[int, int] | None = None,
+        image_size: tuple[int, int] | str | None = AUTO,
         on_bad_image: str = "raise",
         device: str = AUTO,
         random_state: int | None = None,
@@ -161,6 +212,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.model = model
+        self.weights = weights
+        self.finetune = finetune
+        self.cache_dir = cache_dir
         self.augment = augment
         self.image_size = image_size
         self.on_bad_image = on_bad_image
@@ -198,15 +252,19 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         """
         validate_params(self.get_params(deep=False))
         distributed.init_from_env()  # started by torchrun: train data-parallel
+        self.device_ = _resolve_device(self.device)
+        backbone = self._pretrained_backbone()
+        self.finetune_ = _resolve_finetune(self.finetune, backbone, self.device_)
         data = load_data(
             X,
             y,
             image_column=image_column,
             label_column=label_column,
-            image_size=None if self.image_size is None else tuple(self.image_size),
+            image_size=self._resize(backbone),
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
-            memory_limit=int(self.memory_limit_gb * 2**30),
+            # Embedding reads each file once, batch by batch: nothing to hold in memory.
+            memory_limit=0 if self.finetune_ == "head" else int(self.memory_limit_gb * 2**30),
         )
         if data.labels is None:
             raise ValueError(f"no labels found in {data.description}; pass y or label_column=")
@@ -215,76 +273,174 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             raise ValueError(f"need at least 2 classes to find wrong labels, found only {classes.tolist()}")
         self.classes_ = classes
         self.class_names_ = _class_names(classes, data.class_names)
-        self.device_ = _resolve_device(self.device)
         self.input_shape_ = tuple(data.inputs.shape[1:])
+        self.resize_ = self._resize(backbone) if data.is_image else None
         if not data.is_image:
             self.n_features_in_ = self.input_shape_[0]
         self.skipped_ = data.skipped
         self.data_source_ = data.description
+        self.backbone_ = None if backbone is None else backbone.describe()
 
         seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1))
         seed = distributed.broadcast_int(seed)  # all ranks must share batches and noise
-        model_name, network = self._build_network(data, seed)
-        config = self._training_config(data, model_name)
-        self.config_ = {**config.to_dict(), "model": model_name}
-        model = nn.Sequential(Normalize.fit(data.inputs), network)
-        callbacks = list(self.callbacks or [])
-        if self.verbose:
-            callbacks.append(ProgressBar())
-        trainer = Trainer(
-            model,
-            config,
-            device=self.device_,
-            seed=seed,
-            callbacks=callbacks,
-            checkpoint_dir=self.checkpoint_dir,
-        )
-        trainer.fit(data.inputs, torch.from_numpy(encoded), len(classes))
-        self.model_ = trainer.momentum_model.eval()
+        inputs = self._embed(backbone, data) if self.finetune_ == "head" else data.inputs
+        kind = recipe_kind(is_image=inputs.ndim == 4, finetune=self.finetune_, device_type=self.device_.type)
+        labels = torch.from_numpy(encoded)
+        sigma, search = self._sigma(kind, inputs, encoded, seed, backbone)
+        trainer = self._trainer(kind, inputs, labels, seed, sigma, backbone, final=True)
+        trainer.fit(inputs, labels, len(classes))
         self.history_ = trainer.history
-
-        probs = self._predict_proba_tensor(data.inputs)
+        self.config_ = {**trainer.config.to_dict(), "model": self._model_name(kind, inputs), "recipe": kind}
+        head = trainer.momentum_model.eval()
+        probs = _probabilities(head, inputs, self.device_, trainer.config.bf16)
+        self.model_ = (
+            head
+            if self.finetune_ != "head"
+            else nn.Sequential(backbone.pixel_normalize(), backbone.module, head).eval()
+        )
+        estimate, low, high = noise_rate_interval(probs, encoded, seed=seed % 2**31)
+        self.noise_rate_ = {"estimate": estimate, "low": low, "high": high, "level": 0.95}
+        self.correction_threshold_ = _correction_threshold(probs, encoded, estimate, seed, search)
         self.audit_ = build_audit(
-            probs, encoded, classes, data.sources, sample_ids=data.rows, random_state=seed % 1000
+            probs, encoded, classes, data.sources, sample_ids=data.rows, min_prob=self.correction_threshold_
         )
         if data.is_image and not data.has_files:
             self.audit_["image"] = encode_thumbnails(data.inputs)
         self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         return self
 
-    def _build_network(self, data: LoadedData, seed: int) -> tuple[str, nn.Module]:
-        if isinstance(self.model, nn.Module):
-            return type(self.model).__name__, self.model
-        name = resolve_model_name(self.model, is_image=data.is_image, device=self.device_)
+    def _pretrained_backbone(self) -> Backbone | None:
+        """The backbone named by ``model`` (torchvision) or given as a Backbone; None to train from scratch."""
+        if isinstance(self.model, Backbone):
+            return self.model
+        if is_torchvision_model(self.model):
+            return torchvision_backbone(self.model, "DEFAULT" if self.weights == AUTO else self.weights)
+        return None
+
+    def _resize(self, backbone: Backbone | None) -> Resize | None:
+        """How images are sized as they decode (see ``image_size``)."""
+        if self.image_size is None or (self.image_size == AUTO and isinstance(self.model, nn.Module)):
+            return None
+        if self.image_size != AUTO:
+            return Resize(crop=(int(self.image_size[0]), int(self.image_size[1])))
+        if backbone is not None:
+            return backbone.resize
+        return Resize(crop=(SCRATCH_SIDE, SCRATCH_SIDE), shorter=SCRATCH_SIDE, only_larger=True)
+
+    def _embed(self, backbone: Backbone, data: LoadedData) -> torch.Tensor:
+        """Every image through the frozen backbone once, reusing the embedding cache."""
+        images = None if data.has_files else data.inputs
+        keys = sample_keys(data.sources, images)
+        cache = None
+        if self.cache_dir is not None:
+            root = default_cache_dir() if self.cache_dir == AUTO else Path(self.cache_dir)
+            cache = EmbeddingCache(root / backbone.fingerprint())
+        network = nn.Sequential(backbone.pixel_normalize(), backbone.module)
+        return embed_images(
+            network,
+            data.inputs,
+            keys,
+            width=backbone.num_features,
+            cache=cache,
+            device=self.device_,
+            bf16=None if self.precision == AUTO else self.precision == "bf16",
+            verbose=bool(self.verbose),
+        )
+
+    def _sigma(
+        self, kind: str, inputs: torch.Tensor, labels: np.ndarray, seed: int, backbone: Backbone | None
+    ) -> tuple[float, SigmaSearch | None]:
+        """sigma as given, or chosen among candidates on held-out noisy labels (recorded in ``sigma_search_``)."""
+        candidates = RECIPES[kind].sigma if self.sigma == AUTO else self.sigma
+        self.sigma_search_ = None
+        if isinstance(candidates, (int, float)):
+            return float(candidates), None
+
+        def fit_predict(sigma: float, train_rows: np.ndarray, held_rows: np.ndarray) -> np.ndarray:
+            subset = torch.from_numpy(train_rows)
+            trainer = self._trainer(
+                kind, inputs[subset], torch.from_numpy(labels[train_rows]), seed, sigma, backbone
+            )
+            trainer.fit(inputs[subset], torch.from_numpy(labels[train_rows]), len(self.classes_))
+            held = inputs[torch.from_numpy(held_rows)]
+            return _probabilities(trainer.momentum_model, held, self.device_, trainer.config.bf16)
+
+        search = choose_sigma(fit_predict, labels, candidates, seed=seed % 2**31)
+        self.sigma_search_ = search.to_dict()
+        return search.chosen, search
+
+    def _trainer(
+        self,
+        kind: str,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        seed: int,
+        sigma: float,
+        backbone: Backbone | None,
+        final: bool = False,
+    ) -> Trainer:
+        """A fresh network and Trainer for ``inputs``; only the final run gets callbacks and checkpoints."""
+        recipe = RECIPES[kind]
         with torch.random.fork_rng(devices=[]):  # seed the init without touching global RNG
             torch.manual_seed(seed)
-            return name, build_model(name, len(self.classes_), self.input_shape_)
+            network = self._network(kind, inputs, backbone)
+        callbacks = list(self.callbacks or []) if final else []
+        if self.verbose and final:
+            callbacks.append(ProgressBar())
+        return Trainer(
+            network,
+            self._training_config(recipe, len(inputs), sigma, inputs),
+            device=self.device_,
+            seed=seed,
+            callbacks=callbacks,
+            checkpoint_dir=self.checkpoint_dir if final else None,
+        )
 
-    def _training_config(self, data: LoadedData, model_name: str) -> TrainingConfig:
-        recipe = CPU_RECIPE if self.device_.type == "cpu" else PAPER_RECIPE
-        if model_name == "mlp":  # chosen on noisy validation splits of digits features
-            recipe = {**recipe, "sigma": MLP_SIGMA}
+    def _model_name(self, kind: str, inputs: torch.Tensor) -> str:
+        if isinstance(self.model, Backbone):
+            return self.model.name
+        if isinstance(self.model, nn.Module):
+            return type(self.model).__name__
+        if kind == "finetune" or is_torchvision_model(self.model):
+            return str(self.model)
+        return resolve_model_name(self.model, is_image=inputs.ndim == 4, device=self.device_)
 
+    def _network(self, kind: str, inputs: torch.Tensor, backbone: Backbone | None) -> nn.Module:
+        """The trained network with its input preprocessing inside (so a saved model carries it)."""
+        if kind == "finetune":
+            return nn.Sequential(
+                backbone.pixel_normalize(), copy.deepcopy(backbone).classifier(len(self.classes_))
+            )
+        if isinstance(self.model, nn.Module) and backbone is None:
+            network = copy.deepcopy(self.model)
+        else:
+            name = "mlp" if backbone is not None else self._model_name(kind, inputs)
+            network = build_model(name, len(self.classes_), tuple(inputs.shape[1:]))
+        return with_normalization(network, inputs)
+
+    def _training_config(self, recipe: Recipe, n: int, sigma: float, inputs: torch.Tensor) -> TrainingConfig:
         def pick(name: str) -> Any:
             value = getattr(self, name)
-            return recipe[name] if value == AUTO else value
+            return getattr(recipe, name) if value == AUTO else value
 
-        epochs = pick("epochs")
-        steps = epochs * -(-len(data) // self.batch_size)
+        epochs, batch_size = int(pick("epochs")), int(pick("batch_size"))
+        steps = training_steps(epochs, n, batch_size)
         correction_start = self.correction_start
         if correction_start == AUTO:
-            correction_start = round(epochs * 5 / 6)
-        height = data.inputs.shape[-1] if data.is_image else 0
+            correction_start = recipe.correction_epoch(epochs)
+        augment = self.augment and inputs.ndim == 4 and recipe.augment != "none"
         return TrainingConfig(
             epochs=epochs,
             lr=float(pick("lr")),
-            batch_size=self.batch_size,
-            weight_decay=float(self.weight_decay),
-            sigma=float(pick("sigma")),
+            batch_size=batch_size,
+            weight_decay=float(pick("weight_decay")),
+            sigma=sigma,
             momentum=momentum_for_steps(steps) if self.momentum == AUTO else float(self.momentum),
             correction_start=correction_start,
-            crop_padding=max(1, round(height / 8)) if self.augment and data.is_image else 0,
-            flip=bool(self.augment and data.is_image),
+            crop_padding=max(1, round(inputs.shape[-1] / 8)) if augment and recipe.augment == "crop" else 0,
+            resized_crop=bool(augment and recipe.augment == "resized_crop"),
+            flip=bool(augment),
+            lr_drops=recipe.lr_drops if self.lr == AUTO else (),
             compile=self.compile,
             bf16=None if self.precision == AUTO else self.precision == "bf16",
         )
@@ -296,7 +452,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         data = load_data(
             X,
             y,
-            image_size=self.input_shape_[1:] if len(self.input_shape_) == 3 else None,
+            image_size=self._fitted_resize(),
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
             memory_limit=int(self.memory_limit_gb * 2**30),
@@ -309,10 +465,15 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             )
         return data
 
+    def _fitted_resize(self) -> Resize | None:
+        """New images come out at the fitted size, resized the way the training images were."""
+        if len(self.input_shape_) != 3:
+            return None
+        fitted = self.resize_ or Resize(crop=self.input_shape_[1:])
+        return fitted.exactly(self.input_shape_[1:])
+
     def _predict_proba_tensor(self, inputs: torch.Tensor) -> np.ndarray:
-        self.model_.to(self.device_)
-        logits = predict_logits(self.model_, inputs, self.device_, bf16=self.config_.get("bf16"))
-        return logits.softmax(dim=1).cpu().numpy()
+        return _probabilities(self.model_, inputs, self.device_, self.config_.get("bf16"))
 
     def predict_proba(self, X: Any, **columns: Any) -> np.ndarray:
         """Class probabilities from the momentum model; columns follow ``classes_``."""
@@ -339,10 +500,23 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.audit_.copy()
 
-    def correct_labels(self) -> np.ndarray:
-        """The corrected label of every training sample, in the original label space."""
+    def correct_labels(self, min_prob: float | None = None) -> np.ndarray:
+        """The corrected label of every training sample, in the original label space.
+
+        A label changes where the suggested class is more probably the true one
+        than the given class (``is_suspicious``). ``min_prob`` asks for more
+        precision: change only where that probability (``suggested_true_prob``) is
+        at least ``min_prob``; the rest keep their given label.
+        """
         check_is_fitted(self)
-        return self.audit_["corrected_label"].to_numpy().astype(self.classes_.dtype)
+        audit = self.audit_
+        change = audit["is_suspicious"].to_numpy()
+        if min_prob is not None:
+            if not 0 <= min_prob <= 1:
+                raise ValueError(f"min_prob must be between 0 and 1, got {min_prob}")
+            change = change & (audit["suggested_true_prob"].to_numpy() >= min_prob)
+        fixed = np.where(change, audit["suggested_label"].to_numpy(), audit["given_label"].to_numpy())
+        return fixed.astype(self.classes_.dtype)
 
     def suspicious_samples(self, top_k: int | None = None) -> pd.DataFrame:
         """The audit's flagged rows, most suspicious (highest loss) first."""
@@ -364,6 +538,14 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             "class_names": self.class_names_,
             "data_source": self.data_source_,
             "n_skipped": len(self.skipped_),
+            "noise_rate": self.noise_rate_,
+            # infinity (no threshold makes corrections gain) is written as None
+            "correction_threshold": None
+            if math.isinf(self.correction_threshold_)
+            else self.correction_threshold_,
+            "sigma_search": self.sigma_search_,
+            "backbone": self.backbone_,
+            "finetune": self.finetune_,
             "created": self.fitted_at_,
         }
 
@@ -397,6 +579,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
                 **self.audit_metadata(),
                 "classes_dtype": self.classes_.dtype.str,
                 "input_shape": list(self.input_shape_),
+                "resize": None if self.resize_ is None else asdict(self.resize_),
                 "history": self.history_,
                 "skipped": self.skipped_,
             }
@@ -415,13 +598,12 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         folder = Path(path)
         state = json.loads((folder / "config.json").read_text())
         params = state["params"]
-        name = state["resolved"]["model"]
-        if model is None and name not in _registered():
-            raise ValueError(f"{folder} was fitted with a custom module ({name}); pass model= to load it")
         cleaner = cls(**{**params, "model": model if model is not None else params["model"]})
         cleaner.classes_ = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
         cleaner.class_names_ = state["class_names"]
         cleaner.input_shape_ = tuple(state["input_shape"])
+        resize = state.get("resize")
+        cleaner.resize_ = None if resize is None else Resize(**{**resize, "crop": tuple(resize["crop"])})
         if len(cleaner.input_shape_) == 1:
             cleaner.n_features_in_ = cleaner.input_shape_[0]
         cleaner.config_ = state["resolved"]
@@ -430,27 +612,76 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner.data_source_ = state["data_source"]
         cleaner.fitted_at_ = state["created"]
         cleaner.device_ = _resolve_device(params["device"])
-        network = (
-            model if model is not None else build_model(name, len(cleaner.classes_), cleaner.input_shape_)
-        )
-        channels = cleaner.input_shape_[0]
-        stats_shape = (1, channels, 1, 1) if len(cleaner.input_shape_) == 3 else (1, channels)
-        normalize = Normalize(torch.zeros(stats_shape), torch.ones(stats_shape))
-        cleaner.model_ = nn.Sequential(normalize, network)
+        cleaner.backbone_ = state.get("backbone")
+        cleaner.finetune_ = state.get("finetune")
+        cleaner.sigma_search_ = state.get("sigma_search")
+        cleaner.noise_rate_ = state.get("noise_rate")
+        threshold = state.get("correction_threshold", 0.0)
+        cleaner.correction_threshold_ = math.inf if threshold is None else threshold
+        cleaner.model_ = cleaner._empty_model(model)
         weights = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
         cleaner.model_.load_state_dict(weights)
         cleaner.model_.eval()
         cleaner.audit_ = pd.read_parquet(folder / "audit.parquet")
         return cleaner
 
+    def _empty_model(self, model: nn.Module | Backbone | None) -> nn.Module:
+        """The fitted network's architecture, to load its saved weights into (nothing downloaded)."""
+        name, num_classes = self.config_["model"], len(self.classes_)
+        if self.backbone_ is not None:
+            if isinstance(model, Backbone):
+                backbone = model
+            elif is_torchvision_model(self.backbone_["name"]):
+                backbone = torchvision_backbone(self.backbone_["name"], weights=None)
+            else:
+                raise ValueError(
+                    f"fitted with a custom Backbone ({self.backbone_['name']}); pass model= to load it"
+                )
+            if self.finetune_ == "full":
+                return nn.Sequential(backbone.pixel_normalize(), backbone.classifier(num_classes))
+            width = backbone.num_features
+            head = nn.Sequential(_placeholder_normalize((width,)), build_model("mlp", num_classes, (width,)))
+            return nn.Sequential(backbone.pixel_normalize(), backbone.module, head)
+        if model is None and name not in MODELS:
+            raise ValueError(f"fitted with a custom module ({name}); pass model= to load it")
+        network = model if model is not None else build_model(name, num_classes, self.input_shape_)
+        return nn.Sequential(_placeholder_normalize(self.input_shape_), network)
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
 
 
-def _registered() -> set[str]:
-    from .models import MODELS
+def _correction_threshold(
+    probs: np.ndarray, labels: np.ndarray, noise_rate: float, seed: int, search: SigmaSearch | None
+) -> float:
+    """From the sigma search's held-out predictions, where there are some; else the Bayes rule alone (0)."""
+    if search is None:
+        return 0.0
+    transition = label_posterior(probs, labels).transition
+    held = search.held_rows
+    return correction_threshold(search.held_probs, labels[held], transition, noise_rate, seed % 2**31)
 
-    return set(MODELS)
+
+def _placeholder_normalize(input_shape: tuple[int, ...]) -> Normalize:
+    """A Normalize of the right shape whose statistics the saved weights overwrite."""
+    shape = (1, input_shape[0], 1, 1) if len(input_shape) == 3 else (1, input_shape[0])
+    return Normalize(torch.zeros(shape), torch.ones(shape))
+
+
+def _resolve_finetune(finetune: str, backbone: Backbone | None, device: torch.device) -> str | None:
+    """How a pretrained backbone trains: the whole network on a GPU, a head on its embeddings on the CPU."""
+    if backbone is None:
+        return None
+    if finetune == AUTO:
+        return "full" if device.type == "cuda" else "head"
+    return finetune
+
+
+def _probabilities(
+    model: nn.Module, inputs: torch.Tensor, device: torch.device, bf16: bool | None
+) -> np.ndarray:
+    model.to(device)
+    return predict_logits(model, inputs, device, bf16=bf16).softmax(dim=1).cpu().numpy()
 
 
 def _resolve_device(device: str) -> torch.device:

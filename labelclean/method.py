@@ -28,6 +28,7 @@ __all__ = [
     "per_sample_cross_entropy",
     "soft_cross_entropy",
     "stochastic_label_noise",
+    "training_steps",
     "update_momentum_model",
 ]
 
@@ -141,6 +142,11 @@ def momentum_for_steps(total_steps: int) -> float:
     """
     horizon = min(1000.0, max(1.0, total_steps / 30))
     return 1.0 - 1.0 / horizon
+
+
+def training_steps(epochs: int, n_samples: int, batch_size: int) -> int:
+    """Optimizer steps of a run, the horizon :func:`momentum_for_steps` is sized for."""
+    return epochs * -(-n_samples // batch_size)
 
 
 def correction_weights(losses: torch.Tensor) -> torch.Tensor:

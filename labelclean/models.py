@@ -3,7 +3,9 @@
 ``"auto"`` picks :func:`mlp` for feature vectors, the paper's :func:`wrn28_2` for
 images on a GPU and :func:`cnn_small` (minutes on a 2-core CPU for CIFAR-sized
 images) for images on the CPU. Any ``torch.nn.Module`` mapping a batch to logits
-can be used instead of a name.
+can be used instead of a name, and any torchvision classification model name
+(``"resnet50"``, ``"efficientnet_b0"``, ...) is a pretrained backbone
+(:mod:`labelclean.backbones`).
 """
 
 from __future__ import annotations
@@ -83,23 +85,17 @@ def wrn28_2(num_classes: int, in_channels: int = 3, depth: int = 28, widen: int 
     return nn.Sequential(*layers)
 
 
-def resnet50(num_classes: int, in_channels: int = 3, weights: str | Path | None = None):
+def resnet50(num_classes: int, in_channels: int = 3, weights: str | Path | None = None) -> nn.Module:
     """torchvision's ResNet-50 with a fresh ``num_classes`` head (the Clothing1M backbone).
 
-    ``weights`` is a local ``.pth`` state dict (e.g. ImageNet weights); nothing is
-    downloaded. The ImageNet classifier in it is dropped.
+    ``weights``: a local ``.pth`` state dict, a torchvision weights name, or None
+    (random init); see :func:`labelclean.backbones.torchvision_backbone`.
     """
-    from torchvision.models import resnet50 as tv_resnet50
+    from .backbones import torchvision_backbone
 
     if in_channels != 3:
         raise ValueError(f"resnet50 takes 3-channel images, got {in_channels} channels")
-    model = tv_resnet50(weights=None)
-    if weights is not None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        model.load_state_dict(state, strict=False)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
+    return torchvision_backbone("resnet50", weights).classifier(num_classes)
 
 
 def mlp(num_classes: int, in_features: int, hidden: tuple[int, ...] = (256, 256)):
@@ -113,10 +109,11 @@ def mlp(num_classes: int, in_features: int, hidden: tuple[int, ...] = (256, 256)
     return nn.Sequential(*layers)
 
 
+# Networks labelclean trains from scratch; any torchvision classification model name
+# is a pretrained backbone instead (labelclean.backbones).
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "cnn_small": cnn_small,
     "wrn28_2": wrn28_2,
-    "resnet50": resnet50,
     "mlp": mlp,
 }
 

@@ -16,15 +16,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+
+from .images import Resize, decode_image
 
 
 class ImageFiles:
-    """Lazily decoded RGB images of one size, indexable by int tensors, slices and lists."""
+    """Lazily decoded RGB images, all sized by ``resize`` to ``resize.crop``, indexable by
+    int tensors, slices and lists."""
 
-    def __init__(self, paths: Sequence[str], size: tuple[int, int], workers: int | None = None):
+    def __init__(self, paths: Sequence[str], resize: Resize, workers: int | None = None):
         self.paths = list(paths)
-        self.size = size
+        self.resize = resize
+        self.size = resize.crop
         self.workers = workers or min(8, (os.cpu_count() or 1) + 2)
         self._pool = ThreadPoolExecutor(self.workers)
 
@@ -50,7 +53,7 @@ class ImageFiles:
     def __getitem__(self, index: Any) -> Any:
         """A slice stays on disk (a smaller ImageFiles); an index tensor or list is decoded."""
         if isinstance(index, slice):
-            return ImageFiles(self.paths[index], self.size, self.workers)
+            return ImageFiles(self.paths[index], self.resize, self.workers)
         rows = index.detach().cpu().tolist() if isinstance(index, torch.Tensor) else list(index)
         return self._decode(rows)
 
@@ -59,12 +62,8 @@ class ImageFiles:
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
     def _read(self, row: int) -> np.ndarray:
-        height, width = self.size
-        with Image.open(Path(self.paths[row])) as image:
-            image = image.convert("RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            return np.asarray(image)
+        path = Path(self.paths[row])
+        return decode_image(str(path), lambda: path, self.resize)
 
     def __getstate__(self) -> dict[str, Any]:  # the pool does not pickle
         return {k: v for k, v in self.__dict__.items() if k != "_pool"}

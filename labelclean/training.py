@@ -1,8 +1,15 @@
 """The training loop: fit -> epoch -> step, with callbacks reading a history.
 
-The loop knows nothing about files, DataFrames or label names: it takes a tensor
-of inputs (uint8 or float images ``(N, C, H, W)``, or float features ``(N, D)``)
-and integer labels, and trains a model with the pieces in :mod:`labelclean.method`.
+The loop knows nothing about DataFrames, image files or label names: it takes a
+tensor of inputs (uint8 or float images ``(N, C, H, W)``, or float features
+``(N, D)``) and integer labels, and trains a model with the pieces in
+:mod:`labelclean.method`. The only file it touches is its own checkpoint.
+
+A step is a short sequence of overridable pieces, each taking what it uses:
+``make_targets(index)`` (SLN, sigma 0 during label correction), ``forward(x)``,
+``compute_loss(outputs, targets, index)`` and ``apply_update(loss, batch_size)``
+(backward, the ``after_backward`` hook, optimizer, BatchNorm averaging, momentum
+model). A variant overrides only what differs and keeps autocast and distributed training.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,18 +39,16 @@ __all__ = [
     "TrainingConfig",
     "random_crop",
     "random_flip",
+    "random_resized_crop",
+    "with_normalization",
 ]
-
-GradientNoise = Literal["labels", "logits", "parameters"]
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Everything the loop needs, already resolved (no ``"auto"`` left).
+    """Everything the loop needs, already resolved.
 
-    ``gradient_noise`` chooses where the Gaussian noise of strength ``sigma`` goes:
-    on the labels (SLN, Eq. 3), on dloss/dlogits (Eq. 2) or on the parameter
-    gradients (Eq. 1). ``correction_start`` is the 0-based epoch from which label
+    ``sigma`` is the SLN strength (Eq. 3). ``correction_start`` is the 0-based epoch from which label
     correction runs once per epoch (``None``: never); ``momentum=0`` makes the
     momentum model a copy of the model. ``bf16`` runs the forward pass under bf16
     autocast (``None``: on CUDA only).
@@ -55,9 +61,9 @@ class TrainingConfig:
     sigma: float
     momentum: float
     correction_start: int | None
-    gradient_noise: GradientNoise = "labels"
     sgd_momentum: float = 0.9
     crop_padding: int = 0
+    resized_crop: bool = False
     flip: bool = False
     eval_batch_size: int = 1024
     samples_per_class: int | None = None
@@ -102,10 +108,41 @@ class Normalize(nn.Module):
         return (x.float() - self.mean) / self.std
 
 
+def with_normalization(network: nn.Module, inputs: torch.Tensor) -> nn.Sequential:
+    """``network`` behind a :class:`Normalize` fitted on ``inputs``: the model carries its preprocessing."""
+    return nn.Sequential(Normalize.fit(inputs), network)
+
+
 def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Flip a random half of a batch of images horizontally."""
     mask = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
     return torch.where(mask[:, None, None, None], images.flip(-1), images)
+
+
+def random_resized_crop(
+    images: torch.Tensor,
+    scale: tuple[float, float] = (0.25, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A random box of each image (``scale`` of its area, aspect ``ratio``) resized back to its size.
+
+    torchvision's RandomResizedCrop for a whole batch at once, one bilinear
+    ``roi_align`` instead of a loop over images.
+    """
+    from torchvision.ops import roi_align
+
+    n, _, h, w = images.shape
+    device = images.device
+    area = torch.empty(n, device=device).uniform_(*scale, generator=generator) * h * w
+    log_ratio = torch.empty(n, device=device).uniform_(*np.log(ratio), generator=generator)
+    aspect = log_ratio.exp()
+    box_w = (area * aspect).sqrt().clamp(1, w)
+    box_h = (area / aspect).sqrt().clamp(1, h)
+    x0 = torch.rand(n, generator=generator, device=device) * (w - box_w)
+    y0 = torch.rand(n, generator=generator, device=device) * (h - box_h)
+    boxes = torch.stack([torch.arange(n, device=device, dtype=x0.dtype), x0, y0, x0 + box_w, y0 + box_h], 1)
+    return roi_align(images, boxes.to(images.dtype), output_size=(h, w), sampling_ratio=1, aligned=True)
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -222,10 +259,16 @@ class Trainer:
         self.given_onehot = F.one_hot(self.labels, num_classes).float()
         self.targets = self.given_onehot.clone()
         self.history: list[dict[str, Any]] = []
+        self.epoch = 0
 
     def is_correcting(self, epoch: int) -> bool:
         start = self.config.correction_start
         return start is not None and epoch >= start
+
+    @property
+    def sigma(self) -> float:
+        """This epoch's noise strength: ``config.sigma``, 0 once label correction runs."""
+        return 0.0 if self.is_correcting(self.epoch) else self.config.sigma
 
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         """One pass over the data; label correction first when its phase has begun."""
@@ -233,10 +276,10 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_begin(self, epoch)
         started = time.perf_counter()
+        self.epoch = epoch
         correcting = self.is_correcting(epoch)
         if correcting:
             self.correct_labels()
-        sigma = 0.0 if correcting else cfg.sigma
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * 0.1 ** sum(epoch >= drop for drop in cfg.lr_drops)
         self.model.train()
@@ -244,7 +287,7 @@ class Trainer:
         batches = [b for b in order.split(cfg.batch_size) if b.numel() >= 2 * distributed.world_size()]
         totals = torch.zeros(2, device=self.device)  # loss sum, correct count (this rank's slices)
         for index, batch in prefetch(self.inputs, batches, pin_memory=self.device.type == "cuda"):
-            loss, logits = self.train_step(index, sigma, batch)
+            loss, logits = self.train_step(index, batch)
             local = index[distributed.shard(index.numel())]
             totals[0] += loss.detach() * local.numel()
             totals[1] += (logits.argmax(1) == self.targets[local].argmax(1)).sum()
@@ -262,7 +305,7 @@ class Trainer:
             "epoch": epoch + 1,
             "train_loss": train_loss,
             "train_acc": correct / seen,
-            "sigma": sigma,
+            "sigma": self.sigma,
             "correcting": correcting,
             "seconds": time.perf_counter() - started,
         }
@@ -288,57 +331,66 @@ class Trainer:
         return order[torch.randperm(len(order), generator=self.generator, device=self.device)]
 
     def train_step(
-        self, index: torch.Tensor, sigma: float, batch: torch.Tensor | None = None
+        self, index: torch.Tensor, batch: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on the global batch ``index``; updates the momentum model after it.
+        """One SGD step on the global batch ``index``: targets, forward, loss, update.
 
         ``batch`` is ``inputs[index]`` when already fetched. Random draws (augmentation,
         label noise) are made for the whole global batch, so every rank stays in step;
         under torch.distributed each rank then trains its own slice and returns that
-        slice's loss and logits.
+        slice's loss and logits. Subclasses override the piece that differs.
         """
-        cfg = self.config
         local = distributed.shard(index.numel())
         x = self.augment(self.inputs[index] if batch is None else batch)[local]
-        self._label_noise = None  # SLN noise for this rank's slice, drawn for the global batch
-        if cfg.gradient_noise == "labels" and sigma > 0:
-            self._label_noise = method.stochastic_label_noise(
-                torch.zeros_like(self.targets[index]), sigma, self.generator
-            )[local]
-        with autocast(self.device, cfg.bf16):
-            logits = self.forward_model(x)
-        if cfg.gradient_noise == "logits":
-            logits = method.add_logit_gradient_noise(logits, sigma, self.generator)
-        loss = self.compute_loss(logits, index[local])
-        self.optimizer.zero_grad(set_to_none=True)
+        targets = self.make_targets(index)[local]
+        with autocast(self.device, self.config.bf16):
+            outputs = self.forward(x)
+        loss = self.compute_loss(outputs, targets, index[local])
         # DDP averages gradients over ranks; weigh unequal slices so that this is the
         # gradient of the global batch's mean loss.
         share = (local.stop - local.start) * distributed.world_size() / index.numel()
-        (loss * share if share != 1 else loss).backward()
-        if cfg.gradient_noise == "parameters":
-            method.add_parameter_gradient_noise(self.model.parameters(), sigma, index.numel(), self.generator)
-        self.optimizer.step()
-        distributed.average_buffers(self.model)
-        method.update_momentum_model(self.momentum_model, self.model, cfg.momentum)
-        return loss, logits
+        self.apply_update(loss * share if share != 1 else loss, index.numel())
+        return loss, outputs[0] if isinstance(outputs, tuple) else outputs
 
-    def compute_loss(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Soft-target cross-entropy against the current targets plus SLN (Eq. 3).
+    def make_targets(self, index: torch.Tensor) -> torch.Tensor:
+        """The global batch's current targets with SLN (Eq. 3): fresh noise at every step."""
+        return method.stochastic_label_noise(self.targets[index], self.sigma, self.generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's logits (or a tuple whose first item is the logits)."""
+        return self.forward_model(x)
+
+    def compute_loss(self, outputs: torch.Tensor, targets: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Soft-target cross-entropy against ``targets`` (already carrying SLN).
 
         Override to train with another loss (the bench's baselines do); ``index``
         gives the samples' positions in the training set.
         """
-        targets = self.targets[index]
-        if self._label_noise is not None:
-            targets = targets + self._label_noise
-        return method.soft_cross_entropy(logits.float(), targets)
+        return method.soft_cross_entropy(outputs.float(), targets)
+
+    def apply_update(self, loss: torch.Tensor, batch_size: int) -> None:
+        """Backward, optimizer step, BatchNorm averaging across ranks, momentum model.
+
+        ``batch_size`` is the global batch's size (for per-sample noise scales).
+        """
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.after_backward(batch_size)
+        self.optimizer.step()
+        distributed.average_buffers(self.model)
+        method.update_momentum_model(self.momentum_model, self.model, self.config.momentum)
+
+    def after_backward(self, batch_size: int) -> None:
+        """Hook between backward and the optimizer step (e.g. noise on the gradients)."""
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """Batch-level random crop and flip for images; features pass through."""
         x = x.to(self.device, non_blocking=True).float()
         if x.ndim != 4:
             return x
-        if self.config.crop_padding:
+        if self.config.resized_crop:
+            x = random_resized_crop(x, generator=self.generator)
+        elif self.config.crop_padding:
             x = random_crop(x, self.config.crop_padding, self.generator)
         if self.config.flip:
             x = random_flip(x, self.generator)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import labelclean
@@ -82,6 +83,15 @@ def test_an_audit_rewritten_by_pandas_still_reads(tmp_path):
         read_audit_metadata(rewritten)
     frame, metadata = read_audit(rewritten)
     assert metadata == {} and frame.equals(read_audit(path)[0])
+
+
+def test_an_audit_from_before_the_newer_columns_still_reads(tmp_path):
+    path = small_audit(tmp_path, np.array(["cat", "dog"]))
+    older = tmp_path / "older.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns(["suggested_true_prob"]), older)
+    frame, metadata = read_audit(older)
+    assert "suggested_true_prob" not in frame.columns and metadata["classes"] == ["cat", "dog"]
 
 
 def test_read_audit_names_what_is_wrong(tmp_path):

@@ -13,19 +13,23 @@ import torch.nn.functional as F
 from PIL import Image
 
 from labelclean.bench.__main__ import main as bench_main
-from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
+from labelclean.bench.data import SHARED_DATA, DataMissing, load_clothing1m_lists, noisy_labels
 from labelclean.bench.methods import (
     BackwardTrainer,
     CoTeachingTrainer,
     ForwardTrainer,
     GCETrainer,
+    LabelSmoothingTrainer,
+    LogitNoiseTrainer,
+    ParameterNoiseTrainer,
+    PeerPair,
     PHuberTrainer,
 )
 from labelclean.bench.report import memorisation_row, render_table
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
-from labelclean.training import TrainingConfig
+from labelclean.training import Trainer, TrainingConfig
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+SHARED_CIFAR = SHARED_DATA / "cifar10"
 
 
 # --- noise -------------------------------------------------------------------------------
@@ -89,7 +93,7 @@ def _trainer(cls, labels, **options):
 def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
     trainer = _trainer(PHuberTrainer, [0, 0], tau=2.0)
     logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
-    loss = trainer.compute_loss(logits, torch.tensor([0, 1]))
+    loss = trainer.compute_loss(logits, None, torch.tensor([0, 1]))
     expected = (-math.log(0.8) + (-2 * 0.2 + math.log(2) + 1)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
@@ -97,10 +101,10 @@ def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
 def test_gce_loss_and_truncation_weights():
     trainer = _trainer(GCETrainer, [0, 0], q=0.7)
     logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
-    loss = trainer.compute_loss(logits, torch.tensor([0, 1]))
+    loss = trainer.compute_loss(logits, None, torch.tensor([0, 1]))
     assert loss.item() == pytest.approx(((1 - 0.8**0.7) + (1 - 0.2**0.7)) / 0.7 / 2, rel=1e-5)
     trainer.sample_weights = torch.tensor([1.0, 0.0])  # pruned sample contributes nothing
-    assert trainer.compute_loss(logits, torch.tensor([0, 1])).item() == pytest.approx(
+    assert trainer.compute_loss(logits, None, torch.tensor([0, 1])).item() == pytest.approx(
         (1 - 0.8**0.7) / 0.7 / 2
     )
 
@@ -111,16 +115,71 @@ def test_forward_and_backward_with_identity_transition_equal_cross_entropy():
     ce = F.cross_entropy(logits, labels)
     for cls in (ForwardTrainer, BackwardTrainer):
         trainer = _trainer(cls, labels, transition=np.eye(3))
-        assert trainer.compute_loss(logits, torch.arange(5)).item() == pytest.approx(ce.item(), rel=1e-5)
+        assert trainer.compute_loss(logits, None, torch.arange(5)).item() == pytest.approx(
+            ce.item(), rel=1e-5
+        )
 
 
 def test_coteaching_keep_rate_ramps_down_to_one_minus_the_noise_rate():
-    trainer = _trainer(CoTeachingTrainer, [0, 1], forget_rate=0.4, ramp_epochs=10, peer=torch.nn.Linear(3, 3))
+    trainer = _trainer(CoTeachingTrainer, [0, 1], forget_rate=0.4, ramp_epochs=10)
     rates = []
     for epoch in (0, 5, 10, 20):
         trainer.epoch = epoch
         rates.append(trainer.keep_rate())
     assert rates == pytest.approx([1.0, 0.8, 0.6, 0.6])
+
+
+# --- the step's pieces: baselines keep what they do not override --------------------------
+
+
+def _one_step(cls, sigma, model=None, bf16=False, **options):
+    """One training step on 8 digits-sized random images; returns the trainer and the step's logits."""
+    config = TrainingConfig(
+        epochs=1, lr=0.5, batch_size=8, weight_decay=0, sigma=sigma, momentum=0, correction_start=None,
+        bf16=bf16,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = model or torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+    trainer = cls(model, config, **options)
+    inputs = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    trainer._setup(inputs, torch.tensor([0, 1, 2, 3] * 2), 4)
+    _, logits = trainer.train_step(torch.arange(8))
+    return trainer, logits
+
+
+def test_label_smoothing_smooths_the_sln_targets_it_is_given():
+    """Overriding the loss no longer drops SLN: the noisy targets arrive as an argument."""
+    trainer, _ = _one_step(LabelSmoothingTrainer, sigma=0.5, alpha=0.2)
+    noisy = trainer.make_targets(torch.arange(8))
+    assert not torch.equal(noisy, trainer.targets)  # SLN is on for the baseline too
+    logits = torch.zeros(8, 4)
+    expected = -(F.log_softmax(logits, 1) * (0.8 * noisy + 0.2 / 4)).sum(1).mean()
+    assert trainer.compute_loss(logits, noisy, torch.arange(8)).item() == pytest.approx(expected.item())
+
+
+def test_coteaching_trains_both_networks_under_autocast():
+    pair = PeerPair(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)),
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)),
+    )
+    before = [p.detach().clone() for p in pair.parameters()]
+    _, logits = _one_step(CoTeachingTrainer, sigma=0, model=pair, bf16=True)
+    assert logits.dtype == torch.bfloat16 and logits.shape == (8, 4)  # the step kept autocast
+    assert all(not torch.equal(a, b) for a, b in zip(before, pair.parameters(), strict=True))
+    pair.eval()
+    assert pair(torch.rand(2, 1, 8, 8)).shape == (2, 4)  # predictions come from the first network
+
+
+@pytest.mark.parametrize("cls", [ParameterNoiseTrainer, LogitNoiseTrainer])
+def test_sgd_noise_variants_move_the_weights_off_the_noiseless_step(cls):
+    """Eq. 1 / Eq. 2 put the noise on the gradient, not on the targets; sigma 0 is plain CE."""
+    plain, _ = _one_step(Trainer, sigma=0)
+    noiseless, _ = _one_step(cls, sigma=0)
+    noisy, _ = _one_step(cls, sigma=1.0)
+    assert torch.equal(noisy.make_targets(torch.arange(8)), noisy.targets)
+    weight = [t.model[1].weight for t in (plain, noiseless, noisy)]
+    assert torch.allclose(weight[0], weight[1])
+    assert (weight[2] - weight[0]).abs().max() > 1e-3
 
 
 # --- report -------------------------------------------------------------------------------
@@ -222,14 +281,16 @@ def test_clothing1m_benchmark_runs_end_to_end_on_a_tiny_tree(tmp_path, capsys):
 
 @pytest.fixture
 def tiny_cifar(tmp_path):
-    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic."""
+    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic.
+
+    The first 64 training images, and 64 test images spread over the file (it is sorted by class).
+    """
     data = tmp_path / "cifar10"
     (data / "noise").mkdir(parents=True)
     if (SHARED_CIFAR / "train.parquet").exists():
-        for split in ("train", "test"):
-            pq.write_table(
-                pq.read_table(SHARED_CIFAR / f"{split}.parquet").slice(0, 64), data / f"{split}.parquet"
-            )
+        pq.write_table(pq.read_table(SHARED_CIFAR / "train.parquet").slice(0, 64), data / "train.parquet")
+        test = pq.read_table(SHARED_CIFAR / "test.parquet")
+        pq.write_table(test.take(np.linspace(0, len(test) - 1, 64).astype(int)), data / "test.parquet")
         noise = pd.read_csv(SHARED_CIFAR / "noise" / "sym0.4.csv").iloc[:64]
         noise.to_csv(data / "noise" / "sym0.4.csv", index=False)
     else:
@@ -302,3 +363,82 @@ def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):
     (row,) = json.loads((tmp_path / "throughput.json").read_text())
     assert row["labelclean_img_s"] > 0 and row["reference_img_s"] > 0 and row["labelclean_bf16_img_s"] > 0
     assert math.isclose(row["ratio_bf16"], row["labelclean_bf16_img_s"] / row["reference_img_s"])
+
+
+# --- the one-shot GPU check, on the CPU with tiny sizes --------------------------------------
+
+
+@pytest.fixture
+def one_thread():
+    """WRN-28-2 steps on one thread: two threads on a shared 2-core machine thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+GPU_TINY = ["--device", "cpu", "--images", "32", "--test-images", "48", "--steps", "2", "--warmup-steps", "1"]
+GPU_TINY += ["--batch-size", "8", "--workers", "0", "--no-compile"]
+
+
+def test_gpu_check_on_the_cpu_writes_one_consistent_table(tiny_cifar, tmp_path, capsys, one_thread):
+    assert (
+        bench_main(["gpu", "--data-dir", str(tiny_cifar), "--out", str(tmp_path), "--epochs", "3", *GPU_TINY])
+        == 0
+    )
+    markdown = capsys.readouterr().out
+    assert (
+        "CPU NUMBERS, NOT A GPU" in markdown and markdown.strip() == (tmp_path / "gpu.md").read_text().strip()
+    )
+    rows = {row["id"]: row for row in json.loads((tmp_path / "gpu.json").read_text())}
+    reference = rows["throughput/reference-fp32"]["value"]
+    for loop in ("reference-fp32", "reference-bf16", "labelclean-fp32", "labelclean-bf16"):
+        row = rows[f"throughput/{loop}"]
+        assert row["value"] > 0 and row["unit"] == "img/s" and row["detail"].startswith("2 timed steps")
+        assert row["ratio"] == pytest.approx(row["value"] / reference, rel=0.01)
+    for loop in ("labelclean-bf16-compile", "labelclean-fp32-compile"):
+        assert (
+            rows[f"throughput/{loop}"]["value"] is None
+            and "--no-compile" in rows[f"throughput/{loop}"]["detail"]
+        )
+    # 3 epochs: label correction from round(3 * 5/6) = epoch index 2, so epochs 1-2 SLN, epoch 3 correcting.
+    sln, correction = rows["epoch/sln"]["value"], rows["epoch/correction"]["value"]
+    assert sln > 0 and correction > 0 and rows["epoch/sln"]["detail"] == "median of epoch 2"
+    projected = rows["projection/300"]["value"]
+    assert projected == pytest.approx((250 * sln + 50 * correction) / 3600, rel=1e-3)
+    assert rows["paper/v100"]["value"] == 1.31
+    assert rows["projection/300"]["ratio"] == pytest.approx(1.31 / projected, rel=1e-2)
+    assert rows["memory/peak"]["value"] > 0 and "peak RSS" in rows["memory/peak"]["measure"]
+    accuracy = rows["accuracy/final"]
+    assert 0 <= accuracy["value"] <= 1 and accuracy["detail"] == "after epoch 3 of 3"
+    assert accuracy["value"] * 48 == pytest.approx(round(accuracy["value"] * 48))  # on the 48 test images
+
+
+def test_gpu_check_keeps_its_time_box_and_refuses_a_missing_gpu(tiny_cifar, tmp_path, capsys, one_thread):
+    args = ["gpu", "--data-dir", str(tiny_cifar), "--out", str(tmp_path), "--epochs", "3"]
+    assert bench_main([*args, *GPU_TINY, "--budget", "0"]) == 0  # every part out of time at once
+    rows = {row["id"]: row for row in json.loads((tmp_path / "gpu.json").read_text())}
+    assert all(
+        row["value"] is None and "time box" in row["detail"]
+        for key, row in rows.items()
+        if key.startswith("throughput/") and "compile" not in key
+    )
+    # The run stops after its first epoch, whose numbers stay in the table.
+    assert rows["accuracy/final"]["detail"] == "after epoch 1 of 3: stopped by the time box"
+    assert rows["epoch/sln"]["value"] > 0 and rows["epoch/correction"]["value"] is None
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert bench_main(args) == 2
+        assert "no CUDA device" in capsys.readouterr().err
+
+
+# --- scale benchmarks ---------------------------------------------------------------------------
+
+
+def test_index_and_memory_benchmarks_on_small_inputs(tiny_cifar, tmp_path):
+    assert bench_main(["index", "--entries", "500", "--workdir", str(tmp_path), "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "index.json").read_text())
+    assert row["entries"] == 500 and row["row_groups"] == 1
+    assert bench_main(["memory", "--data-dir", str(tiny_cifar), "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "memory.json").read_text())
+    assert row["images"] == row["audit_rows"] == 64 and row["peak_rss_gib"] > 0

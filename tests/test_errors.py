@@ -291,7 +291,7 @@ def test_non_finite_training_loss_names_epoch_and_suggests_lower_lr():
         ("batch_size", 1, ">= 2"),
         ("correction_start", -1, ">= 0"),
         ("on_bad_image", "ignore", "one of 'raise', 'skip'"),
-        ("image_size", (8,), "None or (height, width)"),
+        ("image_size", (8,), "'auto', None or (height, width)"),
         ("device", "gpu0", "'auto' or a torch device"),
         ("random_state", -3, ">= 0"),
         ("augment", "yes", "True or False"),

@@ -13,7 +13,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from labelclean import AUDIT_COLUMNS, SLNCleaner, read_audit_metadata
-from labelclean.demo import PLAIN_CE, detection_scores, run_demo
+from labelclean.demo import run_demo
+from labelclean.metrics import PLAIN_CE, detection_scores
 from labelclean.noise import symmetric_noise
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelclean import method
-from labelclean.audit import build_audit, mislabel_probability
+from labelclean.audit import build_audit
 from labelclean.training import random_crop, random_flip
 
 
@@ -133,23 +133,9 @@ def test_batch_augmentations_crop_and_flip_whole_batches():
     assert 20 < was_flipped.sum() < 80
 
 
-def test_mislabel_probability_finds_the_high_loss_mode():
-    rng = np.random.default_rng(0)
-    clean = rng.gamma(2.0, 0.1, size=800)
-    noisy = rng.normal(3.0, 0.5, size=200).clip(1.0)
-    losses = np.concatenate([clean, noisy])
-    posterior = mislabel_probability(losses)
-    flagged = posterior > 0.5
-    assert abs(flagged.sum() - 200) < 20
-    assert flagged[800:].mean() > 0.95 and flagged[:800].mean() < 0.03
-    order = np.argsort(losses)
-    assert np.all(np.diff(posterior[order]) >= 0)  # monotone in the loss
-    assert np.all(mislabel_probability(np.ones(10)) == 0)
-
-
 def test_build_audit_schema_ranks_and_corrections():
-    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.05, 0.95], [0.6, 0.4]] * 50)
-    labels = np.array([0, 1, 0, 0] * 50)  # every third row is confidently contradicted
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.05, 0.95], [0.97, 0.03]] * 50)
+    labels = np.array([0, 1, 0, 0] * 50)  # rows 2, 6, ... are confidently contradicted
     classes = np.array(["cat", "dog"])
     audit = build_audit(probs, labels, classes, [f"row {i}" for i in range(200)])
     assert audit["rank"].min() == 1 and sorted(audit["rank"]) == list(range(1, 201))
@@ -160,4 +146,9 @@ def test_build_audit_schema_ranks_and_corrections():
     assert (flagged["corrected_label"] == "dog").all()
     kept = audit[~audit["is_suspicious"]]
     assert (kept["corrected_label"] == kept["given_label"]).all()
+    assert (flagged["mislabel_prob"] > 0.5).all() and (kept["mislabel_prob"] < 0.5).all()
+    assert np.allclose(
+        audit["mislabel_prob"][~audit["is_suspicious"]],
+        1 - audit["suggested_true_prob"][~audit["is_suspicious"]],
+    )
     assert np.allclose(audit["loss"], -np.log(audit["given_prob"]), atol=1e-5)

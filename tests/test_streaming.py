@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from labelclean import SLNCleaner
+from labelclean.images import Resize
 from labelclean.streaming import ImageFiles, prefetch
 
 
@@ -31,7 +32,7 @@ def test_disk_backed_images_give_the_same_audit_as_in_memory(tmp_path):
 def test_image_files_index_like_a_tensor_and_prefetch_in_order(tmp_path):
     root = _folder(tmp_path, n=9)
     paths = sorted(str(p) for p in root.rglob("*.png"))
-    files = ImageFiles(paths, (8, 8))
+    files = ImageFiles(paths, Resize(crop=(8, 8)))
     assert files.shape == (9, 3, 8, 8) and files.ndim == 4 and len(files[2:5]) == 3
     batch = files[torch.tensor([4, 0])]
     assert batch.dtype == torch.uint8 and batch.shape == (2, 3, 8, 8)

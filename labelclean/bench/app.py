@@ -41,6 +41,8 @@ import pyarrow.parquet as pq
 
 from ..auditfile import METADATA_KEY, decisions_path, read_audit
 from ..fileio import atomic_write
+from .data import DataMissing
+from .report import write_table
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 APP = CHECKOUT / "app" / "main.py"
@@ -69,22 +71,19 @@ def run(args: argparse.Namespace) -> int:
     if not large.exists():
         write_synthetic_audit(large, args.rows, image_files=5_000)
     if not args.browser:
-        rows = [time_reading(large)]
         note = (
             "Reading a synthetic audit with labelclean.auditfile.read_audit: every column but image, "
             "then the columns the app ranks (all but source, labels as categoricals)."
         )
-        print(_save(args.out, "app_open", rows, note))
+        print(write_table(args.out, "app_open", [time_reading(large)], note))
         return 0
     if not APP.is_file():
-        print(f"error: the review app is not at {APP}: run this from a labelclean checkout", file=sys.stderr)
-        return 2
+        raise DataMissing(f"the review app is not at {APP}: run this from a labelclean checkout")
     if not args.chromium.exists():
-        print(f"error: no browser at {args.chromium} (apt-get install chromium)", file=sys.stderr)
-        return 2
+        raise DataMissing(f"no browser at {args.chromium} (apt-get install chromium)")
     demo = args.demo_audit or _demo_audit(work / "demo" / "audit.parquet")
     rows = browser_benchmark({"demo": demo, f"{args.rows:,} rows": large}, args.repeats, args.chromium)
-    print(_save(args.out, "app_browser", rows, _browser_note(args)))
+    print(write_table(args.out, "app_browser", rows, _browser_note(args)))
     return 0
 
 
@@ -125,6 +124,7 @@ def write_synthetic_audit(path: Path, rows: int, image_files: int = 0, seed: int
             "given_prob": given_prob,
             "suggested_prob": suggested_prob,
             "mislabel_prob": mislabel,
+            "suggested_true_prob": np.where(suggested != given, mislabel, 1 - mislabel).astype(np.float32),
             "rank": rank,
             "is_suspicious": suspicious,
         }
@@ -420,13 +420,3 @@ def _cpuinfo() -> list[str]:
         return Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return []
-
-
-def _save(out: Path, name: str, rows: list[dict[str, Any]], note: str) -> str:
-    from .report import markdown_table
-
-    markdown = f"# {name}\n\n{note}\n\n{markdown_table(rows)}\n"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text(markdown)
-    (out / f"{name}.json").write_text(json.dumps(rows, indent=1))
-    return markdown

@@ -17,9 +17,11 @@ import pandas as pd
 import torch
 
 from ..data import load_data
-from ..noise import asymmetric_noise, symmetric_noise
+from ..noise import asymmetric_noise, symmetric_noise, transition_matrix
 from ..streaming import ImageFiles
 
+# The project's data folder beside the checkout (../shared/data): every --data-dir's default.
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "clothing1m": 14}
 NOISE_RATE = 0.4
 
@@ -183,3 +185,18 @@ def _read_pairs(path: Path) -> pd.DataFrame:
             raise ValueError(f"{path}, line {number}: expected 'relative/path label', got {line!r}")
         rows.append((parts[0], int(parts[1])))
     return pd.DataFrame(rows, columns=["path", "label"])
+
+
+def clothing1m_transition(lists: dict[str, pd.DataFrame]) -> np.ndarray | None:
+    """``T[i, j] = P(noisy j | clean i)`` from images that carry both labels, as Patrini et al. do.
+
+    ``lists`` is :func:`load_clothing1m_lists`' output; None when no image has both labels.
+    """
+    clean = pd.concat([lists["val"], lists["test"]]).drop_duplicates("path")
+    both = lists["train"].merge(clean, on="path", suffixes=("_noisy", "_clean"))
+    if both.empty:
+        return None
+    transition = transition_matrix(both["label_clean"], both["label_noisy"], NUM_CLASSES["clothing1m"])
+    unseen = transition.sum(axis=1) == 0  # classes without a doubly-labelled image: assume no noise
+    transition[unseen, unseen] = 1.0
+    return transition

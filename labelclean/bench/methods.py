@@ -1,7 +1,9 @@
 """The paper's compared methods as :class:`labelclean.training.Trainer` variants.
 
 SLN, SLN-MO and SLN-MO-LC are the plain Trainer with different settings; the
-baselines override only the loss (GCE, PHuber-CE, LS) or the step (Co-teaching).
+baselines override only the piece of the step that differs: the loss (GCE,
+PHuber-CE, LS, Forward, Backward, Co-teaching, whose model is a pair of networks),
+the targets and the gradient (the Eq. 1 / Eq. 2 SGD-noise variants).
 No second training loop: every method runs through ``Trainer.fit``.
 """
 
@@ -14,12 +16,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .. import distributed
-from ..method import soft_cross_entropy, update_momentum_model
+from ..method import add_logit_gradient_noise, add_parameter_gradient_noise, soft_cross_entropy
 from ..training import Trainer, TrainingConfig
 
 METHODS = ("ce", "gce", "coteaching", "phuber-ce", "ls", "sln", "sln-mo", "sln-mo-lc")
+# Fig. 5's other SGD-noise variants: noise on the parameter gradients (Eq. 1) or on dloss/dlogits (Eq. 2).
+SGD_NOISE_METHODS = ("noise-params", "noise-logits")
 CLOTHING1M_METHODS = ("ce", "forward", "backward", "coteaching", "sln", "sln-mo", "sln-mo-lc")
 
 
@@ -48,8 +52,8 @@ class GCETrainer(Trainer):
             self.sample_weights = (given > self.k).float()
         return super().run_epoch(epoch)
 
-    def compute_loss(self, logits, index):
-        given = logits.float().softmax(1).gather(1, self.labels[index, None]).squeeze(1)
+    def compute_loss(self, outputs, targets, index):
+        given = _given_label(outputs.float().softmax(1), self.labels[index])
         loss = (1 - given.clamp_min(1e-8) ** self.q) / self.q
         return (loss * self.sample_weights[index]).mean()
 
@@ -60,80 +64,96 @@ class PHuberTrainer(Trainer):
 
     tau: float = 2.0
 
-    def compute_loss(self, logits, index):
-        given = logits.float().softmax(1).gather(1, self.labels[index, None]).squeeze(1)
-        log_given = F.log_softmax(logits.float(), 1).gather(1, self.labels[index, None]).squeeze(1)
+    def compute_loss(self, outputs, targets, index):
+        labels = self.labels[index]
+        given = _given_label(outputs.float().softmax(1), labels)
+        log_given = _given_label(F.log_softmax(outputs.float(), 1), labels)
         linear = -self.tau * given + math.log(self.tau) + 1
         return torch.where(given <= 1 / self.tau, linear, -log_given).mean()
 
 
 @dataclass
 class LabelSmoothingTrainer(Trainer):
-    """Label smoothing (Lukasik et al., 2020): targets ``(1 - alpha) y + alpha / c``."""
+    """Label smoothing (Lukasik et al., 2020): targets ``(1 - alpha) y + alpha / c``.
+
+    Smooths whatever targets the step made, so SLN stays on when ``sigma > 0``.
+    """
 
     alpha: float = 0.8
 
-    def compute_loss(self, logits, index):
-        targets = self.targets[index]
+    def compute_loss(self, outputs, targets, index):
         smoothed = (1 - self.alpha) * targets + self.alpha / targets.shape[1]
-        return soft_cross_entropy(logits.float(), smoothed)
+        return soft_cross_entropy(outputs.float(), smoothed)
+
+
+class PeerPair(nn.Module):
+    """Two networks trained side by side; in eval mode only the first one predicts."""
+
+    def __init__(self, network: nn.Module, peer: nn.Module):
+        super().__init__()
+        self.network = network
+        self.peer = peer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if not self.training:
+            return self.network(x)
+        return self.network(x), self.peer(x)
 
 
 @dataclass
 class CoTeachingTrainer(Trainer):
     """Co-teaching (Han et al., 2018): two networks teach each other their small-loss samples.
 
-    The kept share falls linearly from 1 to ``1 - forget_rate`` over ``ramp_epochs``.
-    Predictions come from the first network.
+    ``model`` is a :class:`PeerPair`; one optimizer updates both networks (SGD is
+    per-parameter, so that equals one optimizer each). The kept share falls linearly
+    from 1 to ``1 - forget_rate`` over ``ramp_epochs``. Under torch.distributed each
+    rank picks the small-loss samples of its own slice. Predictions come from the
+    first network.
     """
 
     forget_rate: float = 0.4
     ramp_epochs: int = 10
-    peer: Any = field(default=None, repr=False)
-
-    def _setup(self, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
-        if distributed.is_distributed():
-            raise NotImplementedError("Co-teaching runs in a single process only")
-        super()._setup(inputs, labels, num_classes)
-        if self.peer is None:
-            raise ValueError("CoTeachingTrainer needs peer=, a second network of the same kind")
-        self.peer.to(self.device)
-        if inputs.ndim == 4:
-            self.peer.to(memory_format=torch.channels_last)
-        self.peer_optimizer = torch.optim.SGD(
-            self.peer.parameters(),
-            lr=self.config.lr,
-            momentum=self.config.sgd_momentum,
-            weight_decay=self.config.weight_decay,
-        )
-        self.epoch = 0
-
-    def run_epoch(self, epoch: int) -> dict[str, Any]:
-        self.epoch = epoch
-        self.peer.train()
-        return super().run_epoch(epoch)
 
     def keep_rate(self) -> float:
         return 1 - self.forget_rate * min(1.0, self.epoch / max(1, self.ramp_epochs))
 
-    def train_step(self, index, sigma, batch=None):
-        x = self.augment(self.inputs[index] if batch is None else batch)
+    def compute_loss(self, outputs, targets, index):
+        logits, peer_logits = outputs
         labels = self.labels[index]
-        logits, peer_logits = self.model(x), self.peer(x)
         keep = max(1, round(self.keep_rate() * len(index)))
         with torch.no_grad():
             mine = F.cross_entropy(logits.float(), labels, reduction="none").argsort()[:keep]
             theirs = F.cross_entropy(peer_logits.float(), labels, reduction="none").argsort()[:keep]
         # Each network learns from the samples its peer finds easy.
         loss = F.cross_entropy(logits[theirs].float(), labels[theirs])
-        peer_loss = F.cross_entropy(peer_logits[mine].float(), labels[mine])
-        self.optimizer.zero_grad(set_to_none=True)
-        self.peer_optimizer.zero_grad(set_to_none=True)
-        (loss + peer_loss).backward()
-        self.optimizer.step()
-        self.peer_optimizer.step()
-        update_momentum_model(self.momentum_model, self.model, self.config.momentum)
-        return loss, logits
+        return loss + F.cross_entropy(peer_logits[mine].float(), labels[mine])
+
+
+@dataclass
+class ParameterNoiseTrainer(Trainer):
+    """Eq. (1): Gaussian noise on the parameter gradients instead of the labels (Fig. 5)."""
+
+    def make_targets(self, index):
+        return self.targets[index]
+
+    def after_backward(self, batch_size):
+        add_parameter_gradient_noise(self.model.parameters(), self.sigma, batch_size, self.generator)
+
+
+@dataclass
+class LogitNoiseTrainer(Trainer):
+    """Eq. (2): Gaussian noise on dloss/dlogits instead of the labels (Fig. 5)."""
+
+    def make_targets(self, index):
+        return self.targets[index]
+
+    def forward(self, x):
+        return add_logit_gradient_noise(super().forward(x), self.sigma, self.generator)
+
+
+def _given_label(per_class: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each row's entry at its label."""
+    return per_class.gather(1, labels[:, None]).squeeze(1)
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,9 @@ def method_settings(
     scale = epochs / (10 if dataset == "clothing1m" else 300)
     cifar100 = dataset == "cifar100"
     asym = noise == "asym"
+    if name in SGD_NOISE_METHODS:
+        trainer = ParameterNoiseTrainer if name == "noise-params" else LogitNoiseTrainer
+        return MethodSettings(trainer, sigma=True)
     if name in ("ce", "sln", "sln-mo", "sln-mo-lc"):
         return MethodSettings(
             Trainer,
@@ -203,16 +226,22 @@ def configure(
 
 
 def make_trainer(settings: MethodSettings, model, config, *, device, seed, callbacks, checkpoint_dir=None):
-    options = dict(settings.options)
-    if settings.trainer is CoTeachingTrainer:
+    if settings.trainer is CoTeachingTrainer:  # a second network, initialised from seed + 1
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + 1)
-            options["peer"] = copy.deepcopy(model)
-            for module in options["peer"].modules():
+            peer = copy.deepcopy(model)
+            for module in peer.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
+        model = PeerPair(model, peer)
     return settings.trainer(
-        model, config, device=device, seed=seed, callbacks=callbacks, checkpoint_dir=checkpoint_dir, **options
+        model,
+        config,
+        device=device,
+        seed=seed,
+        callbacks=callbacks,
+        checkpoint_dir=checkpoint_dir,
+        **settings.options,
     )
 
 
@@ -225,9 +254,9 @@ class ForwardTrainer(Trainer):
 
     transition: Any = None
 
-    def compute_loss(self, logits, index):
-        transition = torch.as_tensor(self.transition, dtype=torch.float32, device=logits.device)
-        noisy_probs = logits.float().softmax(1) @ transition
+    def compute_loss(self, outputs, targets, index):
+        transition = torch.as_tensor(self.transition, dtype=torch.float32, device=outputs.device)
+        noisy_probs = outputs.float().softmax(1) @ transition
         return F.nll_loss(noisy_probs.clamp_min(1e-8).log(), self.labels[index])
 
 
@@ -237,10 +266,9 @@ class BackwardTrainer(Trainer):
 
     transition: Any = None
 
-    def compute_loss(self, logits, index):
+    def compute_loss(self, outputs, targets, index):
         inverse = torch.linalg.inv(
-            torch.as_tensor(self.transition, dtype=torch.float32, device=logits.device)
+            torch.as_tensor(self.transition, dtype=torch.float32, device=outputs.device)
         )
-        per_class = -F.log_softmax(logits.float(), 1)  # loss if the label were each class
-        corrected = per_class @ inverse.T
-        return corrected.gather(1, self.labels[index, None]).mean()
+        per_class = -F.log_softmax(outputs.float(), 1)  # loss if the label were each class
+        return _given_label(per_class @ inverse.T, self.labels[index]).mean()

@@ -1,4 +1,4 @@
-"""The benchmark's outputs: a Markdown table beside the paper's numbers, JSON, and a plot."""
+"""The benchmarks' outputs: one writer for Markdown + JSON, the paper tables beside its numbers, a plot."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
 from . import paper
 
 METHOD_NAMES = {
@@ -22,17 +23,45 @@ METHOD_NAMES = {
     "sln-mo-lc": "SLN-MO-LC",
     "forward": "Forward",
     "backward": "Backward",
+    "noise-params": "SGD noise on θ (Eq. 1)",
+    "noise-logits": "SGD noise on f (Eq. 2)",
 }
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table with one column per key of the first row."""
+    """A Markdown table with one column per key of the first row; None shows as an empty cell."""
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
-        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in (row[k] for k in keys)]
+        cells = [_cell(row.get(k)) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return str(value)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """``obj`` as JSON at ``path``, atomically: a kill never leaves half a file."""
+    text = json.dumps(obj, indent=1)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_results(stem: Path, markdown: str, records: list[dict[str, Any]]) -> str:
+    """Write ``stem``.md and ``stem``.json (atomically, so partial results can be rewritten often)."""
+    atomic_write(stem.with_suffix(".md"), lambda tmp: Path(tmp).write_text(markdown))
+    write_json(stem.with_suffix(".json"), records)
+    return markdown
+
+
+def write_table(out: Path, name: str, rows: list[dict[str, Any]], note: str) -> str:
+    """A benchmark's one table: ``out/name``.md (title, note, table) and .json (the rows)."""
+    return write_results(Path(out) / name, f"# {name}\n\n{note}\n\n{markdown_table(rows)}\n", rows)
 
 
 def _mean_std(values: list[float], seeds: int) -> str:
@@ -116,13 +145,11 @@ def write_outputs(
     drops = markdown_table([memorisation_row(r) for r in results])
     markdown = (
         f"# {dataset} ({stem.name})\n\n{preamble}\n\n{describe_runs(results)}\n\n{table}\n\n"
-        f"Does accuracy fall from its peak (memorisation)? A single epoch of a model trained at a "
-        f"constant learning rate swings by a few points, so the trend is also shown as means over "
+        f"Does accuracy fall from its peak (memorisation)? A single epoch's test accuracy swings "
+        f"by a few points, so the trend is also shown as means over "
         f"{WINDOW} consecutive epochs: the last {WINDOW} against the best {WINDOW}.\n\n{drops}\n"
     )
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text(markdown)
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    write_results(stem, markdown, results)
     plot_curves(results, columns, stem.with_suffix(".png"))
     return markdown
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,53 +13,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..fileio import atomic_write
-from ..method import momentum_for_steps
+from ..method import momentum_for_steps, training_steps
 from ..models import build_model
-from ..training import Callback, Normalize, TrainingConfig
-from . import paper
+from ..training import Callback, Trainer, TrainingConfig, with_normalization
 from .data import NOISE_RATE, NUM_CLASSES, Split
-from .methods import configure, make_trainer, method_settings
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A full training recipe shared by every method of a table."""
-
-    name: str
-    model: str
-    epochs: int
-    lr: float
-    train_subset: int | None
-    sigma: dict[str, dict[str, float]]
-    momentum: float | None  # None: sized to the run (labelclean.method.momentum_for_steps)
-    correction_fraction: float = 5 / 6
-    batch_size: int = 128
-    weight_decay: float = 5e-4
-
-    def describe(self, epochs: int | None = None) -> str:
-        epochs = epochs or self.epochs
-        subset = f"first {self.train_subset} training images" if self.train_subset else "all training images"
-        momentum = self.momentum if self.momentum is not None else "sized to the run"
-        return (
-            f"preset {self.name}: {self.model}, {subset}, {epochs} epochs, SGD lr {self.lr} "
-            f"(momentum 0.9, constant), batch {self.batch_size}, weight decay {self.weight_decay}, "
-            f"momentum model {momentum}, label correction from epoch "
-            f"{round(epochs * self.correction_fraction) + 1} of {epochs}"
-        )
-
-
-# Appendix B to the letter.
-PAPER_PRESET = Preset("paper", "wrn28_2", 300, 0.001, None, paper.SIGMA, 0.999)
-
-# Sized for a 2-core CPU: ~10 minutes per method on 10,000 CIFAR-10 images. lr and
-# sigma were chosen on a noisy validation split (benchmarks/cifar10_cpu.py --split val).
-QUICK_SIGMA = {
-    "cifar10": {"sym": 0.2, "asym": 0.2, "dependent": 0.2, "openset": 0.2},
-    "cifar100": {"sym": 0.2, "asym": 0.2, "dependent": 0.1},
-}
-QUICK_PRESET = Preset("quick", "cnn_small", 40, 0.02, 10_000, QUICK_SIGMA, None)
-PRESETS = {"paper": PAPER_PRESET, "quick": QUICK_PRESET}
+from .methods import MethodSettings, configure, make_trainer, method_settings
+from .presets import Preset
+from .report import write_json
 
 
 class Curves(Callback):
@@ -82,34 +42,54 @@ class Curves(Callback):
         record["loss_noisy"] = float(losses[self.flipped].mean()) if self.flipped.any() else None
 
 
-def run_cell(
-    *,
-    dataset: str,
-    method: str,
-    noise: str,
-    seed: int,
-    preset: Preset,
-    train: Split,
-    noisy: np.ndarray,
-    test: Split,
-    out_dir: Path,
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Cell:
+    """One (method, noise, seed) of a table, with its data."""
+
+    dataset: str
+    method: str
+    noise: str
+    seed: int
+    preset: Preset
+    train: Split
+    noisy: np.ndarray  # the training labels the method sees
+    test: Split
+    epochs: int | None = None  # None: the preset's
+    flipped: np.ndarray | None = None  # which training samples are wrong; None: noisy != train.labels
+
+    @property
+    def run_epochs(self) -> int:
+        return self.epochs or self.preset.epochs
+
+    @property
+    def wrong(self) -> np.ndarray:
+        return self.noisy != self.train.labels if self.flipped is None else self.flipped
+
+    def file_name(self, suffix: str = "") -> str:
+        return f"{self.dataset}_{self.preset.name}_{self.method}_{self.noise}_seed{self.seed}{suffix}.json"
+
+
+def cell_trainer(
+    cell: Cell,
     device: torch.device,
-    epochs: int | None = None,
-    flipped: np.ndarray | None = None,
+    *,
     verbose: bool = False,
     transition: np.ndarray | None = None,
     network: Callable[[int], torch.nn.Module] | None = None,
-    name: str = "",
+    callbacks: Sequence[Callback] = (),
     **config_overrides: Any,
-) -> dict[str, Any]:
-    """Train one method on one noise with one seed; reuse a finished run's JSON if present."""
-    path = Path(out_dir) / "runs" / f"{dataset}_{preset.name}_{method}_{noise}_seed{seed}{name}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    epochs = epochs or preset.epochs
-    num_classes = NUM_CLASSES[dataset]
-    steps = epochs * -(-len(noisy) // preset.batch_size)
-    momentum = preset.momentum if preset.momentum is not None else momentum_for_steps(steps)
+) -> tuple[Trainer, MethodSettings]:
+    """The trainer of ``cell``, ready to ``fit(cell.train.images, cell.noisy)``.
+
+    It records the test accuracy and the clean/noisy training losses every epoch
+    (:class:`Curves`) before ``callbacks`` run.
+    """
+    preset, epochs, images = cell.preset, cell.run_epochs, cell.train.images
+    num_classes = NUM_CLASSES[cell.dataset]
+    if preset.momentum is None:
+        momentum = momentum_for_steps(training_steps(epochs, len(cell.noisy), preset.batch_size))
+    else:
+        momentum = preset.momentum
     base = TrainingConfig(
         epochs=epochs,
         lr=preset.lr,
@@ -118,55 +98,73 @@ def run_cell(
         sigma=0.0,
         momentum=0.0,
         correction_start=None,
-        crop_padding=max(1, train.images.shape[-1] // 8),
+        crop_padding=max(1, images.shape[-1] // 8),
         flip=True,
+        lr_drops=preset.lr_drops,
+        **config_overrides,
     )
-    base = replace(base, **config_overrides)
-    settings = method_settings(method, noise, dataset, epochs, NOISE_RATE, transition)
+    settings = method_settings(cell.method, cell.noise, cell.dataset, epochs, NOISE_RATE, transition)
     config = configure(
         base,
         settings,
-        sigma=preset.sigma[dataset][noise],
+        sigma=preset.sigma[cell.dataset][cell.noise],
         momentum=momentum,
-        correction_start=round(epochs * preset.correction_fraction),
+        correction_start=preset.correction_start(epochs),
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(cell.seed)
         if network is None:
-            net = build_model(preset.model, num_classes, tuple(train.images.shape[1:]))
+            net = build_model(preset.model, num_classes, tuple(images.shape[1:]))
         else:
             net = network(num_classes)
-    model = torch.nn.Sequential(Normalize.fit(train.images), net)
-    flipped = noisy != train.labels if flipped is None else flipped
-    callbacks: list[Callback] = [Curves(test, flipped)]
+    every: list[Callback] = [Curves(cell.test, cell.wrong), *callbacks]
     if verbose:
         from ..training import ProgressBar
 
-        callbacks.append(ProgressBar())
-    trainer = make_trainer(settings, model, config, device=device, seed=seed, callbacks=callbacks)
+        every.append(ProgressBar())
+    model = with_normalization(net, images)
+    trainer = make_trainer(settings, model, config, device=device, seed=cell.seed, callbacks=every)
+    return trainer, settings
+
+
+def run_cell(
+    cell: Cell, device: torch.device, out_dir: Path, name: str = "", **options: Any
+) -> dict[str, Any]:
+    """Train ``cell``; reuse a finished run's JSON (``out_dir``/runs) if present.
+
+    ``options`` go to :func:`cell_trainer`.
+    """
+    path = Path(out_dir) / "runs" / cell.file_name(name)
+    if path.exists():
+        return json.loads(path.read_text())
+    trainer, settings = cell_trainer(cell, device, **options)
     started = time.perf_counter()
-    trainer.fit(train.images, torch.tensor(noisy), num_classes)
+    trainer.fit(cell.train.images, torch.tensor(cell.noisy), NUM_CLASSES[cell.dataset])
     seconds = time.perf_counter() - started
     curve = [r["test_acc"] for r in trainer.history]
     result = {
-        "dataset": dataset,
-        "method": method,
-        "noise": noise,
-        "seed": seed,
-        "preset": asdict(preset) | {"epochs": epochs},
-        "config": config.to_dict(),
+        "dataset": cell.dataset,
+        "method": cell.method,
+        "noise": cell.noise,
+        "seed": cell.seed,
+        "preset": asdict(cell.preset) | {"epochs": cell.run_epochs},
+        "config": trainer.config.to_dict(),
         "method_options": {k: np.asarray(v).tolist() for k, v in settings.options.items() if k != "peer"},
         "device": device_name(device),
-        "n_train": len(noisy),
-        "noise_rate": float(flipped.mean()),
+        "n_train": len(cell.noisy),
+        "noise_rate": float(cell.wrong.mean()),
         "final_test_acc": curve[-1],
         "peak_test_acc": max(curve),
         "seconds": seconds,
         "history": trainer.history,
     }
-    text = json.dumps(result, indent=1)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    write_json(path, result)
     return result
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when there is one, else the CPU; any other name as torch spells it."""
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
 
 def device_name(device: torch.device) -> str:

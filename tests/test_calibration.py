@@ -1,0 +1,54 @@
+"""The label posterior: calibrated where the noise is class-conditional, cautious where it is rare."""
+
+import numpy as np
+import pytest
+
+from labelclean.calibration import label_posterior, noise_rate_interval, transition_matrix_estimate
+
+
+def _noisy_world(n, noise, n_classes=5, sharpness=0.95, seed=0):
+    """True classes, the given labels after symmetric noise, and the exact noisy posterior p = pi T."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, n_classes, n)
+    pi = np.full((n, n_classes), (1 - sharpness) / (n_classes - 1))
+    pi[np.arange(n), true] = sharpness
+    transition = np.full((n_classes, n_classes), noise / (n_classes - 1))
+    np.fill_diagonal(transition, 1 - noise)
+    probs = pi @ transition
+    given = np.array([rng.choice(n_classes, p=row / row.sum()) for row in probs])
+    return probs, given, true
+
+
+def _calibration_error(prob, wrong, bins=10):
+    edges = np.clip(np.digitize(prob, np.linspace(0, 1, bins + 1)) - 1, 0, bins - 1)
+    return sum(
+        (edges == b).mean() * abs(prob[edges == b].mean() - wrong[edges == b].mean())
+        for b in range(bins)
+        if (edges == b).any()
+    )
+
+
+@pytest.mark.parametrize("noise", [0.05, 0.3])
+def test_mislabel_prob_is_calibrated_and_corrections_help(noise):
+    probs, given, true = _noisy_world(20_000, noise)
+    posterior = label_posterior(probs, given)
+    mislabel = posterior.mislabel_prob(given)
+    wrong = given != true
+    assert _calibration_error(mislabel, wrong) < 0.05
+    corrected = posterior.posterior.argmax(1)
+    assert (corrected == true).mean() > (given == true).mean()
+
+
+def test_transition_estimate_recovers_symmetric_noise():
+    probs, given, _ = _noisy_world(20_000, 0.3)
+    transition = transition_matrix_estimate(probs, given)
+    expected = probs[np.arange(len(given)), probs.argmax(1)].mean()  # P(label k | true k), sharpness included
+    assert np.allclose(np.diag(transition), expected, atol=0.03)
+
+
+def test_noise_rate_interval_brackets_the_estimate_and_the_truth():
+    probs, given, true = _noisy_world(5_000, 0.2, seed=1)
+    estimate, low, high = noise_rate_interval(probs, given, repeats=50)
+    assert low <= estimate <= high
+    assert low - 0.03 <= (given != true).mean() <= high + 0.03
+    assert high - low < 0.05
