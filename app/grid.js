@@ -74,9 +74,9 @@ function detailHtml(s) {
     `<span class="lc-bar"><span style="width:${(100 * p).toFixed(1)}%"></span></span>` +
     `<span class="lc-top-p">${(100 * p).toFixed(1)}%</span></div>`).join("");
   const near = s.neighbours.map((n) => `<div class="lc-near${n.id === s.id ? " lc-here" : ""}" data-act="open" ` +
-    `data-id="${n.id}" title="#${n.rank}: ${esc(n.given)} → ${esc(n.suggested)}">${picture(n, false)}` +
+    `data-id="${esc(n.id)}" title="#${n.rank}: ${esc(n.given)} → ${esc(n.suggested)}">${picture(n, false)}` +
     `<span>#${n.rank.toLocaleString("en")}</span></div>`).join("");
-  return `<div class="lc-detail" data-id="${s.id}">` +
+  return `<div class="lc-detail" data-id="${esc(s.id)}">` +
     `<div class="lc-detail-pic">${picture(s, true)}<div class="lc-caption">${esc(s.image_note)}</div></div>` +
     `<div class="lc-detail-side">` +
     `<div class="lc-detail-head"><b>#${s.rank.toLocaleString("en")}</b> · ${s.position.toLocaleString("en")} of ` +
@@ -84,7 +84,7 @@ function detailHtml(s) {
     `<button data-act="close" title="Close (Esc)">✕</button></div>` +
     `<div class="lc-labels">${labels(s)}</div>` +
     `<div class="lc-meta">${s.flagged ? "<b class='lc-flagged'>flagged</b> · " : ""}mislabel ` +
-    `${s.mislabel_prob.toFixed(3)} · loss ${s.loss.toFixed(3)} · sample ${s.id}</div>` +
+    `${s.mislabel_prob.toFixed(3)} · loss ${s.loss.toFixed(3)} · sample ${esc(s.id)}</div>` +
     (s.true_prob === null ? "" : `<div class="lc-meta">the suggestion is the true class with probability ` +
       `${s.true_prob.toFixed(3)}</div>`) +
     `<div class="lc-section">${s.top_complete ? "The model's top classes" : "The model's probabilities"}</div>${top}` +
@@ -192,7 +192,7 @@ function decide(type, c, label) {
   closeMenu();
   const next = nextAfter(c.id);
   const { ui } = G.latest;
-  const el = ui.grid.querySelector(`.lc-card[data-id="${c.id}"]`);
+  const el = ui.grid.querySelector(`.lc-card[data-id="${CSS.escape(c.id)}"]`);
   if (el) el.classList.add("lc-pending");  // shown at once; the saved state follows
   if (!G.latest.data.detail && next !== null) { ui.focus = next; drawFocus(ui, G.latest.data); }
   send({ type, id: c.id, label: label ?? null, next });
@@ -205,7 +205,7 @@ function openMenu(c, typing) {
   ui.menu.innerHTML = menuHtml(data, c);
   ui.menu.hidden = false;
   const anchor = parentElement.querySelector(
-    data.detail ? ".lc-detail [data-act=menu]" : `.lc-card[data-id="${c.id}"] [data-act=menu]`);
+    data.detail ? ".lc-detail [data-act=menu]" : `.lc-card[data-id="${CSS.escape(c.id)}"] [data-act=menu]`);
   // Under its button, or above it where the window ends; in the larger view fixed to the
   // window like the view, else scrolling with the grid.
   const box = anchor.getBoundingClientRect();

@@ -47,6 +47,7 @@ from .report import write_table
 CHECKOUT = Path(__file__).resolve().parents[2]
 APP = CHECKOUT / "app" / "main.py"
 CLASSES = [f"class_{k:02d}" for k in range(20)]
+PER_PAGE = 24  # the app's default page: the benchmark keeps it
 HELLO = 'import streamlit as st\n\nst.write("Hello, world")\n'
 
 
@@ -81,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
         raise DataMissing(f"the review app is not at {APP}: run this from a labelclean checkout")
     if not args.chromium.exists():
         raise DataMissing(f"no browser at {args.chromium} (apt-get install chromium)")
-    demo = args.demo_audit or _demo_audit(work / "demo" / "audit.parquet")
-    rows = browser_benchmark({"demo": demo, f"{args.rows:,} rows": large}, args.repeats, args.chromium)
+    audits = {
+        "demo": args.demo_audit or _demo_audit(work / "demo" / "audit.parquet"),
+        f"{args.rows:,} rows": large,
+    }
+    for path in audits.values():
+        _check_flagged(path, PER_PAGE * (args.repeats + 1) + 1)
+    rows = browser_benchmark(audits, args.repeats, args.chromium)
     print(write_table(args.out, "app_browser", rows, _browser_note(args)))
     return 0
 
@@ -157,6 +163,13 @@ def _demo_audit(path: Path) -> Path:
 
         run_demo(path)
     return path
+
+
+def _check_flagged(path: Path, need: int) -> None:
+    """The clicks page through the flagged samples: say so at once when there are too few."""
+    flagged = int(read_audit(path, columns=["is_suspicious"])[0]["is_suspicious"].sum())
+    if flagged < need:
+        raise DataMissing(f"{path} flags {flagged} samples; the clicks need {need} (pages of {PER_PAGE})")
 
 
 def time_reading(path: Path) -> dict[str, Any]:
