@@ -81,7 +81,7 @@ def loss_histogram(audit: AuditData, bins: int = 40) -> alt.Chart:
                 stack=True,
                 title="samples (square-root scale)",
                 scale=alt.Scale(type="sqrt", nice=True),
-                axis=alt.Axis(tickCount=5, format="~s"),
+                axis=alt.Axis(tickCount=5, format=",d"),
             ),
             color=alt.Color(
                 "samples:N",
