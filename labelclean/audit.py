@@ -31,21 +31,21 @@ def build_audit(
     classes: np.ndarray,
     sources: list[str],
     sample_ids: np.ndarray | None = None,
-    min_prob: float = 0.0,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The audit table from predicted probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
     ``classes[k]`` is the original label of class index ``k``. A sample is flagged
     (and corrected) where another class is more probably its true class than the
-    given one (:func:`labelclean.calibration.label_posterior`), with at least
-    ``min_prob`` probability.
+    given one (:func:`labelclean.calibration.label_posterior`; ``reference``: held-out
+    probabilities and labels to estimate the mislabelling pattern from).
     """
     n = len(labels)
     rows = np.arange(n)
     given_prob = probs[rows, labels]
-    posterior = label_posterior(probs, labels).posterior
+    posterior = label_posterior(probs, labels, reference).posterior
     suggested = posterior.argmax(axis=1)
-    suspicious = (suggested != labels) & (posterior[rows, suggested] >= min_prob)
+    suspicious = suggested != labels
     loss = -np.log(np.clip(given_prob, 1e-12, None))
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(-loss, kind="stable")] = np.arange(1, n + 1)

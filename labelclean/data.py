@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from numbers import Number
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,8 +30,20 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from scipy.sparse import issparse
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils import check_array
 
-from .images import UNREADABLE, BadImageError, Resize, decode_image, resize_images
+from .images import (
+    UNREADABLE,
+    BadImageError,
+    Resize,
+    check_complete,
+    decode_image,
+    decoder_threads,
+    resize_images,
+    stack_nchw,
+)
 from .streaming import ImageFiles
 
 __all__ = [
@@ -67,6 +81,7 @@ class LoadedData:
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     n_rows: int = -1  # rows of the original input, skipped images included
+    feature_names: list[str] | None = None  # the columns of a DataFrame of features, in order
 
     def __post_init__(self) -> None:
         if self.n_rows < 0:
@@ -95,6 +110,7 @@ def load_data(
     on_bad_image: OnBadImage = "raise",
     verbose: bool = False,
     memory_limit: int | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> LoadedData:
     """Read any supported input into a :class:`LoadedData`.
 
@@ -116,15 +132,15 @@ def load_data(
     elif _is_hf_dataset(X):
         data = _from_hf_dataset(X, image_column, label_column, **options)
     elif isinstance(X, pd.DataFrame):
-        data = _from_dataframe(X, image_column, label_column, **files)
-    elif isinstance(X, (np.ndarray, torch.Tensor)):
+        data = _from_dataframe(X, image_column, label_column, feature_names=feature_names, **files)
+    elif isinstance(X, (np.ndarray, torch.Tensor, list, tuple)) or hasattr(X, "__array__") or issparse(X):
         data = _from_array(X)
         if data.is_image and image_size is not None:
             data.inputs = resize_images(data.inputs, image_size)
     else:
         raise TypeError(
             "X must be an image folder path, a datasets.Dataset, a pandas DataFrame, "
-            f"or a numpy array / torch tensor; got {type(X).__name__}"
+            f"or an array-like (numpy array, torch tensor, nested list); got {type(X).__name__}"
         )
     if y is not None:
         data.labels = _labels_from_y(y, data)
@@ -138,12 +154,50 @@ def load_data(
 
 def _labels_from_y(y: Any, data: LoadedData) -> np.ndarray:
     """``y`` is aligned with the original input, rows of skipped images included."""
-    labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    labels = _label_array(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the shape "
+            "of y to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        labels = labels.ravel()
     if labels.ndim != 1:
-        raise ValueError(f"y must be one label per sample (1-D), got shape {labels.shape}")
+        raise ValueError(f"y should be a 1d array (one label per sample), got shape {labels.shape}")
     if len(labels) != data.n_rows:
         raise ValueError(f"X has {data.n_rows} samples but y has {len(labels)} labels")
     return labels[data.rows]
+
+
+def _label_array(y: Any) -> np.ndarray:
+    """Labels as an array without coercion: ``[1, "1"]`` stays two types (numpy would make both "1")."""
+    if isinstance(y, torch.Tensor):
+        return y.detach().cpu().numpy()
+    if isinstance(y, (list, tuple)):
+        check_one_label_type(y)
+    return np.asarray(y)
+
+
+def check_one_label_type(values: Any) -> None:
+    """Refuse labels mixing strings with numbers (or other types): scikit-learn's "Unknown label type"."""
+    kinds: dict[str, set[str]] = {}
+    for value in values:
+        if value is not None:  # a missing label: reported by row later
+            kinds.setdefault(_label_kind(value), set()).add(type(value).__name__)
+    if len(kinds) > 1:
+        names = sorted(set().union(*kinds.values()))
+        raise ValueError(
+            f"Unknown label type: labels mix types {names}, e.g. 1 and '1' would be two classes; "
+            "use one type (all str or all numbers)"
+        )
+
+
+def _label_kind(value: Any) -> str:
+    """Labels of one kind sort and compare with each other: str with str, numbers with numbers."""
+    if isinstance(value, str | bytes):
+        return "str"
+    return "number" if isinstance(value, Number) else type(value).__name__
 
 
 def _check_labels_present(data: LoadedData) -> None:
@@ -151,6 +205,9 @@ def _check_labels_present(data: LoadedData) -> None:
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise ValueError(f"label missing for {data.sources[row]} ({int(missing.sum())} missing in all)")
+    if data.labels.dtype.kind == "f" and np.isinf(data.labels).any():
+        row = int(np.flatnonzero(np.isinf(data.labels))[0])
+        raise ValueError(f"Input y contains infinity: the label of {data.sources[row]} is {data.labels[row]}")
 
 
 # --- images --------------------------------------------------------------------------
@@ -175,7 +232,7 @@ def _decode_all(
                 raise
             return err
 
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
         results = list(
             tqdm(
                 pool.map(attempt, range(len(sources))),
@@ -196,8 +253,7 @@ def _decode_all(
         else np.asarray(Image.fromarray(a).resize((width, height), Image.BILINEAR))
         for a in arrays
     ]
-    tensor = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return tensor, kept, skipped
+    return stack_nchw(arrays), kept, skipped
 
 
 @dataclass
@@ -272,18 +328,18 @@ def _load_image_files(
     if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
         return _decode_all(sources, [_file_reader(p) for p in paths], **options)
 
-    # Too big to hold: check that every file opens (headers only), decode batches later.
-    def opens(i: int) -> str | None:
+    # Too big to hold: read every file through once now (truncated ones included), decode batches later.
+    def unreadable(i: int) -> str | None:
         try:
-            with Image.open(_file_reader(paths[i])()):
-                return None
-        except UNREADABLE as err:
+            check_complete(sources[i], _file_reader(paths[i])())
+        except BadImageError as err:
             if options["on_bad_image"] == "raise":
-                raise BadImageError(f"cannot read image {sources[i]}: {err}") from err
-            return f"cannot read image {sources[i]}: {err}"
+                raise
+            return str(err)
+        return None
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        problems = list(pool.map(opens, range(len(paths))))
+    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
+        problems = list(pool.map(unreadable, range(len(paths))))
     kept = [i for i, problem in enumerate(problems) if problem is None]
     skipped = [(sources[i], problem) for i, problem in enumerate(problems) if problem is not None]
     exact = Resize(crop=tuple(size)) if resize is None else resize.exactly(size)  # one size for every batch
@@ -346,13 +402,26 @@ def _is_hf_dataset(X: Any) -> bool:
 
 
 def _pick_column(
-    columns: Sequence[str], named: str | None, candidates: Sequence[str], what: str, where: str
+    columns: Sequence[str],
+    named: str | None,
+    candidates: Sequence[str],
+    what: str,
+    where: str,
+    *,
+    unique: bool = False,
 ) -> str | None:
+    """The column named, else the first candidate present; ``unique``: refuse a choice of several."""
     if named is not None:
         if named not in columns:
             raise KeyError(f"{what} column {named!r} is not in {where}; columns: {list(columns)}")
         return named
-    return next((c for c in candidates if c in columns), None)
+    found = [c for c in candidates if c in columns]
+    if unique and len(found) > 1:
+        raise ValueError(
+            f"{where} has several columns that could be the {what}: {found}; "
+            f"name the one to use with {what}_column="
+        )
+    return found[0] if found else None
 
 
 def _from_hf_dataset(
@@ -367,7 +436,14 @@ def _from_hf_dataset(
     if image_col is None:
         raise KeyError(f"no image column found in {where}; name it with image_column=")
     label_types = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
-    label_col = _pick_column(list(features), label_column, label_types or _LABEL_COLUMN_NAMES, "label", where)
+    label_col = _pick_column(
+        list(features),
+        label_column,
+        label_types or _LABEL_COLUMN_NAMES,
+        "label",
+        where,
+        unique=not label_types,
+    )
     raw = ds.cast_column(image_col, datasets.Image(decode=False))[image_col]
     sources, readers = [], []
     for row, item in enumerate(raw):
@@ -412,16 +488,27 @@ def _check_label_range(labels: np.ndarray, num_classes: int, column: str) -> Non
 
 
 def _from_dataframe(
-    df: pd.DataFrame, image_column: str | None, label_column: str | None, **options: Any
+    df: pd.DataFrame,
+    image_column: str | None,
+    label_column: str | None,
+    *,
+    feature_names: Sequence[str] | None = None,
+    **options: Any,
 ) -> LoadedData:
+    """``feature_names``: the feature columns of a fitted model, never taken for a label or image column."""
     columns = [str(c) for c in df.columns]
     where = f"the DataFrame (columns {columns})"
-    label_col = _pick_column(columns, label_column, _LABEL_COLUMN_NAMES, "label", where)
-    image_col = _pick_column(columns, image_column, _IMAGE_COLUMN_NAMES, "image", where)
+    fitted = set(feature_names if feature_names is not None else ())
+    label_names = [c for c in _LABEL_COLUMN_NAMES if c not in fitted]
+    image_names = [c for c in _IMAGE_COLUMN_NAMES if c not in fitted]
+    label_col = _pick_column(columns, label_column, label_names, "label", where, unique=True)
+    image_col = _pick_column(columns, image_column, image_names, "image", where)
     labels = None if label_col is None else df[label_col].to_numpy()
     row_ids = [str(i) for i in df.index]
     if image_col is None:  # numeric feature columns
         features = df.drop(columns=[label_col] if label_col else [])
+        if feature_names is not None:
+            features = _fitted_feature_columns(features, feature_names, where)
         non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
         if non_numeric:
             raise ValueError(
@@ -433,6 +520,7 @@ def _from_dataframe(
         )
         data.labels = labels
         data.description = f"DataFrame of {features.shape[1]} feature columns"
+        data.feature_names = [str(c) for c in features.columns]
         return data
     paths = [None if pd.isna(p) else Path(str(p)) for p in df[image_col]]
     sources = [
@@ -450,28 +538,31 @@ def _from_dataframe(
     )
 
 
+def _fitted_feature_columns(features: pd.DataFrame, names: Sequence[str], where: str) -> pd.DataFrame:
+    """The columns seen in fit, by name and in fit's order; missing or unexpected ones are refused."""
+    by_name = {str(c): c for c in features.columns}
+    missing = [n for n in names if n not in by_name]
+    unexpected = [n for n in by_name if n not in set(names)]
+    if missing or unexpected:
+        raise ValueError(
+            f"{where} does not have the feature columns SLNCleaner was fitted on: missing {missing}, "
+            f"unexpected {unexpected}; expected {list(names)} (in any order)"
+        )
+    return features[[by_name[n] for n in names]]
+
+
 # --- arrays --------------------------------------------------------------------------
 
 
 def _from_array(
-    X: np.ndarray | torch.Tensor,
+    X: Any,
     columns: Sequence[str] | None = None,
     row_ids: Sequence[str] | None = None,
 ) -> LoadedData:
     """Images or features from an array; ``row_ids`` name rows (default: positions)."""
-    if isinstance(X, torch.Tensor):
-        tensor = X.detach().cpu()
-    else:
-        array = np.asarray(X)
-        # torch wants writable memory; read-only arrays (e.g. pandas' to_numpy) are copied.
-        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
+    tensor = _numeric_tensor(X)
+    shape = tuple(tensor.shape)
     row_ids = [str(i) for i in range(tensor.shape[0])] if row_ids is None else list(row_ids)
-    if tensor.dtype == torch.bool or not (
-        tensor.is_floating_point()
-        or tensor.dtype == torch.uint8
-        or tensor.dtype in (torch.int16, torch.int32, torch.int64)
-    ):
-        raise TypeError(f"X must hold numbers, got dtype {tensor.dtype}")
     if tensor.ndim == 2:
         kind = "feature vectors"
     elif tensor.ndim == 3:
@@ -481,14 +572,13 @@ def _from_array(
         tensor = tensor.permute(0, 3, 1, 2) if channels_last else tensor
         if tensor.shape[1] not in (1, 3, 4):
             raise ValueError(
-                f"cannot tell the channel axis of images of shape {tuple(X.shape)}: expected "
+                f"cannot tell the channel axis of images of shape {shape}: expected "
                 "1, 3 or 4 channels first (NCHW) or last (NHWC)"
             )
         kind = "images " + ("NHWC" if channels_last else "NCHW")
     else:
         raise ValueError(
-            f"X must be 2-D (feature vectors), 3-D (grayscale images) or 4-D (images), "
-            f"got shape {tuple(X.shape)}"
+            f"X must be 2-D (feature vectors), 3-D (grayscale images) or 4-D (images), got shape {shape}"
         )
     if tensor.dtype != torch.uint8:
         tensor = tensor.float()
@@ -498,8 +588,39 @@ def _from_array(
         labels=None,
         sources=[f"row {r}" for r in row_ids],
         rows=np.arange(tensor.shape[0]),
-        description=f"array of {tensor.shape[0]} {kind}, shape {tuple(X.shape)}",
+        description=f"array of {tensor.shape[0]} {kind}, shape {shape}",
     )
+
+
+def _numeric_tensor(X: Any) -> torch.Tensor:
+    """X as a CPU tensor of numbers, refused with scikit-learn's wording when it is not.
+
+    Lists and other array-likes are converted; sparse, complex, string, empty and 1-D
+    inputs are refused (``check_array``), as are booleans.
+    """
+    if isinstance(X, torch.Tensor):
+        if X.layout != torch.strided:
+            raise TypeError("Sparse tensors are not supported: pass a dense tensor (X.to_dense())")
+        X = X.detach().cpu()
+        X = (X.float() if X.dtype == torch.bfloat16 else X).resolve_conj().numpy()
+    if not issparse(X):
+        X = np.asarray(X)
+        _refuse_strings(X)
+    array = check_array(X, dtype="numeric", allow_nd=True, ensure_all_finite=False, input_name="X")
+    if array.dtype == bool:
+        raise TypeError("X must hold numbers, got dtype bool")
+    # torch wants writable memory; read-only arrays (e.g. pandas' to_numpy) are copied.
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _refuse_strings(X: np.ndarray) -> None:
+    """Strings (file paths, say) are not numbers; say where image files go instead."""
+    first = X.flat[0] if X.size else None
+    if X.dtype.kind in "USa" or isinstance(first, str | bytes):
+        raise ValueError(
+            f"X holds strings (e.g. {str(first)!r}), not numbers; for image files pass a folder, "
+            "or a DataFrame with an image-path column (image_column=)"
+        )
 
 
 def _check_finite(tensor: torch.Tensor, columns: Sequence[str] | None, row_ids: Sequence[str]) -> None:
@@ -510,5 +631,5 @@ def _check_finite(tensor: torch.Tensor, columns: Sequence[str] | None, row_ids: 
         what = f"column {columns[where[1]]!r}" if columns is not None else f"index {where[1:]}"
         raise ValueError(
             f"X has a non-finite value ({tensor[tuple(where)].item()}) at row {row}, {what}; "
-            f"{int(bad.sum())} non-finite values in all"
+            f"{int(bad.sum())} non-finite values in all (X must not contain NaN or inf)"
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import math
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -23,8 +26,8 @@ from . import __version__, distributed
 from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
 from .backbones import Backbone, is_torchvision_model, torchvision_backbone
-from .calibration import correction_threshold, label_posterior, noise_rate_interval
-from .data import LoadedData, load_data
+from .calibration import noise_rate_interval
+from .data import LoadedData, check_one_label_type, load_data
 from .embeddings import EmbeddingCache, default_cache_dir, embed_images, sample_keys
 from .fileio import atomic_write
 from .images import Resize
@@ -57,7 +60,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         scored on the other 20% of the given (noisy) labels by their negative
         log-likelihood, the best then trained on everything (the paper's protocol;
         scores in ``sigma_search_`` and the audit's metadata). "auto": the
-        candidates (0.1, 0.2, 0.5, 1, 2) for feature vectors and frozen-backbone
+        candidates (0.5, 1, 2) for feature vectors and frozen-backbone
         embeddings, where the right sigma depends on the noise; 0.5 with the
         paper's recipe (GPU), 0.2 for the CPU CNN and for fine-tuning a backbone.
     momentum : float or "auto", default="auto"
@@ -115,7 +118,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         when they differ).
     on_bad_image : {"raise", "skip"}, default="raise"
         What to do with an image that cannot be read: raise an error naming it, or
-        leave it out and record it in ``skipped_``.
+        leave it out and record it in ``skipped_``. At prediction "skip" keeps one
+        output row per input row (NaN probabilities, ``None`` predictions).
     device : str, default="auto"
         "auto" uses CUDA when available, else the CPU.
     random_state : int or None, default=None
@@ -126,7 +130,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         Extra hooks into the training loop (e.g. per-epoch evaluation).
     checkpoint_dir : str, Path or None, default=None
         Save the training state there after every epoch (atomically); a later
-        ``fit`` with the same data, parameters and ``random_state`` resumes from it.
+        ``fit`` with the same data, labels, parameters and ``random_state`` (an int)
+        resumes from it, and any other ``fit`` there stops with an error saying
+        what differs.
     compile : bool, default=False
         Wrap the network in ``torch.compile`` (worth it for long GPU runs).
     memory_limit_gb : float, default=4.0
@@ -154,6 +160,13 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         The label audit (see :mod:`labelclean.auditfile` for its columns).
     skipped_ : list of (str, str)
         Inputs left out and why.
+    n_features_in_ : int
+        Number of features, for feature vectors (scikit-learn's convention).
+    feature_names_in_ : ndarray of str
+        The feature columns of a DataFrame given to ``fit``; :meth:`predict` takes
+        them by name (any order; a missing or extra column is an error).
+    pixel_dtype_ : str
+        "uint8" or "float32": images at :meth:`predict` must be of the same kind.
     finetune_ : {"full", "head"} or None
         How the pretrained backbone trained (None: no backbone).
     backbone_ : dict or None
@@ -267,16 +280,19 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             memory_limit=0 if self.finetune_ == "head" else int(self.memory_limit_gb * 2**30),
         )
         if data.labels is None:
-            raise ValueError(f"no labels found in {data.description}; pass y or label_column=")
+            raise ValueError(
+                f"SLNCleaner requires y to be passed, but the target y is None and no labels were found "
+                f"in {data.description}; pass y (or label_column= for a dataset or DataFrame)"
+            )
         classes, encoded = _encode_labels(data.labels)
         if len(classes) < 2:
-            raise ValueError(f"need at least 2 classes to find wrong labels, found only {classes.tolist()}")
+            raise ValueError(
+                f"need at least 2 classes to find wrong labels, found only {classes.tolist()} (one class)"
+            )
+        self._check_trainable_size(data)
         self.classes_ = classes
         self.class_names_ = _class_names(classes, data.class_names)
-        self.input_shape_ = tuple(data.inputs.shape[1:])
-        self.resize_ = self._resize(backbone) if data.is_image else None
-        if not data.is_image:
-            self.n_features_in_ = self.input_shape_[0]
+        self._record_input(data, backbone)
         self.skipped_ = data.skipped
         self.data_source_ = data.description
         self.backbone_ = None if backbone is None else backbone.describe()
@@ -298,11 +314,12 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             if self.finetune_ != "head"
             else nn.Sequential(backbone.pixel_normalize(), backbone.module, head).eval()
         )
-        estimate, low, high = noise_rate_interval(probs, encoded, seed=seed % 2**31)
+        # Held-out predictions, where the sigma search made some, show the mislabelling pattern best.
+        reference = None if search is None else (search.held_probs, encoded[search.held_rows])
+        estimate, low, high = noise_rate_interval(probs, encoded, reference, seed=seed % 2**31)
         self.noise_rate_ = {"estimate": estimate, "low": low, "high": high, "level": 0.95}
-        self.correction_threshold_ = _correction_threshold(probs, encoded, estimate, seed, search)
         self.audit_ = build_audit(
-            probs, encoded, classes, data.sources, sample_ids=data.rows, min_prob=self.correction_threshold_
+            probs, encoded, classes, data.sources, sample_ids=data.rows, reference=reference
         )
         if data.is_image and not data.has_files:
             self.audit_["image"] = encode_thumbnails(data.inputs)
@@ -326,6 +343,29 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         if backbone is not None:
             return backbone.resize
         return Resize(crop=(SCRATCH_SIDE, SCRATCH_SIDE), shorter=SCRATCH_SIDE, only_larger=True)
+
+    def _check_trainable_size(self, data: LoadedData) -> None:
+        """Random crops reflect-pad by 1/8 of the side, at least 1 pixel: a side needs 2 or more."""
+        if data.is_image and self.augment and min(data.inputs.shape[-2:]) < 2:
+            height, width = data.inputs.shape[-2:]
+            raise ValueError(
+                f"images of {height} x {width} pixels are too small for random-crop augmentation, which "
+                "needs 2 pixels or more on each side; pass augment=False, or image_size=(height, width) "
+                "to resize them"
+            )
+
+    def _record_input(self, data: LoadedData, backbone: Backbone | None) -> None:
+        """What inputs at predict must match: their shape and size, feature names, and pixel type."""
+        self.input_shape_ = tuple(data.inputs.shape[1:])
+        self.resize_ = self._resize(backbone) if data.is_image else None
+        for name in ("n_features_in_", "feature_names_in_", "pixel_dtype_"):
+            self.__dict__.pop(name, None)  # from an earlier fit on another kind of input
+        if data.is_image:
+            self.pixel_dtype_ = str(data.inputs.dtype).removeprefix("torch.")
+        else:
+            self.n_features_in_ = self.input_shape_[0]
+        if data.feature_names is not None:
+            self.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
 
     def _embed(self, backbone: Backbone, data: LoadedData) -> torch.Tensor:
         """Every image through the frozen backbone once, reusing the embedding cache."""
@@ -456,14 +496,44 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
             memory_limit=int(self.memory_limit_gb * 2**30),
+            feature_names=getattr(self, "feature_names_in_", None),
             **columns,
         )
-        if tuple(data.inputs.shape[1:]) != self.input_shape_:
+        shape = tuple(data.inputs.shape[1:])
+        if shape != self.input_shape_:
+            if len(shape) == 1 and len(self.input_shape_) == 1:
+                raise ValueError(
+                    f"X has {shape[0]} features, but SLNCleaner is expecting "
+                    f"{self.input_shape_[0]} features as input"
+                )
             raise ValueError(
-                f"X has samples of shape {tuple(data.inputs.shape[1:])}, "
-                f"but SLNCleaner was fitted on shape {self.input_shape_}"
+                f"X has samples of shape {shape}, but SLNCleaner was fitted on shape {self.input_shape_}"
             )
+        self._check_pixel_dtype(data)
+        if hasattr(self, "feature_names_in_") and data.feature_names is None:
+            warnings.warn(
+                "X does not have valid feature names, but SLNCleaner was fitted with feature names; "
+                "its columns are taken in the fitted order",
+                UserWarning,
+                stacklevel=3,
+            )
+        _warn_unreadable(data)
         return data
+
+    def _check_pixel_dtype(self, data: LoadedData) -> None:
+        """uint8 pixels (0-255) and float pixels (often 0-1) are on different scales: refuse a mix."""
+        fitted = getattr(self, "pixel_dtype_", None)
+        given = str(data.inputs.dtype).removeprefix("torch.")
+        if fitted is None or not data.is_image or (given == "uint8") == (fitted == "uint8"):
+            return
+        if fitted == "uint8":
+            hint = "pass uint8 images, e.g. (X * 255).round().astype(np.uint8) for float images in [0, 1]"
+        else:
+            hint = "pass float images on the scale of those given to fit, e.g. X.astype(np.float32) / 255"
+        raise ValueError(
+            f"SLNCleaner was fitted on {fitted} images but X holds {given} images, whose pixels are on "
+            f"another scale (uint8: 0-255); {hint}"
+        )
 
     def _fitted_resize(self) -> Resize | None:
         """New images come out at the fitted size, resized the way the training images were."""
@@ -476,22 +546,47 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         return _probabilities(self.model_, inputs, self.device_, self.config_.get("bf16"))
 
     def predict_proba(self, X: Any, **columns: Any) -> np.ndarray:
-        """Class probabilities from the momentum model; columns follow ``classes_``."""
-        return self._predict_proba_tensor(self._load_new(X, **columns).inputs)
+        """Class probabilities from the momentum model; columns follow ``classes_``.
+
+        One row per input row. With ``on_bad_image="skip"``, the rows of images that
+        cannot be read are NaN (and a warning names the first such file).
+        """
+        data = self._load_new(X, **columns)
+        proba = self._predict_proba_tensor(data.inputs)
+        if len(data) == data.n_rows:
+            return proba
+        full = np.full((data.n_rows, proba.shape[1]), np.nan, dtype=proba.dtype)
+        full[data.rows] = proba
+        return full
 
     def predict(self, X: Any, **columns: Any) -> np.ndarray:
-        """The most probable class of every sample, in the original label space."""
-        check_is_fitted(self)
-        return self.classes_[self.predict_proba(X, **columns).argmax(axis=1)]
+        """The most probable class of every input row, in the original label space.
+
+        With ``on_bad_image="skip"``, rows of images that cannot be read are ``None``
+        (in an array of dtype object; a warning names the first such file).
+        """
+        proba = self.predict_proba(X, **columns)
+        unread = np.isnan(proba[:, 0])
+        predicted = self.classes_[np.where(unread[:, None], 0, proba).argmax(axis=1)]
+        if unread.any():
+            predicted = predicted.astype(object)
+            predicted[unread] = None
+        return predicted
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None, **columns: Any) -> float:
-        """Accuracy on ``X`` against ``y`` (or the labels ``X`` carries)."""
+        """Accuracy on ``X`` against ``y`` (or the labels ``X`` carries).
+
+        ``y`` and ``sample_weight`` have one entry per input row. With
+        ``on_bad_image="skip"``, images that cannot be read are left out of the score
+        (a warning names the first such file).
+        """
         data = self._load_new(X, y, **columns)
         if data.labels is None:
             raise ValueError(f"no labels found in {data.description}; pass y")
         predicted = self.classes_[self._predict_proba_tensor(data.inputs).argmax(axis=1)]
         matches = (predicted == data.labels).astype(float)
-        return float(np.average(matches, weights=sample_weight))
+        weights = None if sample_weight is None else np.asarray(sample_weight)[data.rows]
+        return float(np.average(matches, weights=weights))
 
     # --- the audit ---------------------------------------------------------------------
 
@@ -521,6 +616,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     def suspicious_samples(self, top_k: int | None = None) -> pd.DataFrame:
         """The audit's flagged rows, most suspicious (highest loss) first."""
         check_is_fitted(self)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral) or top_k < 0):
+            raise ValueError(f"top_k must be None or a whole number >= 0, got {top_k!r}")
         flagged = self.audit_[self.audit_["is_suspicious"]].sort_values("rank")
         return flagged if top_k is None else flagged.head(top_k)
 
@@ -539,10 +636,6 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             "data_source": self.data_source_,
             "n_skipped": len(self.skipped_),
             "noise_rate": self.noise_rate_,
-            # infinity (no threshold makes corrections gain) is written as None
-            "correction_threshold": None
-            if math.isinf(self.correction_threshold_)
-            else self.correction_threshold_,
             "sigma_search": self.sigma_search_,
             "backbone": self.backbone_,
             "finetune": self.finetune_,
@@ -580,6 +673,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
                 "classes_dtype": self.classes_.dtype.str,
                 "input_shape": list(self.input_shape_),
                 "resize": None if self.resize_ is None else asdict(self.resize_),
+                "pixel_dtype": getattr(self, "pixel_dtype_", None),
+                "feature_names": list(getattr(self, "feature_names_in_", [])) or None,
                 "history": self.history_,
                 "skipped": self.skipped_,
             }
@@ -596,7 +691,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner was fitted with a custom ``torch.nn.Module``.
         """
         folder = Path(path)
-        state = json.loads((folder / "config.json").read_text())
+        state = _read_saved_config(folder)
         params = state["params"]
         cleaner = cls(**{**params, "model": model if model is not None else params["model"]})
         cleaner.classes_ = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
@@ -606,6 +701,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner.resize_ = None if resize is None else Resize(**{**resize, "crop": tuple(resize["crop"])})
         if len(cleaner.input_shape_) == 1:
             cleaner.n_features_in_ = cleaner.input_shape_[0]
+        if state.get("pixel_dtype") is not None:
+            cleaner.pixel_dtype_ = state["pixel_dtype"]
+        if state.get("feature_names") is not None:
+            cleaner.feature_names_in_ = np.asarray(state["feature_names"], dtype=object)
         cleaner.config_ = state["resolved"]
         cleaner.history_ = state["history"]
         cleaner.skipped_ = [tuple(s) for s in state["skipped"]]
@@ -616,13 +715,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner.finetune_ = state.get("finetune")
         cleaner.sigma_search_ = state.get("sigma_search")
         cleaner.noise_rate_ = state.get("noise_rate")
-        threshold = state.get("correction_threshold", 0.0)
-        cleaner.correction_threshold_ = math.inf if threshold is None else threshold
         cleaner.model_ = cleaner._empty_model(model)
-        weights = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-        cleaner.model_.load_state_dict(weights)
+        cleaner.model_.load_state_dict(_read_saved_part(folder / "model.pt", "the weights", _load_weights))
         cleaner.model_.eval()
-        cleaner.audit_ = pd.read_parquet(folder / "audit.parquet")
+        cleaner.audit_ = _read_saved_part(folder / "audit.parquet", "the audit", pd.read_parquet)
         return cleaner
 
     def _empty_model(self, model: nn.Module | Backbone | None) -> nn.Module:
@@ -650,16 +746,65 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
 
+    def __sklearn_tags__(self) -> Tags:
+        """What is true of SLNCleaner, for scikit-learn's checks and meta-estimators.
 
-def _correction_threshold(
-    probs: np.ndarray, labels: np.ndarray, noise_rate: float, seed: int, search: SigmaSearch | None
-) -> float:
-    """From the sigma search's held-out predictions, where there are some; else the Bayes rule alone (0)."""
-    if search is None:
-        return 0.0
-    transition = label_posterior(probs, labels).transition
-    held = search.held_rows
-    return correction_threshold(search.held_probs, labels[held], transition, noise_rate, seed % 2**31)
+        X may also be 3-D (grayscale images), 4-D (images), a folder, a dataset or a
+        DataFrame; it may not be sparse or hold NaN. On a GPU the run is not repeatable
+        bit for bit (bf16 autocast and cuDNN kernels), on the CPU it is.
+        """
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = _may_use_gpu(self.device)
+        return tags
+
+
+def _warn_unreadable(data: LoadedData) -> None:
+    """Rows left out at predict (``on_bad_image="skip"``) are named, never dropped silently."""
+    missing = data.n_rows - len(data)
+    if missing:
+        unread = [source for source, reason in data.skipped if reason.startswith("cannot read")]
+        warnings.warn(
+            f"{missing} of {data.n_rows} images could not be read (first: {unread[0] if unread else '?'}); "
+            "their rows of predict_proba are NaN, of predict None, and score leaves them out",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _read_saved_config(folder: Path) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"cannot load a cleaner from {folder}: no such folder (write one with save())"
+        )
+    state = _read_saved_part(folder / "config.json", "the settings", lambda p: json.loads(p.read_text()))
+    missing = {"params", "resolved", "classes", "classes_dtype", "input_shape"} - set(state)
+    if missing:
+        raise ValueError(f"cannot load a cleaner from {folder}: config.json lacks {sorted(missing)}")
+    return state
+
+
+def _read_saved_part(path: Path, what: str, read: Callable[[Path], Any]) -> Any:
+    """``read(path)``, or an error naming the damaged or missing file of a saved cleaner."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"cannot load a cleaner from {path.parent}: {path.name} ({what}) is missing; save() writes "
+            "config.json, model.pt and audit.parquet"
+        )
+    try:
+        return read(path)
+    except Exception as err:  # json, torch and pyarrow each raise their own kinds
+        cause = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise ValueError(
+            f"cannot load a cleaner from {path.parent}: {path.name} ({what}) is damaged ({cause}); "
+            "save the cleaner again"
+        ) from err
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _placeholder_normalize(input_shape: tuple[int, ...]) -> Normalize:
@@ -684,6 +829,15 @@ def _probabilities(
     return predict_logits(model, inputs, device, bf16=bf16).softmax(dim=1).cpu().numpy()
 
 
+def _may_use_gpu(device: Any) -> bool:
+    if isinstance(device, str) and device == AUTO:
+        return torch.cuda.is_available()
+    try:
+        return torch.device(device).type != "cpu"
+    except (RuntimeError, TypeError):
+        return False  # an invalid device: fit refuses it
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == AUTO:
         return distributed.local_device()
@@ -691,14 +845,25 @@ def _resolve_device(device: str) -> torch.device:
 
 
 def _encode_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted classes and each label's index into them; mixed types are refused."""
-    kinds = {type(v).__name__ for v in labels[:1000]} if labels.dtype == object else set()
-    if len(kinds) > 1:
-        raise ValueError(f"labels mix types {sorted(kinds)}; use one type (all str or all int)")
-    with contextlib.suppress(TypeError):
-        classes, encoded = np.unique(labels, return_inverse=True)
-        return classes, encoded.astype(np.int64)
-    raise ValueError("labels cannot be sorted; use str or int labels")
+    """Sorted classes and each label's index into them, by scikit-learn's target rules.
+
+    Mixed types (``1`` and ``"1"``) and continuous targets (floats such as 0.37) are
+    refused with scikit-learn's "Unknown label type" wording.
+    """
+    if labels.dtype == object:
+        check_one_label_type(labels)
+        labels = np.asarray(labels.tolist())  # one type: let numpy give it its dtype
+    kind = type_of_target(labels, input_name="y")
+    if kind.startswith("continuous"):
+        example = float(labels[labels != np.round(labels)][0])
+        raise ValueError(
+            f"Unknown label type: continuous. y holds values such as {example!r} that are not class "
+            "labels; SLNCleaner is a classifier: pass one class label (int or str) per sample"
+        )
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(f"Unknown label type: {kind}. Pass one class label (int or str) per sample")
+    classes, encoded = np.unique(labels, return_inverse=True)
+    return classes, encoded.astype(np.int64)
 
 
 def _class_names(classes: np.ndarray, names: list[str] | None) -> list[str]:

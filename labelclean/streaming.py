@@ -8,6 +8,7 @@ current one trains (:func:`prefetch`), so decoding runs off the training thread.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .images import Resize, decode_image
+from .images import Resize, decode_image, decoder_threads, stack_nchw
 
 
 class ImageFiles:
@@ -28,7 +29,7 @@ class ImageFiles:
         self.paths = list(paths)
         self.resize = resize
         self.size = resize.crop
-        self.workers = workers or min(8, (os.cpu_count() or 1) + 2)
+        self.workers = workers or decoder_threads()
         self._pool = ThreadPoolExecutor(self.workers)
 
     # the tensor-like surface the loop, Normalize.fit and predict_logits use
@@ -57,11 +58,19 @@ class ImageFiles:
         rows = index.detach().cpu().tolist() if isinstance(index, torch.Tensor) else list(index)
         return self._decode(rows)
 
+    def digest(self) -> str:
+        """A hash of the files as they are on disk (paths, sizes, mtimes), without reading them."""
+        hasher = hashlib.blake2b(f"ImageFiles {self.resize}".encode(), digest_size=16)
+        for path in self.paths:
+            stat = os.stat(path)
+            hasher.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return hasher.hexdigest()
+
     def _decode(self, rows: Iterable[int]) -> torch.Tensor:
-        arrays = list(self._pool.map(self._read, rows))
-        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        return stack_nchw(list(self._pool.map(self._read, rows)))
 
     def _read(self, row: int) -> np.ndarray:
+        """One file's pixels at ``size``; a file that fails now is named (:class:`BadImageError`)."""
         path = Path(self.paths[row])
         return decode_image(str(path), lambda: path, self.resize)
 

@@ -15,6 +15,7 @@ model). A variant overrides only what differs and keeps autocast and distributed
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import os
 import time
@@ -29,7 +30,7 @@ from torch import nn
 
 from . import distributed, method
 from .fileio import atomic_write
-from .streaming import prefetch
+from .streaming import ImageFiles, prefetch
 
 __all__ = [
     "Callback",
@@ -260,6 +261,7 @@ class Trainer:
         self.targets = self.given_onehot.clone()
         self.history: list[dict[str, Any]] = []
         self.epoch = 0
+        self._run_fingerprint: dict[str, Any] | None = None
 
     def is_correcting(self, epoch: int) -> bool:
         start = self.config.correction_start
@@ -409,12 +411,10 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict` of a run on the same data and settings."""
-        if state["fingerprint"] != self._fingerprint():
-            raise ValueError(
-                f"the checkpoint was written by another run ({state['fingerprint']}), "
-                f"not this one ({self._fingerprint()})"
-            )
+        """Continue from :meth:`state_dict` of a run on the same data, labels, seed and settings."""
+        differences = fingerprint_differences(state.get("fingerprint", {}), self._fingerprint())
+        if differences:
+            raise ValueError(f"it was written by another run: {'; '.join(differences)}")
         self.history = state["history"]
         self.model.load_state_dict(state["model"])
         self.momentum_model.load_state_dict(state["momentum_model"])
@@ -434,7 +434,10 @@ class Trainer:
         try:
             self.load_state_dict(state)
         except ValueError as err:
-            raise ValueError(f"cannot resume from {path}: {err}") from None
+            raise ValueError(
+                f"cannot resume from {path}: {err}. Nothing was trained or deleted; to start afresh, "
+                f"use a new checkpoint_dir or delete {path}"
+            ) from None
 
     def _save_checkpoint(self) -> None:
         if self.checkpoint_path is not None and distributed.is_main():
@@ -443,12 +446,19 @@ class Trainer:
         distributed.barrier()
 
     def _fingerprint(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "inputs": list(self.inputs.shape),
-            "classes": self.given_onehot.shape[1],
-            "labels_sum": int(self.labels.sum()),
-        }
+        """What makes a checkpoint this run's: the samples, every label, the seed, every setting
+        and the network's layout. Hashed once per fit, and only when checkpointing."""
+        if self._run_fingerprint is None:
+            layout = [(name, tuple(p.shape)) for name, p in self.model.state_dict().items()]
+            self._run_fingerprint = {
+                "samples": data_digest(self.inputs),
+                "labels": data_digest(self.labels),
+                "classes": self.given_onehot.shape[1],
+                "seed": self.seed,
+                "config": self.config.to_dict(),
+                "network": f"{type(self.model).__name__} {_digest(repr(layout).encode())}",
+            }
+        return self._run_fingerprint
 
     @torch.no_grad()
     def predict_logits(self, inputs: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
@@ -468,6 +478,43 @@ class Trainer:
         losses = method.per_sample_cross_entropy(logits, self.labels)
         weights = method.correction_weights(losses)
         self.targets = method.corrected_targets(self.given_onehot, logits.softmax(1), weights)
+
+
+_FINGERPRINT_PARTS = {
+    "samples": "the samples differ",
+    "labels": "the labels differ",
+    "classes": "the number of classes differs",
+    "seed": "the random seed differs (random_state)",
+    "network": "the network differs",
+}
+
+
+def fingerprint_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between two runs' fingerprints, in words (empty when they are the same run)."""
+    differences = [text for key, text in _FINGERPRINT_PARTS.items() if saved.get(key) != current.get(key)]
+    old, new = saved.get("config", {}), current.get("config", {})
+    changed = [
+        f"{k} {old.get(k)!r} -> {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+    if changed:
+        differences.append("the settings differ: " + ", ".join(changed))
+    return differences
+
+
+def data_digest(inputs: torch.Tensor | ImageFiles) -> str:
+    """A hash of the samples: a tensor's bytes (read in chunks), or files' paths, sizes and mtimes."""
+    if isinstance(inputs, ImageFiles):
+        return inputs.digest()
+    hasher = hashlib.blake2b(f"{inputs.dtype} {tuple(inputs.shape)}".encode(), digest_size=16)
+    for chunk in inputs.reshape(len(inputs), -1).split(4096):
+        hasher.update(chunk.detach().cpu().contiguous().view(torch.uint8).numpy())
+    return hasher.hexdigest()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def autocast(device: torch.device, bf16: bool | None = None) -> torch.autocast:

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from sklearn.metrics import roc_auc_score
 
 from labelclean.bench.__main__ import main as bench_main
 from labelclean.bench.data import SHARED_DATA, DataMissing, load_clothing1m_lists, noisy_labels
@@ -26,6 +27,7 @@ from labelclean.bench.methods import (
     PHuberTrainer,
 )
 from labelclean.bench.report import memorisation_row, render_table
+from labelclean.metrics import detection_scores
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
 from labelclean.training import Trainer, TrainingConfig
 
@@ -274,6 +276,31 @@ def test_clothing1m_benchmark_runs_end_to_end_on_a_tiny_tree(tmp_path, capsys):
     markdown = capsys.readouterr().out
     assert "RANDOM INIT" in markdown and "| Forward |" in markdown and "74.08 ± 0.18" in markdown
     assert (tmp_path / "out" / "clothing1m.png").exists()
+    runs = {
+        path.name.split("_")[2]: json.loads(path.read_text())
+        for path in (tmp_path / "out" / "runs").glob("*.json")
+    }
+    assert sorted(runs) == ["ce", "forward", "sln-mo-lc"]
+    # Patrini's transition from the one image with both labels: clean 5 was labelled 0 in the noisy list;
+    # classes without such an image are taken as noise-free.
+    transition = np.array(runs["forward"]["method_options"]["transition"])
+    expected = np.eye(14)
+    expected[5] = np.eye(14)[0]
+    np.testing.assert_array_equal(transition, expected)
+    for method, run in runs.items():
+        config = run["config"]
+        assert (config["lr"], config["batch_size"], config["weight_decay"], config["lr_drops"]) == (
+            1e-3,
+            32,
+            1e-3,
+            [5],
+        )
+        assert config["samples_per_class"] == 2 and config["crop_padding"] == 4  # 1/8 of 32 pixels
+        assert config["sigma"] == (0.2 if method == "sln-mo-lc" else 0.0)
+        assert run["n_train"] == 12
+        # 12 train classes present, 2 drawn from each per epoch; 4 test images.
+        (epoch,) = run["history"]
+        assert round(epoch["train_acc"] * 24, 6).is_integer() and (run["final_test_acc"] * 4).is_integer()
 
 
 # --- CIFAR end to end ------------------------------------------------------------------------
@@ -344,24 +371,119 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
     assert bench_main([*args, "--noise", "sym", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "detect.json").read_text())
     assert [r["method"] for r in rows] == ["labelclean", "cleanlab"]
+    # Every reported number follows from what the run kept and the label file's true flips.
+    noise = pd.read_csv(tiny_cifar / "noise" / "sym0.4.csv").iloc[:64]
+    true, noisy = noise["label"].to_numpy(), noise["label_noisy"].to_numpy()
+    flipped = noisy != true
+    runs = tmp_path / "detect-runs"
+    audit = pd.read_parquet(next(runs.glob("*.parquet")))
+    probs = np.load(next(runs.glob("*.npy")))
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    kept = {
+        "labelclean": (
+            audit["is_suspicious"].to_numpy(),
+            audit["loss"].to_numpy(),
+            audit["suggested_label"].to_numpy(),
+        ),
+        "cleanlab": (
+            find_label_issues(noisy, probs),
+            -get_label_quality_scores(noisy, probs),
+            probs.argmax(1),
+        ),
+    }
     for row in rows:
-        assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1 and row["seconds"] > 0
-    assert "| noise | method | flagged | precision | recall | f1 | auroc |" in capsys.readouterr().out
+        flagged, ranking, suggested = kept[row["method"]]
+        scores = detection_scores(flagged, flipped)
+        assert row["flagged"] == flagged.sum() and row["seconds"] > 0
+        assert row["precision"] == round(scores["precision"], 4) and row["recall"] == round(
+            scores["recall"], 4
+        )
+        assert row["auroc"] == round(roc_auc_score(flipped, ranking), 4)
+        assert row["suggested_right_on_flipped"] == round((suggested[flipped] == true[flipped]).mean(), 4)
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)  # every sample got an out-of-fold prediction
+    assert (
+        "| noise | true_rate | method | flagged | precision | recall | f1 | auroc |"
+        in capsys.readouterr().out
+    )
     kept = sorted(p.suffix for p in (tmp_path / "detect-runs").iterdir())
-    assert kept == [".json", ".json", ".npy", ".parquet"]  # rows, probabilities, audit
+    assert kept == [
+        ".json",
+        ".json",
+        ".npy",
+        ".npz",
+        ".npz",
+        ".parquet",
+    ]  # rows, probabilities, scores, audit
     # A second call resumes: finished (noise, method) rows are read back, not trained again.
     assert bench_main([*args, "--noise", "sym", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "detect.json").read_text()) == rows
 
 
+def test_detect_on_feature_vectors_at_lower_noise_rates(tmp_path):
+    """--features with --noise-rate: every number in a row follows from the kept audit and the true labels."""
+    pytest.importorskip("cleanlab")
+    features = SHARED_DATA / "cifar10" / "embeddings" / "efficientnet_lite0_160px_train_first10k.npy"
+    args = [
+        "detect",
+        "--features",
+        str(features),
+        "--n",
+        "600",
+        "--noise",
+        "sym",
+        "--noise-rate",
+        "0.1",
+        "0.3",
+    ]
+    assert bench_main([*args, "--epochs", "3", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "detect.json").read_text())
+    assert [(r["method"], r["true_rate"]) for r in rows] == [
+        ("labelclean", 0.1), ("cleanlab", 0.1), ("labelclean", 0.3), ("cleanlab", 0.3)
+    ]  # fmt: skip
+    true = pq.read_table(SHARED_DATA / "cifar10" / "train.parquet", columns=["label"])["label"].to_numpy()[
+        :600
+    ]
+    for row in rows[::2]:
+        audit = pd.read_parquet(
+            tmp_path
+            / "detect-runs"
+            / f"sym-rate{round(row['true_rate'] * 100)}-labelclean-features-n600-e3-k5-s0.parquet"
+        )
+        wrong = audit["given_label"].to_numpy() != true
+        assert wrong.mean() == pytest.approx(row["true_rate"]) and row["given_accuracy"] == pytest.approx(
+            1 - wrong.mean()
+        )
+        assert row["flagged"] == audit["is_suspicious"].sum()
+        assert row["corrected_accuracy"] == pytest.approx((audit["corrected_label"] == true).mean(), abs=1e-4)
+        estimate, low, high = (
+            float(v) for v in row["estimated_rate"].replace("[", "").replace("]", "").replace(",", "").split()
+        )
+        assert low <= estimate <= high
+    assert (tmp_path / "detect-reliability.png").stat().st_size > 10_000
+
+
 def test_throughput_benchmark_times_both_loops_and_bf16_on_the_cpu(tmp_path):
-    args = ["throughput", "--data-dir", str(tmp_path / "none"), "--images", "256", "--models", "cnn_small"]
+    args = ["throughput", "--data-dir", str(tmp_path / "none"), "--images", "128", "--models", "cnn_small"]
     assert (
-        bench_main([*args, "--repeats", "1", "--workers", "0", "--device", "cpu", "--out", str(tmp_path)])
+        bench_main([*args, "--repeats", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path)])
         == 0
     )
     (row,) = json.loads((tmp_path / "throughput.json").read_text())
-    assert row["labelclean_img_s"] > 0 and row["reference_img_s"] > 0 and row["labelclean_bf16_img_s"] > 0
+    assert (row["model"], row["device"], row["images"], row["reference_workers"]) == (
+        "cnn_small",
+        "cpu",
+        128,
+        0,
+    )
+    for loop in ("labelclean", "labelclean_bf16", "reference"):
+        runs = row[f"{loop}_runs"]
+        assert len(runs) == 2  # both repeats ran, alternating with the other loops
+        # a timed epoch of real training: not the set-up alone, not an empty loop (which reads as ~1e6+)
+        assert all(1 < r < 20_000 for r in runs)
+        assert row[f"{loop}_img_s"] == pytest.approx(sum(runs) / 2, abs=0.1)  # the median of two
+    assert math.isclose(row["ratio"], row["labelclean_img_s"] / row["reference_img_s"])
     assert math.isclose(row["ratio_bf16"], row["labelclean_bf16_img_s"] / row["reference_img_s"])
 
 

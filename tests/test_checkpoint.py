@@ -1,18 +1,22 @@
 """Checkpoint and resume: a fit killed with SIGKILL resumes to the same audit, bit for bit."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from sklearn.datasets import load_digits
 
 from labelclean import SLNCleaner
 from labelclean.noise import symmetric_noise
+from labelclean.training import Callback
 
 PARAMS = dict(epochs=12, random_state=3)
 
@@ -79,11 +83,95 @@ def test_killed_fit_resumes_to_the_uninterrupted_audit(tmp_path, digits):
         assert torch.equal(a, b)
 
 
-def test_a_checkpoint_of_another_run_is_refused(tmp_path, digits):
+def _other_run(change, X, labels):
+    """The first run's data and settings with one thing changed."""
+    params = dict(epochs=3, random_state=0, sigma=0.5)  # a fixed sigma: "auto" chooses one per data set
+    if change == "data":  # same shape and labels, other samples
+        X = np.random.default_rng(0).uniform(0, 16, X.shape)
+    elif change == "swapped labels":  # same label sum and class count
+        i, j = 0, int(np.flatnonzero(labels != labels[0])[0])
+        labels = labels.copy()
+        labels[[i, j]] = labels[[j, i]]
+    elif change == "seed":
+        params["random_state"] = 7
+    else:
+        params["epochs"] = 4
+    return X, labels, params
+
+
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ("data", "the samples differ"),
+        ("swapped labels", "the labels differ"),
+        ("seed", r"the random seed differs \(random_state\)"),
+        ("epochs", r"the settings differ: correction_start 2 -> 3, epochs 3 -> 4"),
+    ],
+)
+def test_a_checkpoint_of_another_run_is_refused_and_kept(tmp_path, digits, change, differs):
+    X, noisy = digits[0][:300], digits[1][:300]
+    SLNCleaner(epochs=3, random_state=0, sigma=0.5, checkpoint_dir=tmp_path).fit(X, noisy)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    X, noisy, params = _other_run(change, X, noisy)
+    message = (
+        rf"cannot resume from {re.escape(str(tmp_path / 'checkpoint.pt'))}: it was written by another run: "
+        rf"{differs}\. Nothing was trained or deleted; to start afresh, use a new checkpoint_dir or delete "
+    )
+    with pytest.raises(ValueError, match=message):
+        SLNCleaner(checkpoint_dir=tmp_path, **params).fit(X, noisy)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    fresh = SLNCleaner(checkpoint_dir=tmp_path / "new", **params).fit(X, noisy)  # the advice works
+    assert len(fresh.history_) == params["epochs"]
+
+
+def test_a_checkpoint_of_streamed_images_is_refused_when_a_file_changes(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        (tmp_path / "data" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+            tmp_path / "data" / f"c{i % 2}" / f"{i}.png"
+        )
+    params = dict(epochs=2, random_state=0, memory_limit_gb=1e-6, checkpoint_dir=tmp_path / "ckpt")
+    SLNCleaner(**params).fit(tmp_path / "data")
+    changed = tmp_path / "data" / "c1" / "5.png"
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(changed)
+    os.utime(changed, ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    with pytest.raises(ValueError, match=r"another run: the samples differ\."):
+        SLNCleaner(**params).fit(tmp_path / "data")
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _StopBefore(Callback):
+    """Interrupts the fit when ``epoch`` (0-based) begins: the checkpoint holds the epochs before it."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, trainer, epoch):
+        if epoch == self.epoch:
+            raise _Interrupt
+
+
+@pytest.mark.parametrize("kind", ["features", "images with augmentation"])
+def test_resuming_during_label_correction_gives_the_uninterrupted_result(tmp_path, digits, kind):
     X, noisy = digits
-    SLNCleaner(epochs=2, random_state=0, checkpoint_dir=tmp_path).fit(X[:300], noisy[:300])
-    with pytest.raises(ValueError, match=r"cannot resume from .*checkpoint\.pt.*another run"):
-        SLNCleaner(epochs=3, random_state=0, checkpoint_dir=tmp_path).fit(X[:300], noisy[:300])
+    X = X[:400] if kind == "features" else X[:400].reshape(-1, 8, 8)
+    params = dict(epochs=5, correction_start=2, sigma=0.5, random_state=1)
+    reference = SLNCleaner(**params).fit(X, noisy[:400])
+    with pytest.raises(_Interrupt):
+        SLNCleaner(**params, checkpoint_dir=tmp_path, callbacks=[_StopBefore(4)]).fit(X, noisy[:400])
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert [r["correcting"] for r in saved["history"]] == [False, False, True, True]
+    assert not torch.equal(
+        saved["targets"], torch.nn.functional.one_hot(torch.as_tensor(noisy[:400])).float()
+    )
+    resumed = SLNCleaner(**params, checkpoint_dir=tmp_path).fit(X, noisy[:400])
+    assert reference.config_["crop_padding"] == (1 if kind != "features" else 0)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4, 5]
+    pd.testing.assert_frame_equal(resumed.audit(), reference.audit(), check_exact=True)
 
 
 def test_a_finished_checkpoint_refits_without_training(tmp_path, digits):

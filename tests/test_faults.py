@@ -10,7 +10,7 @@ and recorded, and nothing already written is lost.
 | labels out of range (ClassLabel, -1)   | ValueError naming the row and the value                 |
 | NaN feature values                     | ValueError naming the row and the column                |
 | full disk while writing the audit      | OSError; the previous audit is intact, no temp file     |
-| kill during the app's decision write   | the decisions file stays readable (old or new content)  |
+| kill during the app's decision write   | the previous decisions file stays whole and readable    |
 """
 
 import errno
@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -126,29 +125,39 @@ def test_full_disk_during_audit_write_keeps_the_previous_audit(tmp_path, monkeyp
 
 WRITER = textwrap.dedent(
     """
-    import sys
+    import os, sys, time
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from app.decisions import DecisionStore
+
     store = DecisionStore(Path(sys.argv[1]), int)
-    i = 0
-    print("ready", flush=True)
-    while True:  # decisions as fast as possible, each one a full atomic rewrite
-        store.record(i % 5000, "relabel", f"class_{i % 7}")
-        i += 1
+    for i in range(20):
+        store.record(i, "relabel", f"class_{i % 7}")
+
+    def pause(*args):  # the next decision stops at this step of its write, and is killed there
+        print("paused", flush=True)
+        time.sleep(120)
+
+    setattr(os, sys.argv[3], pause)
+    store.record(20, "accept", "class_0")
     """
 )
 
 
-def test_kill_during_decision_writes_leaves_a_readable_file(tmp_path):
+@pytest.mark.parametrize(
+    "step", ["fsync", "replace"], ids=["while the new file is synced", "just before the rename"]
+)
+def test_kill_during_a_decision_write_keeps_every_earlier_decision(tmp_path, step):
     path = tmp_path / "audit.decisions.json"
-    for attempt in range(5):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), str(ROOT)], stdout=subprocess.PIPE, text=True
-        )
-        assert writer.stdout.readline().strip() == "ready"
-        time.sleep(0.3 + 0.1 * attempt)
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(timeout=30)
-        decisions = json.loads(path.read_text())  # never half-written
-        assert decisions and all(v["decision"] == "relabel" for v in decisions.values())
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(ROOT), step], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout.readline().strip() == "paused"  # killed mid-write, not after a guessed sleep
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    decisions = json.loads(path.read_text())  # the previous file, whole
+    assert sorted(map(int, decisions)) == list(range(20))
+    assert all(v["decision"] == "relabel" for v in decisions.values())
+    (unfinished,) = [p for p in tmp_path.iterdir() if p != path]  # the 21st stayed in its temporary file
+    assert unfinished.name.startswith(".audit.decisions.json.") and unfinished.suffix == ".tmp"
+    assert json.loads(unfinished.read_text())["20"]["decision"] == "accept"

@@ -1,11 +1,15 @@
 """Images too large for memory stay on disk and train to the same result as in memory."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from PIL import Image
 
-from labelclean import SLNCleaner
+from labelclean import BadImageError, SLNCleaner
 from labelclean.images import Resize
 from labelclean.streaming import ImageFiles, prefetch
 
@@ -43,3 +47,48 @@ def test_image_files_index_like_a_tensor_and_prefetch_in_order(tmp_path):
     fetched = list(prefetch(files, batches))
     assert [i.tolist() for i, _ in fetched] == [[0, 1], [2], [8, 3]]
     assert all(torch.equal(b, files[i]) for i, b in fetched)
+
+
+def _photos(root, suffix, n=30):
+    """Three classes of noisy colour-coded photos in two sizes (48x48 and 40x56), saved as JPEG or PNG."""
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        folder = root / f"class_{i % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        height, width = (48, 48) if i % 4 else (40, 56)
+        pixels = rng.integers(0, 120, (height, width, 3)) + 60 * (i % 3)
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:03d}{suffix}", quality=95)
+    return root
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_truncated_file_on_the_streamed_path_is_named_or_skipped_like_in_memory(tmp_path, suffix):
+    root = _photos(tmp_path, suffix)
+    bad = root / "class_1" / f"004{suffix}"  # sorted row 11 of 30
+    bad.write_bytes(bad.read_bytes()[:-2000])  # opens (the header is intact), decoding fails
+    params = dict(epochs=2, batch_size=16, random_state=0)
+    with pytest.raises(BadImageError, match=rf"cannot read image {re.escape(str(bad))}"):
+        SLNCleaner(**params, memory_limit_gb=1e-6).fit(root)
+    on_disk = SLNCleaner(**params, memory_limit_gb=1e-6, on_bad_image="skip").fit(root)
+    in_memory = SLNCleaner(**params, on_bad_image="skip").fit(root)
+    assert [source for source, _ in on_disk.skipped_] == [str(bad)]
+    assert on_disk.input_shape_ == (3, 32, 32)  # image_size="auto": 48x48 and 40x56 both come out 32x32
+    pd.testing.assert_frame_equal(on_disk.audit(), in_memory.audit())
+    assert len(on_disk.audit()) == 29 and 11 not in set(on_disk.audit()["sample_id"])
+    with pytest.warns(UserWarning, match=re.escape(f"1 of 30 images could not be read (first: {bad})")):
+        proba = on_disk.predict_proba(root)
+    assert (
+        proba.shape == (30, 3) and np.isnan(proba[11]).all() and not np.isnan(np.delete(proba, 11, 0)).any()
+    )
+
+
+def test_a_file_damaged_after_loading_is_named_when_its_batch_is_decoded(tmp_path):
+    root = _photos(tmp_path, ".jpg", n=6)
+    paths = sorted(str(p) for p in root.rglob("*.jpg"))
+    files = ImageFiles(paths, Resize(crop=(48, 48)))
+    assert files[torch.tensor([0, 5])].shape == (2, 3, 48, 48)
+    Path(paths[5]).write_bytes(Path(paths[5]).read_bytes()[:-2000])
+    with pytest.raises(
+        BadImageError, match=rf"cannot read image {re.escape(paths[5])}: image file is truncated"
+    ):
+        files[torch.tensor([0, 5])]

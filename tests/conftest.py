@@ -1,0 +1,34 @@
+"""Fixtures shared by several test files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+# One torch thread in the test process: the suite's networks are small, and on a shared 2-core
+# machine two threads oversubscribe the cores (tests/test_examples.py: 56 s with two, 26 s with one).
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``python -m labelclean demo --out DIR/audit.parquet`` run once, for real, as the app runs it.
+
+    Returns the command, the finished process and the audit's path. The demo's own test
+    reads its output; the app's test checks that its "run the demo" button runs this command.
+    """
+    folder = tmp_path_factory.mktemp("demo")
+    command = [sys.executable, "-m", "labelclean", "demo", "--out", str(folder / "audit.parquet")]
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    # One thread: a busy machine slows a 2-thread run of the demo several-fold (oversubscription).
+    env = {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=folder, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return command, done, folder / "audit.parquet"
