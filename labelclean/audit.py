@@ -1,23 +1,7 @@
-"""The label audit: one row per training sample, in input order, with a fixed schema.
+"""Building and writing the label audit: one row per training sample, in input order.
 
-=================  ==========================================================
-column             meaning
-=================  ==========================================================
-sample_id          position of the sample in the input (row / file order)
-source             file path, or ``row N`` for dataset, DataFrame and array rows
-given_label        the label the data came with
-suggested_label    the most probable true class, given the image and its label
-corrected_label    ``suggested_label`` where ``is_suspicious``, else ``given_label``
-loss               cross-entropy of the momentum model against ``given_label``
-given_prob         the model's probability of ``given_label``
-suggested_prob     the model's probability of ``suggested_label``
-mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.calibration`)
-suggested_true_prob  probability that ``suggested_label`` is the true class
-rank               1 = highest loss (most suspicious)
-is_suspicious      ``suggested_label`` is more probably right than ``given_label``
-image              (only for images that are not files: arrays, datasets) PNG bytes
-                   of the image, at most 128 pixels a side, for review tools
-=================  ==========================================================
+The schema (its columns and metadata) and the readers are in :mod:`labelclean.auditfile`,
+which reading tools import without torch.
 """
 
 from __future__ import annotations
@@ -34,31 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from .auditfile import METADATA_KEY
 from .calibration import label_posterior
 from .fileio import atomic_write
 
-__all__ = [
-    "AUDIT_COLUMNS",
-    "build_audit",
-    "read_audit_metadata",
-    "write_audit",
-]
-
-AUDIT_COLUMNS = (
-    "sample_id",
-    "source",
-    "given_label",
-    "suggested_label",
-    "corrected_label",
-    "loss",
-    "given_prob",
-    "suggested_prob",
-    "mislabel_prob",
-    "suggested_true_prob",
-    "rank",
-    "is_suspicious",
-)
-METADATA_KEY = b"labelclean"
+__all__ = ["build_audit", "write_audit"]
 
 
 def build_audit(
@@ -150,11 +114,3 @@ def write_audit(
                 writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
 
     return atomic_write(path, write)
-
-
-def read_audit_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The labelclean metadata stored in an audit file (version, parameters, classes...)."""
-    meta = pq.read_schema(path).metadata or {}
-    if METADATA_KEY not in meta:
-        raise ValueError(f"{path} is not a labelclean audit (no {METADATA_KEY.decode()!r} metadata)")
-    return json.loads(meta[METADATA_KEY])

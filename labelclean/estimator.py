@@ -157,7 +157,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     history_ : list of dict
         One record per epoch: loss, accuracy, sigma, whether correcting, seconds.
     audit_ : pandas.DataFrame
-        The label audit (see :mod:`labelclean.audit` for its columns).
+        The label audit (see :mod:`labelclean.auditfile` for its columns).
     skipped_ : list of (str, str)
         Inputs left out and why.
     n_features_in_ : int
@@ -591,7 +591,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     # --- the audit ---------------------------------------------------------------------
 
     def audit(self) -> pd.DataFrame:
-        """One row per training sample, in input order (columns: :mod:`labelclean.audit`)."""
+        """One row per training sample, in input order (columns: :mod:`labelclean.auditfile`)."""
         check_is_fitted(self)
         return self.audit_.copy()
 

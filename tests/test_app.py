@@ -1,16 +1,11 @@
-"""The review app: its logic (app/review.py), the Streamlit script (AppTest), and a real browser."""
+"""The review app's logic, without Streamlit: loading, filters, images, paths, decisions, export."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,83 +13,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from appdata import CLASSES, make_audit, png
 from PIL import Image
-from sklearn.datasets import load_digits
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from app import review  # noqa: E402
-from app.review import DecisionStore, Filters, UnsafePathError  # noqa: E402
-from labelclean import AUDIT_COLUMNS, read_audit_metadata  # noqa: E402
+from app import decisions, review, sources  # noqa: E402
+from app.decisions import DecisionStore  # noqa: E402
+from app.review import Filters  # noqa: E402
+from app.sources import UnsafePathError  # noqa: E402
 from labelclean.audit import build_audit, write_audit  # noqa: E402
-
-MAIN = REPO / "app" / "main.py"
-DIGITS = load_digits().images
-CLASSES = np.array(["cat", "dog", "fox", "owl"])
-
-
-def png(value: int, side: int = 8) -> bytes:
-    """A small PNG: scikit-learn's digit number ``value``, or a flat image of another size."""
-    pixels = np.full((side, side), value % 256, dtype=np.uint8)
-    if side == 8:
-        pixels = (DIGITS[value % len(DIGITS)] * 15).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def make_audit(
-    folder: Path,
-    n: int = 60,
-    *,
-    files: bool = False,
-    images: bool = False,
-    row_group_size: int = 65536,
-    seed: int = 0,
-) -> Path:
-    """An audit written by labelclean's own writer, from made-up predictions.
-
-    About a third of the samples get a confident prediction of another class, so the
-    mixture flags them. ``files``: the sources are PNG files under ``folder/data``
-    (an image-folder audit); ``images``: ``row N`` sources with an ``image`` column.
-    """
-    rng = np.random.default_rng(seed)
-    k = len(CLASSES)
-    labels = rng.integers(0, k, n)
-    wrong = rng.random(n) < 0.35
-    target = np.where(wrong, (labels + rng.integers(1, k, n)) % k, labels)
-    probs = rng.dirichlet(np.full(k, 0.3), n) * 0.1
-    probs[np.arange(n), target] += 0.9
-    probs /= probs.sum(axis=1, keepdims=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    root = folder / "data"
-    if files:
-        sources = []
-        for i, label in enumerate(labels):
-            path = root / CLASSES[label] / f"{i:03d}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png(i))
-            sources.append(str(path))
-        data_source = f"image folder {root}"
-    else:
-        sources = [f"row {i}" for i in range(n)]
-        data_source = f"array of {n} grayscale images, shape ({n}, 8, 8)"
-    audit = build_audit(probs, labels, CLASSES, sources)
-    if images:
-        audit["image"] = [png(i) for i in range(n)]
-    metadata = {
-        "labelclean_version": "test",
-        "params": {"epochs": 1},
-        "classes": CLASSES.tolist(),
-        "class_names": CLASSES.tolist(),
-        "data_source": data_source,
-        "created": "2025-01-01T00:00:00+00:00",
-    }
-    path = folder / "audit.parquet"
-    write_audit(audit, path, metadata, row_group_size=row_group_size)
-    return path
+from labelclean.auditfile import AUDIT_COLUMNS, decisions_path, read_audit_metadata, read_reviewed  # noqa: E402
 
 
 @pytest.fixture
@@ -107,21 +38,31 @@ def file_audit(tmp_path):
     return make_audit(tmp_path / "folder", files=True)
 
 
-# --- app/review.py ----------------------------------------------------------------------------
+def int_audit(folder: Path) -> Path:
+    """Integer labels 3 and 7, named "three" and "seven"."""
+    return make_audit(folder, n=40, classes=np.array([3, 7]))
+
+
+# --- loading ---------------------------------------------------------------------------------
 
 
 def test_load_reads_light_columns_ranked(image_audit):
     audit = review.load_audit(image_audit)
     full = pd.read_parquet(image_audit)
-    assert "image" not in audit.frame.columns and audit.has_images
-    assert list(audit.frame.columns) == [*AUDIT_COLUMNS, review.ROW]
+    light = [c for c in AUDIT_COLUMNS if c != "source"]
+    assert list(audit.frame.columns) == [*light, review.ROW] and audit.has_images
     assert audit.frame["rank"].tolist() == list(range(1, len(full) + 1))
     assert audit.frame["loss"].is_monotonic_decreasing
-    # file_row points back at the sample's row in the file
-    back = full.iloc[audit.frame[review.ROW]]
+    back = full.iloc[audit.frame[review.ROW]]  # file_row points back at the sample's row in the file
     assert back["sample_id"].tolist() == audit.frame["sample_id"].tolist()
-    assert audit.classes == CLASSES.tolist() and audit.name("fox") == "fox"
+    assert [audit.source(r) for r in audit.frame[review.ROW]] == back["source"].tolist()
+    assert audit.classes == CLASSES.tolist() and audit.name("fox") == "fox" and audit.note == ""
     assert audit.metadata == read_audit_metadata(image_audit)
+    top = audit.frame.iloc[0]
+    assert (
+        audit.row(int(top.sample_id)).loss == top.loss
+        and audit.sample_id(str(top.sample_id)) == top.sample_id
+    )
 
 
 def test_load_refuses_files_that_are_not_audits(tmp_path):
@@ -135,6 +76,20 @@ def test_load_refuses_files_that_are_not_audits(tmp_path):
     text.write_text("hello")
     with pytest.raises(ValueError):
         review.load_audit(text)
+
+
+def test_an_audit_rewritten_by_pandas_opens_from_its_columns(image_audit, tmp_path):
+    """Defect 5: pandas' round trip drops the labelclean metadata; the audit still opens."""
+    rewritten = tmp_path / "rewritten.parquet"
+    pd.read_parquet(image_audit).to_parquet(rewritten)
+    audit = review.load_audit(rewritten)
+    original = review.load_audit(image_audit)
+    assert audit.metadata == {} and "no labelclean metadata" in audit.note
+    assert audit.classes == sorted(CLASSES.tolist()) and audit.has_images
+    assert audit.frame["sample_id"].tolist() == original.frame["sample_id"].tolist()
+
+
+# --- filters, pages, neighbours ------------------------------------------------------------------
 
 
 def test_filters(image_audit):
@@ -156,8 +111,7 @@ def test_filters(image_audit):
     assert (by_pair["suggested_label"] == pair[1]).all()
 
     high = review.filter_audit(frame, Filters(score_range=(0.5, 1.0)))
-    assert (high["mislabel_prob"] >= 0.5).all()
-    assert len(high) == (frame["mislabel_prob"] >= 0.5).sum()
+    assert (high["mislabel_prob"] >= 0.5).all() and len(high) == (frame["mislabel_prob"] >= 0.5).sum()
     low_loss = review.filter_audit(frame, Filters(score="loss", score_range=(0.0, 0.5)))
     assert (low_loss["loss"] <= 0.5).all() and len(low_loss) == (frame["loss"] <= 0.5).sum()
     with pytest.raises(ValueError):
@@ -169,14 +123,87 @@ def test_filters(image_audit):
     assert review.filter_audit(frame, Filters()) is frame
 
 
-def test_paging():
-    view = pd.DataFrame({"x": range(50)})
+def test_paging_and_neighbours():
+    view = pd.DataFrame({"sample_id": range(100, 150)})
     assert review.page_count(50, 24) == 3 and review.page_count(0, 24) == 1
-    assert review.page_rows(view, 1, 24)["x"].tolist() == list(range(24))
-    assert review.page_rows(view, 3, 24)["x"].tolist() == [48, 49]
-    assert review.page_rows(view, 99, 24)["x"].tolist() == [48, 49]  # clamped to the last page
-    assert review.page_rows(view, 0, 24)["x"].tolist() == list(range(24))
+    assert review.page_rows(view, 1, 24)["sample_id"].tolist() == list(range(100, 124))
+    assert review.page_rows(view, 3, 24)["sample_id"].tolist() == [148, 149]
+    assert review.page_rows(view, 99, 24)["sample_id"].tolist() == [148, 149]  # clamped to the last page
+    assert review.page_rows(view, 0, 24)["sample_id"].tolist() == list(range(100, 124))
     assert review.page_rows(view.iloc[:0], 1, 24).empty
+    assert review.position(view, 130) == 30 and review.position(view, 7) is None
+    assert review.page_of(view, 130, 24) == 2 and review.page_of(view, 7, 24) is None
+    assert review.neighbours(view, 1)["sample_id"].tolist() == list(range(100, 106))
+    assert review.neighbours(view, 49, 2, 2)["sample_id"].tolist() == [147, 148, 149]
+
+
+def test_digit_keys():
+    assert review.digit_keys([str(d) for d in range(10)]) == {str(d): str(d) for d in range(10)}
+    assert review.digit_keys(["cat", "dog"]) == {"1": "cat", "2": "dog"}
+    many = review.digit_keys([f"c{i}" for i in range(12)])
+    assert list(many) == [*"123456789", "0"] and many["0"] == "c9"
+
+
+def test_top_classes_from_a_column_or_what_the_audit_has(tmp_path):
+    path = make_audit(tmp_path / "plain", n=12)
+    audit = review.load_audit(path)
+    flagged = next(audit.frame[audit.frame["is_suspicious"]].itertuples(index=False))
+    shown, complete = review.top_classes(audit, flagged)
+    assert not complete
+    assert shown == [
+        (flagged.suggested_label, pytest.approx(flagged.suggested_prob)),
+        (flagged.given_label, pytest.approx(flagged.given_prob)),
+    ]
+    table = pq.read_table(path)
+    top = [[{"label": "owl", "prob": 0.7}, {"label": "cat", "prob": 0.2}, {"label": "dog", "prob": 0.1}]] * 12
+    pq.write_table(
+        table.append_column("top_classes", pa.array(top)).replace_schema_metadata(table.schema.metadata), path
+    )
+    audit = review.load_audit(path)
+    shown, complete = review.top_classes(audit, next(audit.frame.itertuples(index=False)))
+    assert complete and shown == [
+        ("owl", pytest.approx(0.7)),
+        ("cat", pytest.approx(0.2)),
+        ("dog", pytest.approx(0.1)),
+    ]
+
+
+def test_overview_numbers(image_audit):
+    audit = review.load_audit(image_audit)
+    full = pd.read_parquet(image_audit, columns=list(AUDIT_COLUMNS))
+    stats = review.summary(audit.frame)
+    assert stats == {
+        "samples": len(full),
+        "flagged": int(full.is_suspicious.sum()),
+        "rate": full.is_suspicious.mean(),
+    }
+    rates = review.per_class_rates(audit).set_index("class")
+    for name in CLASSES:
+        rows = full[full.given_label == name]
+        assert rates.loc[name, "samples"] == len(rows)
+        assert rates.loc[name, "rate"] == pytest.approx(rows.is_suspicious.mean())
+    pairs = audit.pairs
+    assert pairs["count"].sum() == stats["flagged"] and (pairs["count"] > 0).all()
+    assert pairs["count"].is_monotonic_decreasing
+
+
+def test_heat_map_text_is_never_white_on_white_and_the_histogram_has_ticks(image_audit):
+    """Defect 7: the colour scale starts at 0 and text turns white only on its darker half;
+    the loss histogram's count axis is square-root, not symlog (which had ticks 0 and 500 only)."""
+    from app import overview
+
+    audit = review.load_audit(image_audit)
+    spec = overview.confusion_map(audit).to_dict()
+    heat, text = spec["layer"]
+    most = int(audit.pairs["count"].max())
+    assert heat["encoding"]["color"]["scale"]["domain"] == [0, most]
+    white = text["encoding"]["color"]["condition"]
+    assert white["value"] == "white" and white["test"] == f"(datum.count > {most / 2})"
+    y = overview.loss_histogram(audit).to_dict()["encoding"]["y"]
+    assert y["scale"]["type"] == "sqrt" and y["axis"]["tickCount"] == 5
+
+
+# --- images and paths ------------------------------------------------------------------------------
 
 
 def test_fetch_images_reads_only_the_row_groups_it_needs(image_audit, monkeypatch):
@@ -190,20 +217,120 @@ def test_fetch_images_reads_only_the_row_groups_it_needs(image_audit, monkeypatc
         return original(self, i, *args, **kwargs)
 
     monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
-    images = review.fetch_images(image_audit, [3, 17, 18, 59])
+    images = sources.fetch_images(image_audit, [3, 17, 18, 59])
     assert images == {r: full["image"][r] for r in (3, 17, 18, 59)}
     assert read == [(0, ["image"]), (1, ["image"]), (3, ["image"])]
-    assert review.fetch_images(image_audit, []) == {}
+    assert sources.fetch_images(image_audit, []) == {}
 
 
-def test_thumbnail_enlarges_small_images_sharply():
-    data = review.thumbnail(png(200, side=8), size=192)
-    with Image.open(io.BytesIO(data)) as picture:
-        assert picture.size == (192, 192)
-    big = io.BytesIO()
-    Image.new("RGB", (1000, 500)).save(big, format="PNG")
-    with Image.open(io.BytesIO(review.thumbnail(big.getvalue(), size=192))) as picture:
-        assert max(picture.size) == 192
+def encoded(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def test_pictures_go_to_the_browser_as_they_are_unless_too_big_or_unreadable_there():
+    small = png(3)
+    shown = sources.picture(small, 192)
+    assert shown.data == small and (shown.width, shown.height, shown.mime) == (8, 8, "image/png")
+    assert shown.data_uri().startswith("data:image/png;base64,")
+    photo = encoded(Image.new("RGB", (1000, 500), "teal"), "JPEG")
+    thumb = sources.picture(photo, 192)
+    with Image.open(io.BytesIO(thumb.data)) as back:
+        assert back.size == (192, 96) and back.format == "JPEG"
+    assert (thumb.width, thumb.height) == (1000, 500)  # the size of the image it came from
+    assert sources.picture(photo, None).data == photo  # full resolution: the file itself
+    bmp = sources.picture(encoded(Image.new("L", (20, 10)), "BMP"), None)
+    assert bmp.mime == "image/png" and bmp.format == "BMP"
+    with pytest.raises(Exception, match="cannot identify"):
+        sources.picture(b"not an image", 192)
+
+
+def test_sources_outside_the_root_are_refused(tmp_path, file_audit):
+    audit = review.load_audit(file_audit)
+    root = file_audit.parent / "data"
+    assert audit.root == root.resolve() and audit.root_origin == "the common folder of the file sources"
+    inside = audit.source(0)
+    assert sources.resolve_source(inside, audit.root, audit.base) == Path(inside).resolve()
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png(0))
+    escape = str(root / "cat" / ".." / ".." / ".." / "secret.png")
+    assert Path(os.path.normpath(escape)) == secret
+    with pytest.raises(UnsafePathError, match="outside the dataset root"):
+        sources.resolve_source(escape, audit.root, audit.base)
+    with pytest.raises(UnsafePathError, match="outside the dataset root"):
+        sources.resolve_source("../../etc/passwd", audit.root, audit.root / "cat")
+    with pytest.raises(UnsafePathError, match="outside the dataset root"):
+        sources.resolve_source("/etc/passwd", audit.root, audit.base)
+    link = root / "cat" / "link.png"
+    link.symlink_to(secret)
+    with pytest.raises(UnsafePathError, match="outside the dataset root"):
+        sources.resolve_source(str(link), audit.root, audit.base)
+    friendly = root / "cat" / "friendly.png"
+    friendly.symlink_to(Path(inside))
+    assert sources.resolve_source(str(friendly), audit.root, audit.base) == Path(inside).resolve()
+    with pytest.raises(UnsafePathError, match="not a file"):
+        sources.resolve_source("row 3", audit.root, audit.base)
+    with pytest.raises(UnsafePathError, match="no dataset root"):
+        sources.resolve_source(inside, None, audit.base)
+
+
+def test_the_audits_metadata_cannot_widen_the_root(tmp_path, file_audit):
+    """Defect 2: ``data_source = "image folder /"`` once made the app serve any file."""
+    table = pq.read_table(file_audit)
+    metadata = json.loads(table.schema.metadata[b"labelclean"])
+    metadata["data_source"] = "image folder /"
+    pq.write_table(table.replace_schema_metadata({b"labelclean": json.dumps(metadata).encode()}), file_audit)
+    audit = review.load_audit(file_audit)
+    assert audit.metadata["data_source"] == "image folder /"
+    assert audit.root == (file_audit.parent / "data").resolve()
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png(1))
+    for path in (str(secret), str(audit.root / ".." / ".." / "secret.png"), "/etc/passwd"):
+        with pytest.raises(UnsafePathError, match="outside the dataset root"):
+            sources.resolve_source(path, audit.root, audit.base)
+    given = review.load_audit(file_audit, root=tmp_path)  # the user's own choice, on the command line
+    assert given.root == tmp_path.resolve() and given.root_origin == "given on the command line"
+    assert sources.resolve_source(str(secret), given.root, given.base) == secret.resolve()
+
+
+def test_dataset_root_is_the_common_folder_and_never_too_wide(tmp_path):
+    data = tmp_path / "data"
+    files = [str(data / "a" / "1.png"), str(data / "b" / "2.png"), "row 5"]
+    assert sources.dataset_root(files, tmp_path) == (data, "the common folder of the file sources")
+    sneaky = [*files, str(data / "a" / ".." / ".." / ".." / "etc" / "passwd")]  # a ".." does not widen it
+    assert sources.dataset_root(sneaky, tmp_path)[0] == data
+    assert sources.dataset_root(["imgs/x/1.png", "imgs/y/2.png"], tmp_path)[0] == tmp_path / "imgs"
+    root, why = sources.dataset_root([*files, "/etc/passwd"], tmp_path)
+    assert root is None and "too wide" in why
+    home = Path.home()
+    assert sources.dataset_root([str(home / "a.png"), str(home / "b.png")], tmp_path)[0] is None
+    assert sources.dataset_root(["row 1", "row 2"], tmp_path) == (None, "no file sources")
+
+
+def test_real_slncleaner_audit(tmp_path):
+    """The loader reads what SLNCleaner.save_audit writes, image folder and all."""
+    from labelclean import SLNCleaner
+
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        label = ("light", "dark")[i % 2]
+        path = folder / label / f"{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(
+            (rng.integers(0, 20, (8, 8)) + (200 if label == "light" else 30)).astype(np.uint8)
+        ).save(path)
+    cleaner = SLNCleaner(epochs=1, batch_size=8, random_state=0).fit(folder)
+    audit = review.load_audit(cleaner.save_audit(tmp_path / "audit.parquet"))
+    assert audit.n == 24 and not audit.has_images
+    assert audit.root == folder.resolve() and sorted(audit.classes) == ["dark", "light"]
+    for file_row in range(audit.n):
+        assert sources.resolve_source(audit.source(file_row), audit.root, audit.base).is_file()
+
+
+# --- decisions -------------------------------------------------------------------------------------
 
 
 def test_decisions_persist_across_reload(image_audit):
@@ -231,8 +358,21 @@ def test_decisions_persist_across_reload(image_audit):
         store.record(first.sample_id, "maybe", None)
 
 
+def test_each_change_returns_what_it_replaced_so_it_can_be_undone(image_audit):
+    store = DecisionStore(decisions_path(image_audit))
+    assert store.record(1, "accept", "dog") == {1: None}
+    first = store.get(1)
+    assert store.record(1, "relabel", "owl") == {1: first}
+    bulk = store.record_many([(1, "keep", "cat"), (2, "accept", "fox")])
+    assert bulk[1]["final_label"] == "owl" and bulk[2] is None
+    store.restore(bulk)  # undo the bulk change: sample 1 back to "owl", sample 2 undecided
+    assert store.get(1)["final_label"] == "owl" and 2 not in store
+    assert store.clear(1)[1]["final_label"] == "owl" and len(store) == 0
+    assert DecisionStore(store.path).as_dict() == {}
+
+
 def test_failed_write_leaves_the_old_decisions_file_intact(image_audit, monkeypatch):
-    store = DecisionStore(review.decisions_path(image_audit))
+    store = DecisionStore(decisions_path(image_audit))
     store.record(1, "accept", "dog")
     before = store.path.read_bytes()
 
@@ -241,7 +381,7 @@ def test_failed_write_leaves_the_old_decisions_file_intact(image_audit, monkeypa
             handle.write(data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(review, "_write_bytes", half_then_fail)
+    monkeypatch.setattr(decisions, "_write_bytes", half_then_fail)
     with pytest.raises(OSError, match="No space"):
         store.record(2, "keep", "cat")
     assert store.path.read_bytes() == before
@@ -251,19 +391,29 @@ def test_failed_write_leaves_the_old_decisions_file_intact(image_audit, monkeypa
     assert DecisionStore(store.path).as_dict() == {1: json.loads(before)["1"]}
 
 
+# --- export and the way back into fit -----------------------------------------------------------------
+
+
+def record_four(audit: review.AuditData, store: DecisionStore) -> list:
+    """accept, keep, relabel (to the last class) and fits-no-class on the four top samples."""
+    ids = audit.frame["sample_id"].iloc[:4].tolist()
+    rows = [audit.row(i) for i in ids]
+    store.record(ids[0], "accept", rows[0].suggested_label)
+    store.record(ids[1], "keep", rows[1].given_label)
+    store.record(ids[2], "relabel", audit.classes[-1])
+    store.record(ids[3], "none", None)
+    return ids
+
+
 def test_export_columns_and_values(image_audit):
     audit = review.load_audit(image_audit)
     frame = audit.frame.set_index("sample_id")
-    ids = audit.frame["sample_id"].iloc[:4].tolist()
     store = DecisionStore.for_audit(audit)
-    store.record(ids[0], "accept", frame.loc[ids[0], "suggested_label"])
-    store.record(ids[1], "keep", frame.loc[ids[1], "given_label"])
-    store.record(ids[2], "relabel", "owl")
-    store.record(ids[3], "none", None)
-
-    fixes = review.build_corrections(audit, store.as_dict())
-    assert tuple(fixes.columns) == review.CORRECTION_COLUMNS
+    ids = record_four(audit, store)
+    fixes = decisions.build_corrections(audit, store.as_dict())
+    assert tuple(fixes.columns) == decisions.CORRECTION_COLUMNS
     assert fixes["sample_id"].tolist() == sorted(frame.index)  # input order
+    assert fixes["source"].tolist() == pd.read_parquet(image_audit)["source"].tolist()
     fixes = fixes.set_index("sample_id", drop=False)
     assert fixes.loc[ids[0], "final_label"] == frame.loc[ids[0], "suggested_label"]
     assert fixes.loc[ids[1], "final_label"] == frame.loc[ids[1], "given_label"]
@@ -277,19 +427,71 @@ def test_export_columns_and_values(image_audit):
     ]
     rest = fixes.drop(index=ids)
     assert (rest["decided_by"] == "auto: corrected_label").all()
-    assert (rest["final_label"] == frame.loc[rest.index, "corrected_label"]).all()
-
-    csv_path, parquet_path = review.write_corrections(audit, fixes.reset_index(drop=True))
+    assert (rest["final_label"] == frame.loc[rest.index, "corrected_label"].astype(str)).all()
+    csv_path, parquet_path = decisions.write_corrections(audit, fixes.reset_index(drop=True))
     assert csv_path.name == "audit.corrections.csv" and parquet_path.name == "audit.corrections.parquet"
-    assert list(pd.read_csv(csv_path).columns) == list(review.CORRECTION_COLUMNS)
+    assert list(pd.read_csv(csv_path).columns) == list(decisions.CORRECTION_COLUMNS)
     written = pd.read_parquet(parquet_path)
     assert len(written) == audit.n and written["final_label"].isna().sum() == 1
 
-    df = pd.DataFrame({"label": frame.sort_index()["given_label"]})  # the user's data, by sample_id
-    exec(review.apply_snippet(parquet_path), {"pd": pd, "df": df})
-    assert (
-        df.loc[ids[2], "label"] == "owl" and df.loc[ids[0], "label"] == frame.loc[ids[0], "suggested_label"]
+
+@pytest.fixture(params=["str", "int"])
+def reviewed(request, tmp_path):
+    """An audit (string or integer labels) with four decisions, and its exported corrections."""
+    path = int_audit(tmp_path) if request.param == "int" else make_audit(tmp_path, n=40)
+    audit = review.load_audit(path)
+    store = DecisionStore.for_audit(audit)
+    ids = record_four(audit, store)
+    csv_path, parquet_path = decisions.write_corrections(
+        audit, decisions.build_corrections(audit, store.as_dict())
     )
+    return path, audit, store, ids, csv_path, parquet_path
+
+
+def test_the_apply_snippet_runs_as_shown(reviewed):
+    """Defect 3: the snippet crashed under pandas 3 for integer labels with a "fits no class"."""
+    path, audit, _, ids, _, parquet_path = reviewed
+    given = pd.read_parquet(path).set_index("sample_id")["given_label"]
+    df = pd.DataFrame({"label": given.to_numpy(), "feature": 1.0}, index=given.index)  # the user's data
+    scope = {"df": df}
+    exec("import pandas as pd\n" + decisions.apply_snippet(parquet_path), scope)
+    fixed = scope["df"]
+    assert (
+        fixed["label"].dtype == df["label"].dtype and ids[3] not in fixed.index and len(fixed) == len(df) - 1
+    )
+    assert fixed.loc[ids[0], "label"] == audit.row(ids[0]).suggested_label
+    assert fixed.loc[ids[1], "label"] == audit.row(ids[1]).given_label
+    assert fixed.loc[ids[2], "label"] == audit.classes[-1]
+    corrected = pd.read_parquet(path).set_index("sample_id")["corrected_label"]
+    untouched = fixed.index.difference(ids)
+    assert (fixed.loc[untouched, "label"] == corrected.loc[untouched]).all()
+
+
+def test_read_reviewed_reads_every_file_the_app_writes(reviewed):
+    """The decisions file, the corrections CSV and Parquet give the same reviewed labels."""
+    _, audit, store, ids, csv_path, parquet_path = reviewed
+    labels = "int" if isinstance(audit.classes[0], int) else "str"
+    table = read_reviewed(store.path)
+    assert list(table.columns) == ["sample_id", "label", "fits_no_class", "decision"]
+    assert table["sample_id"].tolist() == sorted(ids) and table["sample_id"].dtype == np.int64
+    by_id = table.set_index("sample_id")
+    assert by_id.loc[ids[3], "fits_no_class"] and pd.isna(by_id.loc[ids[3], "label"])
+    assert not by_id.loc[ids[:3], "fits_no_class"].any()
+    assert by_id.loc[ids[2], "label"] == audit.classes[-1] and by_id.loc[ids[2], "decision"] == "relabel"
+    assert by_id.loc[ids[0], "label"] == audit.row(ids[0]).suggested_label
+    assert str(table["label"].dtype) == ("Int64" if labels == "int" else "string")
+    for other in (csv_path, parquet_path, pd.read_parquet(parquet_path)):
+        pd.testing.assert_frame_equal(read_reviewed(other), table)
+
+
+def test_refit_snippet_names_the_decisions_file_and_the_audits_settings(tmp_path, image_audit):
+    audit = review.load_audit(image_audit)
+    code = decisions.refit_snippet(audit)
+    assert f"reviewed={str(decisions_path(image_audit))!r}" in code
+    assert f"read_audit_metadata({str(image_audit)!r})['params']" in code and "SLNCleaner(**params)" in code
+    rewritten = tmp_path / "rewritten.parquet"
+    pd.read_parquet(image_audit).to_parquet(rewritten)  # no metadata, so no settings to repeat
+    assert "SLNCleaner().fit(X, reviewed=" in decisions.refit_snippet(review.load_audit(rewritten))
 
 
 def test_integer_labels_export_as_nullable_integers(tmp_path):
@@ -299,339 +501,6 @@ def test_integer_labels_export_as_nullable_integers(tmp_path):
     write_audit(table, path, {"classes": [3, 7], "class_names": ["three", "seven"]})
     audit = review.load_audit(path)
     assert audit.name(7) == "seven" and audit.label_of("three") == 3
-    fixes = review.build_corrections(audit, {0: {"decision": "none", "final_label": None}})
+    fixes = decisions.build_corrections(audit, {0: {"decision": "none", "final_label": None}})
     assert str(fixes["final_label"].dtype) == "Int64" and pd.isna(fixes["final_label"][0])
     assert fixes["final_label"][1:].tolist() == table["corrected_label"][1:].tolist()
-
-
-def test_overview_numbers(image_audit):
-    audit = review.load_audit(image_audit)
-    full = pd.read_parquet(image_audit, columns=list(AUDIT_COLUMNS))
-    stats = review.summary(audit.frame)
-    assert stats == {
-        "samples": len(full),
-        "flagged": int(full.is_suspicious.sum()),
-        "rate": full.is_suspicious.mean(),
-    }
-    rates = review.per_class_rates(audit).set_index("class")
-    for name in CLASSES:
-        rows = full[full.given_label == name]
-        assert rates.loc[name, "samples"] == len(rows)
-        assert rates.loc[name, "rate"] == pytest.approx(rows.is_suspicious.mean())
-    pairs = review.confusion_pairs(audit)
-    assert pairs["count"].sum() == stats["flagged"] and (pairs["count"] > 0).all()
-    assert pairs["count"].is_monotonic_decreasing
-
-
-def test_sources_outside_the_root_are_refused(tmp_path, file_audit):
-    audit = review.load_audit(file_audit)
-    root = file_audit.parent / "data"
-    assert audit.root == root.resolve() and audit.root_origin == "metadata"
-    inside = audit.frame["source"].iloc[0]
-    assert review.resolve_source(inside, audit.root, audit.base) == Path(inside).resolve()
-
-    secret = tmp_path / "secret.png"
-    secret.write_bytes(png(0))
-    escape = str(root / "cat" / ".." / ".." / ".." / "secret.png")
-    assert Path(os.path.normpath(escape)) == secret
-    with pytest.raises(UnsafePathError, match="outside the dataset root"):
-        review.resolve_source(escape, audit.root, audit.base)
-    with pytest.raises(UnsafePathError, match="outside the dataset root"):
-        review.resolve_source("../../etc/passwd", audit.root, audit.root / "cat")
-    with pytest.raises(UnsafePathError, match="outside the dataset root"):
-        review.resolve_source("/etc/passwd", audit.root, audit.base)
-
-    link = root / "cat" / "link.png"
-    link.symlink_to(secret)
-    with pytest.raises(UnsafePathError, match="outside the dataset root"):
-        review.resolve_source(str(link), audit.root, audit.base)
-    friendly = root / "cat" / "friendly.png"
-    friendly.symlink_to(Path(inside))
-    assert review.resolve_source(str(friendly), audit.root, audit.base) == Path(inside).resolve()
-
-    with pytest.raises(UnsafePathError, match="not a file"):
-        review.resolve_source("row 3", audit.root, audit.base)
-    with pytest.raises(UnsafePathError, match="no dataset root"):
-        review.resolve_source(inside, None, audit.base)
-
-
-def test_dataset_root_without_metadata_is_the_common_parent(tmp_path):
-    data = tmp_path / "data"
-    sources = [str(data / "a" / "1.png"), str(data / "b" / "2.png"), "row 5"]
-    assert review.dataset_root(sources, {}, tmp_path) == (data, "common parent of the file sources")
-    # a "..": source does not widen the root
-    sneaky = [*sources, str(data / "a" / ".." / ".." / ".." / "etc" / "passwd")]
-    assert review.dataset_root(sneaky, {}, tmp_path)[0] == data
-    relative = ["imgs/x/1.png", "imgs/y/2.png"]
-    assert review.dataset_root(relative, {}, tmp_path)[0] == tmp_path / "imgs"
-    # a source at the filesystem's root would make "/" the root: serve nothing instead
-    root, why = review.dataset_root([*sources, "/etc/passwd"], {}, tmp_path)
-    assert root is None and "filesystem root" in why
-    assert review.dataset_root(["row 1", "row 2"], {}, tmp_path) == (None, "no file sources")
-
-
-def test_real_slncleaner_audit(tmp_path):
-    """The loader reads what SLNCleaner.save_audit writes, image folder and all."""
-    from labelclean import SLNCleaner
-
-    folder = tmp_path / "photos"
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        label = ("light", "dark")[i % 2]
-        value = 200 if label == "light" else 30
-        path = folder / label / f"{i:02d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        noise = rng.integers(0, 20, (8, 8))
-        Image.fromarray((noise + value).astype(np.uint8)).save(path)
-    cleaner = SLNCleaner(epochs=1, batch_size=8, random_state=0).fit(folder)
-    path = cleaner.save_audit(tmp_path / "audit.parquet")
-    audit = review.load_audit(path)
-    assert audit.n == 24 and not audit.has_images
-    assert audit.root == folder.resolve() and sorted(audit.classes) == ["dark", "light"]
-    for source in audit.frame["source"]:
-        assert review.resolve_source(source, audit.root, audit.base).is_file()
-
-
-# --- the Streamlit script, headless (AppTest) ---------------------------------------------------
-
-
-def app_test(monkeypatch, audit_path: Path | None):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setattr(sys, "argv", ["main.py"])
-    monkeypatch.delenv("LABELCLEAN_ROOT", raising=False)
-    if audit_path is None:
-        monkeypatch.delenv("LABELCLEAN_AUDIT", raising=False)
-    else:
-        monkeypatch.setenv("LABELCLEAN_AUDIT", str(audit_path))
-    return AppTest.from_file(str(MAIN), default_timeout=60)
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def markdown(at) -> str:
-    return "\n".join(m.value for m in at.markdown)
-
-
-def test_app_opens_the_audit_from_the_environment(monkeypatch, image_audit):
-    at = app_test(monkeypatch, image_audit).run()
-    assert_clean(at)
-    full = pd.read_parquet(image_audit, columns=["is_suspicious"])
-    shown = metrics(at)
-    assert shown["Samples"] == f"{len(full):,}"
-    assert shown["Flagged"] == f"{int(full.is_suspicious.sum()):,}"
-    assert shown["Flag rate"] == f"{full.is_suspicious.mean():.1%}"
-    assert shown["Reviewed"] == "0"
-    # the grid: flagged samples, most suspicious first, with their images
-    audit = review.load_audit(image_audit)
-    top = audit.frame[audit.frame.is_suspicious].iloc[0]
-    accept = [b.key for b in at.button if b.key and b.key.startswith("accept_")]
-    assert accept[0] == f"accept_{top.sample_id}"
-    assert len(accept) == min(24, int(full.is_suspicious.sum()))
-    assert len(at.get("image")) == len(accept)
-
-
-def test_app_takes_the_audit_from_the_command_line(monkeypatch, image_audit, tmp_path):
-    at = app_test(monkeypatch, tmp_path / "elsewhere.parquet")
-    monkeypatch.setattr(sys, "argv", ["main.py", "--audit", str(image_audit)])
-    at.run()
-    assert_clean(at)
-    assert str(image_audit) in "\n".join(c.value for c in at.caption)
-    other = make_audit(tmp_path / "other", n=10)  # typed into the sidebar
-    at.text_input(key="audit_input").input(str(other)).run()
-    assert_clean(at)
-    assert metrics(at)["Samples"] == "10" and str(other) in "\n".join(c.value for c in at.caption)
-
-
-def test_app_reports_an_audit_it_cannot_open(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # the start page looks for ./audit.parquet: not one a user left
-    at = app_test(monkeypatch, tmp_path / "missing.parquet").run()
-    assert not at.exception
-    assert "Cannot open" in at.error[0].value and "No such file" in at.error[0].value
-    at.button(key="back").click().run()
-    assert at.button(key="run_demo")  # back on the start page
-
-
-def test_app_without_an_audit_runs_or_opens_the_demo(monkeypatch, tmp_path, demo_run):
-    monkeypatch.chdir(tmp_path)
-    ran, done, audit = demo_run  # the same command, really run once (conftest.py)
-    calls = []
-
-    def demo_as_run(command, **kwargs):  # the real run's result, instead of training again
-        calls.append(command)
-        assert command[:-1] == ran[:-1] and str(REPO) in kwargs["env"]["PYTHONPATH"].split(os.pathsep)
-        shutil.copy(audit, command[-1])
-        return done
-
-    at = app_test(monkeypatch, None).run()
-    assert_clean(at)
-    monkeypatch.setattr(subprocess, "run", demo_as_run)
-    at.button(key="run_demo").click().run()
-    assert_clean(at)
-    assert calls == [[sys.executable, "-m", "labelclean", "demo", "--out", str(tmp_path / "audit.parquet")]]
-    assert metrics(at)["Samples"] == "1,347"
-
-    at = app_test(monkeypatch, None).run()  # ./audit.parquet exists now: offer to open it
-    at.button(key="open_demo").click().run()
-    assert_clean(at)
-    assert metrics(at)["Samples"] == "1,347"
-
-
-def test_app_decisions_are_saved_restored_and_exported(monkeypatch, image_audit):
-    at = app_test(monkeypatch, image_audit).run()
-    audit = review.load_audit(image_audit)
-    top = audit.frame[audit.frame.is_suspicious].iloc[0]
-    at.button(key=f"accept_{top.sample_id}").click().run()
-    assert_clean(at)
-    saved = json.loads(review.decisions_path(image_audit).read_text())
-    assert saved[str(top.sample_id)]["decision"] == "accept"
-    assert saved[str(top.sample_id)]["final_label"] == top.suggested_label
-    assert metrics(at)["Reviewed"] == "1"
-
-    fresh = app_test(monkeypatch, image_audit).run()  # a new session: a refresh or a restart
-    assert_clean(fresh)
-    assert metrics(fresh)["Reviewed"] == "1"
-    assert f"accepted → {top.suggested_label}" in markdown(fresh)
-
-    fresh.button(key="export").click().run()
-    assert_clean(fresh)
-    csv_path, parquet_path = review.corrections_paths(image_audit)
-    fixes = pd.read_parquet(parquet_path)
-    assert list(fixes.columns) == list(review.CORRECTION_COLUMNS)
-    assert list(pd.read_csv(csv_path).columns) == list(review.CORRECTION_COLUMNS)
-    row = fixes.set_index("sample_id").loc[top.sample_id]
-    assert row.decided_by == "reviewer: accept" and row.final_label == top.suggested_label
-    assert {"download_csv", "download_parquet"} <= {b.key for b in fresh.get("download_button")}
-    assert any("fixes = pd.read_parquet" in c.value for c in fresh.code)
-
-
-def test_app_pair_filter_and_bulk_accept(monkeypatch, image_audit):
-    at = app_test(monkeypatch, image_audit).run()
-    audit = review.load_audit(image_audit)
-    pair = tuple(review.confusion_pairs(audit).iloc[0][["given_label", "suggested_label"]])
-    at.selectbox(key="pair_pick").set_value(pair).run()
-    assert_clean(at)
-    shown = [b.key.removeprefix("accept_") for b in at.button if b.key and b.key.startswith("accept_")]
-    expected = review.filter_audit(audit.frame, Filters(pair=pair, flagged_only=True))
-    assert shown == [str(s) for s in expected["sample_id"]]
-
-    assert at.button(key="bulk_accept").disabled
-    at.checkbox(key="bulk_confirm").check().run()
-    at.button(key="bulk_accept").click().run()
-    assert_clean(at)
-    saved = json.loads(review.decisions_path(image_audit).read_text())
-    assert sorted(saved) == sorted(shown) and {d["decision"] for d in saved.values()} == {"accept"}
-
-
-def test_app_refuses_images_outside_the_root(monkeypatch, tmp_path):
-    path = make_audit(tmp_path / "folder", files=True, n=30)
-    table = pq.read_table(path)
-    frame = table.to_pandas()
-    top = frame.sort_values("rank").index[0]
-    frame.loc[top, "source"] = str(tmp_path / "folder" / "data" / ".." / ".." / ".." / "etc" / "passwd")
-    fixed = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(fixed.replace_schema_metadata(table.schema.metadata), path)
-    at = app_test(monkeypatch, path).run()
-    assert_clean(at)
-    assert "Refused" in markdown(at) and "outside the dataset root" in markdown(at)
-    assert len(at.get("image")) == sum(1 for b in at.button if b.key and b.key.startswith("accept_")) - 1
-
-
-# --- a real browser --------------------------------------------------------------------------
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_browser_accept_reload_export(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
-    )
-    path = make_audit(tmp_path / "folder", files=True, n=40)
-    audit = review.load_audit(path)
-    top = audit.frame[audit.frame.is_suspicious].iloc[0]
-    port = free_port()
-    env = {**os.environ, "LABELCLEAN_AUDIT": str(path), "OMP_NUM_THREADS": "1"}
-    env.pop("LABELCLEAN_ROOT", None)
-    log = tmp_path / "streamlit.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(MAIN),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 45
-        while True:
-            try:
-                urllib.request.urlopen(url + "_stcore/health", timeout=1).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not start:\n{log.read_text()}")
-                time.sleep(0.25)
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-            page = browser.new_page(viewport={"width": 1600, "height": 1150})
-            page.set_default_timeout(30_000)
-            page.goto(url)
-            card = page.locator(f".st-key-card_{top.sample_id}")
-            card.locator("img").wait_for()  # served from the file, inside the root
-            card.locator(f".st-key-accept_{top.sample_id} button:visible").click()
-            card.get_by_text(f"accepted → {top.suggested_label}").wait_for()
-            saved = json.loads(review.decisions_path(path).read_text())
-            assert saved[str(top.sample_id)]["decision"] == "accept"
-
-            page.reload()
-            card = page.locator(f".st-key-card_{top.sample_id}")
-            card.get_by_text(f"accepted → {top.suggested_label}").wait_for()
-            page.get_by_text("Reviewed").first.wait_for()
-            page.wait_for_timeout(500)  # let the images settle before the picture
-            page.screenshot(path=str(tmp_path / "review.png"))
-            shutil.copy(tmp_path / "review.png", "/tmp/app_screenshot.png")
-
-            page.get_by_role("tab", name="Export").click()
-            page.get_by_role("button", name="Write the corrections").click()
-            page.get_by_text("Download CSV").first.wait_for()
-            page.screenshot(path=str(tmp_path / "export.png"))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    csv_path, parquet_path = review.corrections_paths(path)
-    fixes = pd.read_parquet(parquet_path).set_index("sample_id")
-    assert fixes.loc[top.sample_id, "decided_by"] == "reviewer: accept"
-    assert csv_path.is_file() and (tmp_path / "review.png").stat().st_size > 10_000

@@ -557,13 +557,6 @@ def test_gpu_check_keeps_its_time_box_and_refuses_a_missing_gpu(tiny_cifar, tmp_
 # --- scale benchmarks ---------------------------------------------------------------------------
 
 
-def test_app_benchmark_opens_a_synthetic_audit(tmp_path):
-    assert bench_main(["app", "--rows", "5000", "--out", str(tmp_path)]) == 0
-    (row,) = json.loads((tmp_path / "app_open.json").read_text())
-    assert row["rows"] == 5_000 and row["view_rows"] > 0
-    assert row["total_s"] == pytest.approx(row["open_s"] + row["first_page_s"], abs=0.002)
-
-
 def test_index_and_memory_benchmarks_on_small_inputs(tiny_cifar, tmp_path):
     assert bench_main(["index", "--entries", "500", "--workdir", str(tmp_path), "--out", str(tmp_path)]) == 0
     (row,) = json.loads((tmp_path / "index.json").read_text())

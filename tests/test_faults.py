@@ -128,7 +128,7 @@ WRITER = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
-    from app.review import DecisionStore
+    from app.decisions import DecisionStore
 
     store = DecisionStore(Path(sys.argv[1]), int)
     for i in range(20):

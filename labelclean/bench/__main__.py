@@ -23,7 +23,7 @@ BENCHMARKS = {
     "gpu": ("gpu", "the one-shot GPU check (under 8 minutes on one H100): speed, memory, accuracy"),
     "memory": ("memory", "peak RSS of fit on the 50,000 CIFAR-10 training images, on the CPU"),
     "index": ("index", "index a synthetic 1,000,000-entry image folder and write its audit"),
-    "app": ("app", "open a 1,000,000-row audit in the review app and draw its first page"),
+    "app": ("app", "the review app: read a 1,000,000-row audit; --browser: page and click times in Chromium"),
 }
 
 

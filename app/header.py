@@ -1,0 +1,61 @@
+"""The page's title block and the review's counts, above every view."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from . import actions
+from .components import HEADER
+from .decisions import DecisionStore
+from .review import AuditData, summary
+
+
+def eyebrow(title: str = "Label review") -> None:
+    """The title of the pages without an audit (plain Markdown: they carry no styles)."""
+    st.markdown(f":orange[**LABELCLEAN**]\n## {title}")
+
+
+def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view: str) -> None:
+    """Title, where the audit came from, the counts and the view tabs (one component)."""
+    meta = audit.metadata
+    root = (
+        f"<code>{_e(audit.root)}</code> ({_e(audit.root_origin)})"
+        if audit.root
+        else f"none — {_e(audit.root_origin)}"
+    )
+    created = str(meta.get("created", "?")).replace("T", " ")[:19]
+    images = "stored in the audit" if audit.has_images else f"files under {root}"
+    stats = summary(audit.frame)
+    flagged_ids = audit.frame.loc[audit.flagged, "sample_id"]
+    counts = {
+        "Samples": f"{stats['samples']:,}",
+        "Flagged": f"{stats['flagged']:,}",
+        "Flag rate": f"{stats['rate']:.1%}",
+        "Reviewed": f"{len(store):,}",
+        "Flagged left to review": f"{int((~flagged_ids.isin(store.ids())).sum()):,}",
+    }
+    tiles = "".join(
+        f'<div class="lc-stat" data-stat="{_e(label)}"><div>{_e(label)}</div><b>{value}</b></div>'
+        for label, value in counts.items()
+    )
+    html_block = (
+        '<div class="lc-eyebrow">labelclean · label review</div>'
+        f'<div class="lc-head"><h1>{_e(audit.path.name)}</h1>'
+        f'<span class="lc-sub">{_e(meta.get("data_source", "unknown data"))}</span></div>'
+        f'<div class="lc-where"><code>{_e(audit.path)}</code> · created {_e(created)} · labelclean '
+        f"{_e(meta.get('labelclean_version', '?'))} · decisions in <code>{_e(store.path.name)}</code> · "
+        f'images: {images}</div><div class="lc-stats">{tiles}</div>'
+    )
+    HEADER(
+        key="header",
+        data={"html": html_block, "views": list(views), "view": view},
+        on_view_change=actions.view_picked,
+    )
+    if audit.note:
+        st.warning(audit.note, icon=":material/info:")
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))

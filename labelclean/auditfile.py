@@ -1,0 +1,254 @@
+"""The audit file and the reviewer's files beside it: schema and readers, without torch.
+
+The audit (``cleaner.save_audit(path)``) is Parquet, one row per training sample, in input order:
+
+=================  ==========================================================
+column             meaning
+=================  ==========================================================
+sample_id          position of the sample in the input (row / file order)
+source             file path, or ``row N`` for dataset, DataFrame and array rows
+given_label        the label the data came with
+suggested_label    the most probable true class, given the image and its label
+corrected_label    ``suggested_label`` where ``is_suspicious``, else ``given_label``
+loss               cross-entropy of the momentum model against ``given_label``
+given_prob         the model's probability of ``given_label``
+suggested_prob     the model's probability of ``suggested_label``
+mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.calibration`)
+suggested_true_prob  probability that ``suggested_label`` is the true class
+rank               1 = highest loss (most suspicious)
+is_suspicious      ``suggested_label`` is more probably right than ``given_label``
+image              (only for images that are not files: arrays, datasets) PNG bytes
+                   of the image, at most 128 pixels a side, for review tools
+=================  ==========================================================
+
+Its schema metadata (key ``labelclean``) holds the version, parameters, class names, data
+source and time. Beside ``audit.parquet`` the review app keeps ``audit.decisions.json`` and
+exports ``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either.
+
+This module needs only NumPy, pandas and pyarrow: reading an audit or a review never
+loads torch or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "AUDIT_COLUMNS",
+    "DECISIONS",
+    "IMAGE_COLUMN",
+    "METADATA_KEY",
+    "REQUIRED_COLUMNS",
+    "corrections_paths",
+    "decisions_path",
+    "read_audit",
+    "read_audit_metadata",
+    "read_reviewed",
+]
+
+AUDIT_COLUMNS = (
+    "sample_id",
+    "source",
+    "given_label",
+    "suggested_label",
+    "corrected_label",
+    "loss",
+    "given_prob",
+    "suggested_prob",
+    "mislabel_prob",
+    "suggested_true_prob",
+    "rank",
+    "is_suspicious",
+)
+# What every labelclean audit has had since 0.1; later columns (suggested_true_prob) are read
+# where present, so older audits still open.
+REQUIRED_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c != "suggested_true_prob")
+LABEL_COLUMNS = ("given_label", "suggested_label", "corrected_label")
+METADATA_KEY = b"labelclean"
+IMAGE_COLUMN = "image"
+DECISIONS = {
+    "accept": "accept the suggestion",
+    "keep": "keep the given label",
+    "relabel": "relabel",
+    "none": "fits no class",
+}
+REVIEWER_PREFIX = "reviewer: "  # ``decided_by`` of a reviewed row in the corrections
+_INTEGER = re.compile(r"^-?\d+$")
+
+
+def read_audit_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The labelclean metadata stored in an audit file (version, parameters, classes...)."""
+    meta = pq.read_schema(path).metadata or {}
+    if METADATA_KEY not in meta:
+        raise ValueError(f"{path} is not a labelclean audit (no {METADATA_KEY.decode()!r} metadata)")
+    return json.loads(meta[METADATA_KEY])
+
+
+def read_audit(
+    path: str | os.PathLike,
+    *,
+    columns: Sequence[str] | None = None,
+    images: bool = False,
+    label_categories: bool = False,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """An audit's rows, in the file's (input) order, and its labelclean metadata.
+
+    ``columns`` (default: every column but ``image``, unless ``images``) are read;
+    ``label_categories`` reads string label columns as pandas categoricals (a 1,000,000-row
+    audit sorts and filters several times faster). A file that lost its metadata (pandas'
+    ``read_parquet`` then ``to_parquet`` drops it) still reads, with ``{}`` for the metadata.
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file when
+    it is not Parquet or lacks an audit column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no audit file at {path}")
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ValueError(f"{path} is not a Parquet file: {err}") from err
+    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+    if missing:
+        raise ValueError(f"{path} is not a labelclean audit: it lacks the columns {missing}")
+    stored = (schema.metadata or {}).get(METADATA_KEY)
+    metadata = json.loads(stored) if stored else {}
+    if columns is None:
+        columns = [
+            c for c in schema.names if (images or c != IMAGE_COLUMN) and not c.startswith("__index_level_")
+        ]
+    categories = [c for c in LABEL_COLUMNS if c in columns] if label_categories else None
+    table = pq.read_table(path, columns=list(columns), read_dictionary=categories)
+    return table.to_pandas(), metadata
+
+
+def decisions_path(audit_path: str | os.PathLike) -> Path:
+    """``<audit stem>.decisions.json`` beside the audit: the review app's decisions."""
+    audit_path = Path(audit_path)
+    return audit_path.with_name(f"{audit_path.stem}.decisions.json")
+
+
+def corrections_paths(audit_path: str | os.PathLike) -> tuple[Path, Path]:
+    """``<audit stem>.corrections.csv`` and ``.parquet`` beside the audit: the app's export."""
+    audit_path = Path(audit_path)
+    stem = f"{audit_path.stem}.corrections"
+    return audit_path.with_name(f"{stem}.csv"), audit_path.with_name(f"{stem}.parquet")
+
+
+def read_reviewed(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """The reviewer's labels from the app's decisions file or its exported corrections.
+
+    ``source`` is one of:
+
+    - ``<audit>.decisions.json``, written by the review app after every decision: a JSON
+      object ``{"<sample_id>": {"decision": D, "final_label": L, "time": ISO-8601}}``;
+    - ``<audit>.corrections.parquet`` or ``.csv`` from the app's Export (or that table as a
+      DataFrame): columns ``sample_id``, ``final_label`` and ``decided_by``, which is
+      ``"reviewer: D"`` on reviewed rows; the other rows (``"auto: corrected_label"``) are
+      the audit's own suggestion, not a review, and are left out.
+
+    ``D`` is ``accept`` (the suggested label), ``keep`` (the given label), ``relabel`` (a
+    label the reviewer chose) or ``none`` (the sample fits no class; ``L`` is null).
+
+    Returns one row per reviewed sample, sorted by ``sample_id``, with the columns
+    ``sample_id`` (int64), ``label`` (the reviewer's label: nullable ``Int64`` for integer
+    labels, else strings; missing exactly where ``fits_no_class``), ``fits_no_class`` (bool)
+    and ``decision``. A CSV carries no types: there, labels that all look like integers come
+    back as integers (use the Parquet or the decisions file for digit-string class names).
+    """
+    if isinstance(source, pd.DataFrame):
+        return _reviewed_from_corrections(source, "the corrections DataFrame")
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"no decisions or corrections file at {path}")
+    if path.suffix == ".json":
+        return _reviewed_from_decisions(path)
+    if path.suffix == ".parquet":
+        return _reviewed_from_corrections(pd.read_parquet(path), str(path))
+    if path.suffix == ".csv":
+        frame = pd.read_csv(path, dtype={"final_label": object, "given_label": object})
+        return _reviewed_from_corrections(frame, str(path), typed=False)
+    raise ValueError(f"{path}: expected a .decisions.json, .corrections.parquet or .corrections.csv file")
+
+
+def _reviewed_from_decisions(path: Path) -> pd.DataFrame:
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a JSON object of sample_id -> decision")
+    rows = []
+    for key, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: sample {key!r} has {entry!r}, not a decision object")
+        rows.append((_sample_id(key, path), entry.get("decision"), entry.get("final_label")))
+    return _reviewed_frame(rows, str(path), typed=True)
+
+
+def _reviewed_from_corrections(frame: pd.DataFrame, where: str, typed: bool = True) -> pd.DataFrame:
+    missing = {"sample_id", "final_label", "decided_by"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{where} lacks the corrections columns {sorted(missing)}")
+    reviewed = frame[frame["decided_by"].astype(str).str.startswith(REVIEWER_PREFIX)]
+    rows = [
+        (_sample_id(sid, where), by.removeprefix(REVIEWER_PREFIX), None if pd.isna(label) else label)
+        for sid, by, label in zip(
+            reviewed["sample_id"], reviewed["decided_by"], reviewed["final_label"], strict=True
+        )
+    ]
+    return _reviewed_frame(rows, where, typed)
+
+
+def _sample_id(value: Any, where: str | Path) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: sample_id {value!r} is not an integer") from None
+
+
+def _reviewed_frame(rows: list[tuple[int, Any, Any]], where: str, typed: bool) -> pd.DataFrame:
+    """Check each ``(sample_id, decision, label)`` and build :func:`read_reviewed`'s table."""
+    for sample_id, decision, label in rows:
+        if decision not in DECISIONS:
+            raise ValueError(f"{where}: sample {sample_id} has an unknown decision {decision!r}")
+        if (label is None) != (decision == "none"):
+            raise ValueError(
+                f"{where}: sample {sample_id} ({decision}) "
+                + ("has no label" if label is None else f"fits no class but has the label {label!r}")
+            )
+    rows.sort(key=lambda row: row[0])
+    labels = [_plain(label) for _, _, label in rows]
+    return pd.DataFrame(
+        {
+            "sample_id": np.array([r[0] for r in rows], dtype=np.int64),
+            "label": _label_array(labels, typed),
+            "fits_no_class": np.array([r[1] == "none" for r in rows], dtype=bool),
+            "decision": pd.array([r[1] for r in rows], dtype="string"),
+        }
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the equal Python scalar."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _label_array(labels: list[Any], typed: bool) -> pd.api.extensions.ExtensionArray:
+    """Numbers as nullable ``Int64`` / ``Float64``, anything else as strings (``None`` stays missing)."""
+    present = [v for v in labels if v is not None]
+    if not typed and present and all(_INTEGER.match(str(v)) for v in present):
+        labels = [None if v is None else int(v) for v in labels]
+        present = [v for v in labels if v is not None]
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pd.array(labels, dtype="Int64" if all(isinstance(v, int) for v in present) else "Float64")
+    return pd.array([None if v is None else str(v) for v in labels], dtype="string")

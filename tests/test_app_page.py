@@ -1,0 +1,444 @@
+"""The review app as a page: the Streamlit script headless (AppTest), and in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from appdata import make_audit
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from app import decisions, review  # noqa: E402
+from app.decisions import DecisionStore  # noqa: E402
+from app.review import Filters  # noqa: E402
+from labelclean.auditfile import corrections_paths, decisions_path  # noqa: E402
+
+MAIN = REPO / "app" / "main.py"
+
+
+@pytest.fixture
+def image_audit(tmp_path):
+    return make_audit(tmp_path / "arrays", images=True, row_group_size=16)
+
+
+def app_test(monkeypatch, audit_path: Path | None):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    monkeypatch.delenv("LABELCLEAN_ROOT", raising=False)
+    if audit_path is None:
+        monkeypatch.delenv("LABELCLEAN_AUDIT", raising=False)
+    else:
+        monkeypatch.setenv("LABELCLEAN_AUDIT", str(audit_path))
+    return AppTest.from_file(str(MAIN), default_timeout=60)
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def page_text(at) -> str:
+    return "\n".join(str(getattr(node, "value", "")) for node in at.main) + "\n".join(
+        str(getattr(node, "value", "")) for node in at.sidebar
+    )
+
+
+def stats(at) -> dict[str, str]:
+    """The header's counts (its HTML: ``data-stat="Label"><div>Label</div><b>value</b>``)."""
+    text = component(at, "header")["html"]
+    return dict(re.findall(r'data-stat="([^"]+)"><div>[^<]*</div><b>([^<]*)</b>', text))
+
+
+def show(at, view: str) -> None:
+    """What the header's view tabs do."""
+    at.session_state["view"] = view
+    at.run()
+
+
+def component(at, name: str) -> dict | None:
+    """The data a component (``grid`` or ``filters``) was given in the last run, or None."""
+    for element in at.get("bidi_component"):
+        if element.proto.id.endswith(f"-{name}"):  # a keyed element's id ends with its key
+            return json.loads(element.proto.json)
+    return None
+
+
+def grid(at) -> dict:
+    data = component(at, "grid")
+    assert data is not None, "no grid on the page"
+    return data
+
+
+def test_app_opens_the_audit_from_the_environment(monkeypatch, image_audit):
+    import streamlit
+
+    at = app_test(monkeypatch, image_audit).run()
+    assert_clean(at)
+    full = pd.read_parquet(image_audit, columns=["is_suspicious"])
+    assert stats(at) == {
+        "Samples": f"{len(full):,}",
+        "Flagged": f"{int(full.is_suspicious.sum()):,}",
+        "Flag rate": f"{full.is_suspicious.mean():.1%}",
+        "Reviewed": "0",
+        "Flagged left to review": f"{int(full.is_suspicious.sum()):,}",
+    }
+    audit = review.load_audit(image_audit)
+    flagged = audit.frame[audit.frame.is_suspicious]
+    cards = grid(at)["cards"]
+    assert [c["id"] for c in cards] == [str(s) for s in flagged["sample_id"][:24]]  # most suspicious first
+    assert all(c["image"].startswith("data:image/png;base64,") for c in cards)
+    assert "<kbd>A</kbd> accept" in grid(at)["keys_html"] and grid(at)["digit_keys"] == {
+        "1": "cat",
+        "2": "dog",
+        "3": "fox",
+        "4": "owl",
+    }
+    assert streamlit.config.get_option("client.toolbarMode") == "minimal"  # defect 7: no Deploy button
+
+
+def test_app_takes_the_audit_from_the_command_line_and_the_sidebar(monkeypatch, image_audit, tmp_path):
+    at = app_test(monkeypatch, tmp_path / "elsewhere.parquet")
+    monkeypatch.setattr(sys, "argv", ["main.py", "--audit", str(image_audit)])
+    at.run()
+    assert_clean(at)
+    assert str(image_audit) in component(at, "header")["html"]
+    other = make_audit(tmp_path / "other", n=10).rename(image_audit.with_name("other.parquet"))
+    at.button(key="pick_another").click().run()
+    assert str(other) in at.selectbox(key="audit_pick").options  # found beside the open audit
+    at.selectbox(key="audit_pick").set_value(str(other)).run()
+    assert_clean(at)
+    assert stats(at)["Samples"] == "10" and str(other) in component(at, "header")["html"]
+
+
+def test_app_reports_an_audit_it_cannot_open(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the start page looks for ./audit.parquet: not one a user left
+    at = app_test(monkeypatch, tmp_path / "missing.parquet").run()
+    assert not at.exception
+    assert "Cannot open" in at.error[0].value and "No such file" in at.error[0].value
+    at.button(key="back").click().run()
+    assert at.button(key="run_demo")  # back on the start page
+
+
+def test_app_without_an_audit_runs_or_opens_the_demo(monkeypatch, tmp_path, demo_run):
+    monkeypatch.chdir(tmp_path)
+    ran, done, audit = demo_run  # the same command, really run once (conftest.py)
+    calls = []
+
+    def demo_as_run(command, **kwargs):  # the real run's result, instead of training again
+        calls.append(command)
+        assert command[:-1] == ran[:-1] and str(REPO) in kwargs["env"]["PYTHONPATH"].split(os.pathsep)
+        shutil.copy(audit, command[-1])
+        return done
+
+    at = app_test(monkeypatch, None).run()
+    assert_clean(at)
+    monkeypatch.setattr(subprocess, "run", demo_as_run)
+    at.button(key="run_demo").click().run()
+    assert_clean(at)
+    assert calls == [[sys.executable, "-m", "labelclean", "demo", "--out", str(tmp_path / "audit.parquet")]]
+    assert stats(at)["Samples"] == "1,347"
+
+    at = app_test(monkeypatch, None).run()  # ./audit.parquet exists now: offer to open it
+    at.button(key="open_demo").click().run()
+    assert_clean(at)
+    assert stats(at)["Samples"] == "1,347"
+
+
+def test_app_shows_saved_decisions_and_exports_them(monkeypatch, image_audit):
+    audit = review.load_audit(image_audit)
+    top = audit.frame[audit.frame.is_suspicious].iloc[0]
+    DecisionStore.for_audit(audit).record(top.sample_id, "accept", top.suggested_label)  # an earlier session
+
+    at = app_test(monkeypatch, image_audit).run()
+    assert_clean(at)
+    assert stats(at)["Reviewed"] == "1"
+    card = grid(at)["cards"][0]
+    assert card["id"] == str(top.sample_id) and card["decision"] == f"accepted → {top.suggested_label}"
+
+    show(at, "Export")
+    assert_clean(at)
+    assert component(at, "filters") is None  # defect 7: no filters where they do nothing
+    code = "\n".join(c.value for c in at.code)
+    assert f"reviewed={str(decisions_path(image_audit))!r}" in code
+    at.button(key="export").click().run()
+    assert_clean(at)
+    csv_path, parquet_path = corrections_paths(image_audit)
+    fixes = pd.read_parquet(parquet_path).set_index("sample_id")
+    assert fixes.loc[top.sample_id, "decided_by"] == "reviewer: accept"
+    assert list(pd.read_csv(csv_path).columns) == list(decisions.CORRECTION_COLUMNS)
+    assert {"download_csv", "download_parquet"} <= {b.key for b in at.get("download_button")}
+    assert any("fixes = pd.read_parquet" in c.value for c in at.code)
+
+
+def pick_pair_in_the_overview(at, pair) -> None:
+    show(at, "Overview")
+    assert_clean(at)
+    assert component(at, "filters") is None  # defect 7
+    at.selectbox(key="pair_pick").set_value(pair).run()
+    assert_clean(at)
+
+
+def test_a_picked_pair_shows_its_samples_whatever_the_other_filters(monkeypatch, image_audit):
+    """Defect 4: with a class filter on, picking another class's pair showed 0 of 0."""
+    audit = review.load_audit(image_audit)
+    pair = tuple(audit.pairs.iloc[0][["given_label", "suggested_label"]])
+    other = next(c for c in audit.classes if c not in pair)
+    at = app_test(monkeypatch, image_audit).run()
+    at.session_state["classes"] = [other]
+    at.session_state["score_range"] = (0.99, 1.0)
+    at.session_state["status"] = "decided"
+    at.run()
+    pick_pair_in_the_overview(at, pair)
+    expected = review.filter_audit(audit.frame, Filters(pair=pair, flagged_only=True))
+    assert len(expected) > 0
+    assert [c["id"] for c in grid(at)["cards"]] == [str(s) for s in expected["sample_id"][:24]]
+    assert component(at, "filters")["chosen"] == [] and component(at, "filters")["pair"] == 0
+
+
+def test_bulk_accept_saves_and_shows_no_help_text(monkeypatch, image_audit):
+    """Defect 1: a bare ``st.error(...) if ... else st.toast(...)`` drew Streamlit's help."""
+    audit = review.load_audit(image_audit)
+    pair = tuple(audit.pairs.iloc[0][["given_label", "suggested_label"]])
+    at = app_test(monkeypatch, image_audit).run()
+    pick_pair_in_the_overview(at, pair)
+    shown = [c["id"] for c in grid(at)["cards"]]
+    at.button(key="bulk_ask").click().run()
+    at.button(key="bulk_accept").click().run()
+    assert_clean(at)
+    assert not at.get("help") and "DeltaGenerator" not in page_text(at)
+    saved = json.loads(decisions_path(image_audit).read_text())
+    assert sorted(saved) == sorted(shown) and {d["decision"] for d in saved.values()} == {"accept"}
+    assert stats(at)["Reviewed"] == str(len(shown))
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(decisions, "atomic_write", full_disk)  # a failed save is said, not drawn as help
+    at.session_state["pair"] = None
+    show(at, "Review")
+    at.button(key="bulk_ask").click().run()
+    at.button(key="bulk_accept").click().run()
+    assert not at.exception and not at.get("help") and "DeltaGenerator" not in page_text(at)
+    assert "No space left on device" in at.error[0].value
+
+
+def test_an_audit_rewritten_by_pandas_opens_with_a_note(monkeypatch, image_audit, tmp_path):
+    """Defect 5: a pandas round trip dropped the metadata and the app refused the file."""
+    rewritten = tmp_path / "rewritten.parquet"
+    pd.read_parquet(image_audit).to_parquet(rewritten)
+    at = app_test(monkeypatch, rewritten).run()
+    assert not at.exception and not at.error
+    assert "no labelclean metadata" in at.warning[0].value
+    assert stats(at)["Samples"] == "60" and len(grid(at)["cards"]) > 0
+
+
+def test_app_refuses_images_outside_the_root(monkeypatch, tmp_path):
+    path = make_audit(tmp_path / "folder", files=True, n=30)
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    top = frame.sort_values("rank").index[0]
+    frame.loc[top, "source"] = str(tmp_path / "folder" / "data" / ".." / ".." / ".." / "etc" / "passwd")
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(table.schema.metadata), path
+    )
+    at = app_test(monkeypatch, path).run()
+    assert_clean(at)
+    first, *rest = grid(at)["cards"]
+    assert first["image"] is None and first["placeholder"]["title"] == "Refused"
+    assert "outside the dataset root" in first["placeholder"]["tooltip"]
+    assert all(c["image"].startswith("data:image/png") for c in rest)
+
+
+def actions_script() -> None:
+    """Runs the grid's and the filters' actions the way their callbacks do, inside Streamlit."""
+    import streamlit as st
+
+    from app import actions
+    from app.decisions import DecisionStore
+    from app.review import Filters, filter_audit, load_audit
+
+    audit = load_audit(st.session_state.audit_file)
+    store = DecisionStore.for_audit(audit)
+    view = filter_audit(audit.frame, Filters(flagged_only=True), store.ids())
+    for action in st.session_state.pop("todo", []):
+        actions.apply_action(store, audit, view, 4, action)
+
+
+def test_grid_actions_decide_move_undo_and_page(image_audit):
+    from streamlit.testing.v1 import AppTest
+
+    audit = review.load_audit(image_audit)
+    flagged = audit.frame[audit.frame.is_suspicious]
+    ids = [str(s) for s in flagged["sample_id"]]
+    at = AppTest.from_function(actions_script, default_timeout=60)
+    at.session_state["audit_file"] = str(image_audit)
+
+    def act(*todo):
+        at.session_state["todo"] = list(todo)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return DecisionStore(decisions_path(image_audit)).as_dict()
+
+    saved = act(
+        {"type": "accept", "id": ids[0], "next": ids[1]},
+        {"type": "keep", "id": ids[1], "next": ids[2]},
+        {"type": "relabel", "id": ids[2], "label": "owl", "next": ids[3]},
+        {"type": "none", "id": ids[3], "next": ids[4]},
+    )
+    row = [audit.row(int(i)) for i in ids[:4]]
+    assert saved[int(ids[0])]["final_label"] == row[0].suggested_label
+    assert saved[int(ids[1])]["final_label"] == row[1].given_label
+    assert saved[int(ids[2])] | {"time": 0} == {"decision": "relabel", "final_label": "owl", "time": 0}
+    assert saved[int(ids[3])]["decision"] == "none" and at.session_state["focus"] == ids[4]
+
+    saved = act({"type": "accept", "id": ids[2], "next": ids[3]}, {"type": "undo"})  # undo puts "owl" back
+    assert saved[int(ids[2])]["final_label"] == "owl" and at.session_state["focus"] == ids[2]
+    saved = act({"type": "undo"}, {"type": "undo"})  # the "none" on ids[3], then the relabel
+    assert int(ids[3]) not in saved and int(ids[2]) not in saved and len(saved) == 2
+    saved = act({"type": "clear", "id": ids[0]})
+    assert int(ids[0]) not in saved
+
+    act({"type": "page", "delta": 1}, {"type": "page", "delta": 1})
+    assert at.session_state["page"] == 3
+    act({"type": "open", "id": ids[9]})
+    assert at.session_state["detail"] == ids[9]
+    act({"type": "accept", "id": ids[9], "next": ids[10]})  # the larger view moves on
+    assert at.session_state["detail"] == ids[10]
+    act({"type": "close"})
+    assert "detail" not in at.session_state and at.session_state["page"] == 3  # 4 a page: #11 is on page 3
+    assert at.session_state["focus"] == ids[10]
+
+
+# --- a real browser --------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def browser_or_skip():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
+    )
+
+
+def wait_drawn(page, before: int) -> None:
+    from labelclean.bench.app import GRID_DRAWN
+
+    page.wait_for_function(GRID_DRAWN, arg=before, timeout=30_000, polling=20)
+
+
+def press(page, key: str) -> None:
+    """Press a key and wait until the grid has drawn the app's answer."""
+    from labelclean.bench.app import _run_drawn
+
+    before = _run_drawn(page)
+    page.keyboard.press(key)
+    wait_drawn(page, before)
+
+
+def test_browser_review_by_mouse_and_keyboard(tmp_path):
+    sync_api = browser_or_skip()
+    from labelclean.bench.app import _card, _run_drawn, streamlit_server
+
+    path = make_audit(tmp_path / "folder", files=True, n=40)
+    audit = review.load_audit(path)
+    flagged = audit.frame[audit.frame.is_suspicious]
+    ids = flagged["sample_id"].tolist()
+    saved = lambda: {int(k): v for k, v in json.loads(decisions_path(path).read_text()).items()}  # noqa: E731
+    with (
+        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        page.set_default_timeout(30_000)
+        page.goto(url)
+        wait_drawn(page, 0)
+        assert page.get_by_text("Deploy").count() == 0  # defect 7
+        first = _card(page, 0)
+        assert first.get_attribute("data-id") == str(ids[0])
+        assert first.locator("img").evaluate("img => img.naturalWidth") == 8  # the file, served from the root
+
+        before = _run_drawn(page)
+        first.locator("[data-act=accept]").click()
+        wait_drawn(page, before)
+        first.get_by_text(f"accepted → {audit.row(ids[0]).suggested_label}").wait_for()
+        assert saved()[ids[0]]["decision"] == "accept"
+        assert page.locator(".lc-card.lc-focus").get_attribute("data-id") == str(ids[1])  # moved on
+
+        press(page, "k")  # keep, on the focused card
+        press(page, "4")  # relabel by digit: the 4th class
+        page.keyboard.press("r")  # relabel by typing a class name (a unique prefix is enough)
+        page.keyboard.type("do")
+        press(page, "Enter")
+        press(page, "x")  # fits no class
+        decisions_now = saved()
+        assert decisions_now[ids[1]]["final_label"] == audit.row(ids[1]).given_label
+        assert decisions_now[ids[2]]["final_label"] == "owl" and decisions_now[ids[3]]["final_label"] == "dog"
+        assert decisions_now[ids[4]]["decision"] == "none"
+        press(page, "u")  # undo the last decision
+        assert ids[4] not in saved() and len(saved()) == 4
+        assert page.locator(".lc-card.lc-focus").get_attribute("data-id") == str(ids[4])
+
+        page.keyboard.press("ArrowRight")
+        assert page.locator(".lc-card.lc-focus").get_attribute("data-id") == str(ids[5])
+        press(page, "Enter")  # the larger view
+        view = page.locator(".lc-detail")
+        assert view.get_attribute("data-id") == str(ids[5])
+        assert view.locator(".lc-detail-pic img").evaluate("img => img.naturalWidth") == 8  # full resolution
+        assert audit.source(audit.row(ids[5]).file_row) in view.locator(".lc-source").inner_text()
+        assert view.locator(".lc-top").count() == 2 and view.locator(".lc-near").count() >= 5
+        page.screenshot(path=str(tmp_path / "larger-view.png"))
+        press(page, "ArrowRight")
+        assert page.locator(".lc-detail").get_attribute("data-id") == str(ids[6])
+        press(page, "a")  # decide in the larger view: it moves on to the next sample
+        assert saved()[ids[6]]["decision"] == "accept"
+        assert page.locator(".lc-detail").get_attribute("data-id") == str(ids[7])
+        press(page, "Escape")
+        assert page.locator(".lc-overlay").is_hidden()
+
+        before = _run_drawn(page)
+        page.locator(".lc-filters select[name=per_page]").select_option("12")
+        wait_drawn(page, before)
+        press(page, "]")  # the next page
+        assert _card(page, 0).get_attribute("data-id") == str(ids[12])
+        assert "page 2" in page.locator(".lc-headbar").inner_text()
+
+        page.reload()  # a new session: the decisions are still there
+        wait_drawn(page, 0)
+        _card(page, 0).get_by_text(f"accepted → {audit.row(ids[0]).suggested_label}").wait_for()
+        page.screenshot(path=str(tmp_path / "review.png"))
+        shutil.copy(tmp_path / "review.png", "/tmp/app_screenshot.png")
+
+        before = _run_drawn(page)
+        page.locator(".lc-filters [name=class_add]").fill("fox")
+        page.locator(".lc-filters [name=class_add]").press("Enter")
+        wait_drawn(page, before)
+        shown = [
+            page.locator(".lc-card").nth(i).get_attribute("data-id")
+            for i in range(page.locator(".lc-card").count())
+        ]
+        expected = review.filter_audit(audit.frame, Filters(classes=("fox",), flagged_only=True))
+        assert shown == [str(s) for s in expected["sample_id"][:24]]
+
+        page.locator(".lc-tabs [data-view=Export]").click()
+        page.get_by_role("button", name="Write the corrections").click()
+        page.get_by_text("Download CSV").first.wait_for()
+        browser.close()
+    fixes = pd.read_parquet(corrections_paths(path)[1]).set_index("sample_id")
+    assert fixes.loc[ids[0], "decided_by"] == "reviewer: accept"
+    assert fixes.loc[ids[4], "decided_by"] == "auto: corrected_label"  # its decision was undone

@@ -1,0 +1,167 @@
+"""The light audit module: no torch on import, the readers, and files that respect the umask."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import labelclean
+from labelclean.audit import build_audit, write_audit
+from labelclean.auditfile import AUDIT_COLUMNS, read_audit, read_audit_metadata, read_reviewed
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_audit(tmp_path: Path, classes: np.ndarray, n: int = 12) -> Path:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(classes), n)
+    probs = rng.dirichlet(np.ones(len(classes)), n)
+    path = tmp_path / "audit.parquet"
+    metadata = {
+        "classes": classes.tolist(),
+        "class_names": [str(c) for c in classes],
+        "params": {"epochs": 1},
+    }
+    write_audit(build_audit(probs, labels, classes, [f"row {i}" for i in range(n)]), path, metadata)
+    return path
+
+
+@pytest.mark.parametrize("module", ["labelclean.auditfile", "app.review", "app.decisions", "app.sources"])
+def test_reading_an_audit_does_not_import_torch(module):
+    """The app's audit-reading path stays light: torch and scikit-learn load only on demand."""
+    code = (
+        f"import sys, {module}, labelclean\n"
+        "labelclean.read_audit_metadata, labelclean.AUDIT_COLUMNS, labelclean.read_reviewed\n"
+        "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_public_names_still_import():
+    from labelclean import AUDIT_COLUMNS as columns
+    from labelclean import BadImageError, SLNCleaner
+
+    assert columns == AUDIT_COLUMNS and labelclean.read_audit_metadata is read_audit_metadata
+    assert SLNCleaner.__name__ == "SLNCleaner" and issubclass(BadImageError, Exception)
+    assert set(labelclean.__all__) <= set(dir(labelclean))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        labelclean.nope  # noqa: B018
+
+
+def test_read_audit_in_input_order_with_metadata(tmp_path):
+    path = small_audit(tmp_path, np.array(["cat", "dog", "owl"]))
+    frame, metadata = read_audit(path)
+    assert tuple(frame.columns) == AUDIT_COLUMNS and frame["sample_id"].tolist() == list(range(12))
+    assert metadata == read_audit_metadata(path) and metadata["classes"] == ["cat", "dog", "owl"]
+    labels, _ = read_audit(path, columns=["given_label"], label_categories=True)
+    assert isinstance(labels["given_label"].dtype, pd.CategoricalDtype)
+    assert labels["given_label"].astype(str).tolist() == frame["given_label"].tolist()
+
+
+def test_an_audit_rewritten_by_pandas_still_reads(tmp_path):
+    path = small_audit(tmp_path, np.array(["cat", "dog"]))
+    rewritten = tmp_path / "rewritten.parquet"
+    pd.read_parquet(path).to_parquet(rewritten)
+    with pytest.raises(ValueError, match="not a labelclean audit"):
+        read_audit_metadata(rewritten)
+    frame, metadata = read_audit(rewritten)
+    assert metadata == {} and frame.equals(read_audit(path)[0])
+
+
+def test_an_audit_from_before_the_newer_columns_still_reads(tmp_path):
+    path = small_audit(tmp_path, np.array(["cat", "dog"]))
+    older = tmp_path / "older.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns(["suggested_true_prob"]), older)
+    frame, metadata = read_audit(older)
+    assert "suggested_true_prob" not in frame.columns and metadata["classes"] == ["cat", "dog"]
+
+
+def test_read_audit_names_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.parquet"):
+        read_audit(tmp_path / "nope.parquet")
+    (tmp_path / "text.parquet").write_text("hello")
+    with pytest.raises(ValueError, match=r"text\.parquet is not a Parquet file"):
+        read_audit(tmp_path / "text.parquet")
+    pd.DataFrame({"sample_id": [1], "loss": [0.1]}).to_parquet(tmp_path / "plain.parquet")
+    with pytest.raises(
+        ValueError, match=r"plain.parquet is not a labelclean audit: it lacks the columns \['source'"
+    ):
+        read_audit(tmp_path / "plain.parquet")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"3": {"decision": "maybe", "final_label": 1}}', "sample 3 has an unknown decision 'maybe'"),
+        ('{"3": {"decision": "relabel", "final_label": null}}', r"sample 3 \(relabel\) has no label"),
+        (
+            '{"3": {"decision": "none", "final_label": 2}}',
+            "sample 3 \\(none\\) fits no class but has the label 2",
+        ),
+        ('{"x": {"decision": "none", "final_label": null}}', "sample_id 'x' is not an integer"),
+        ('{"3": "accept"}', "sample '3' has 'accept', not a decision object"),
+        ("{", r"audit\.decisions\.json is not valid JSON"),
+    ],
+)
+def test_read_reviewed_names_what_is_wrong_in_a_decisions_file(tmp_path, content, message):
+    bad = tmp_path / "audit.decisions.json"
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        read_reviewed(bad)
+
+
+def test_read_reviewed_wants_a_file_it_knows(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_reviewed(tmp_path / "missing.decisions.json")
+    pd.DataFrame({"sample_id": [1]}).to_parquet(tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="lacks the corrections columns"):
+        read_reviewed(tmp_path / "x.parquet")
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(ValueError, match=r"expected a \.decisions\.json"):
+        read_reviewed(tmp_path / "x.txt")
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_written_files_respect_the_umask(tmp_path, umask_022):
+    """The audit, the decisions and the corrections: 0644 under umask 022 (mkstemp made 0600)."""
+    from app.decisions import DecisionStore, build_corrections, write_corrections
+    from app.review import load_audit
+
+    path = small_audit(tmp_path, np.array(["cat", "dog"]))
+    audit = load_audit(path)
+    store = DecisionStore.for_audit(audit)
+    store.record(0, "keep", audit.row(0).given_label)
+    written = [path, store.path, *write_corrections(audit, build_corrections(audit, store.as_dict()))]
+    assert {p.name: mode(p) for p in written} == {p.name: 0o644 for p in written}
+    os.umask(0o077)
+    store.record(1, "none", None)
+    assert mode(store.path) == 0o600  # it follows the umask, whatever it is
+    assert json.loads(store.path.read_text())["1"]["decision"] == "none"
