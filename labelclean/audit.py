@@ -32,20 +32,23 @@ def build_audit(
     sources: list[str],
     sample_ids: np.ndarray | None = None,
     reference: tuple[np.ndarray, np.ndarray] | None = None,
+    reviewed: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The audit table from predicted probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
     ``classes[k]`` is the original label of class index ``k``. A sample is flagged
     (and corrected) where another class is more probably its true class than the
     given one (:func:`labelclean.calibration.label_posterior`; ``reference``: held-out
-    probabilities and labels to estimate the mislabelling pattern from).
+    probabilities and labels to estimate the mislabelling pattern from). ``reviewed``:
+    the reviewer's decision per sample (None where not reviewed); reviewed labels are final.
     """
     n = len(labels)
     rows = np.arange(n)
     given_prob = probs[rows, labels]
     posterior = label_posterior(probs, labels, reference).posterior
     suggested = posterior.argmax(axis=1)
-    suspicious = suggested != labels
+    reviewed = np.full(n, None, dtype=object) if reviewed is None else np.asarray(reviewed, dtype=object)
+    suspicious = (suggested != labels) & pd.isna(reviewed)
     loss = -np.log(np.clip(given_prob, 1e-12, None))
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(-loss, kind="stable")] = np.arange(1, n + 1)
@@ -63,6 +66,7 @@ def build_audit(
             "suggested_true_prob": posterior[rows, suggested].astype(np.float32),
             "rank": rank,
             "is_suspicious": suspicious,
+            "reviewed": reviewed,
         }
     )
 

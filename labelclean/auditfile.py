@@ -17,6 +17,10 @@ mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.c
 suggested_true_prob  probability that ``suggested_label`` is the true class
 rank               1 = highest loss (most suspicious)
 is_suspicious      ``suggested_label`` is more probably right than ``given_label``
+reviewed           the reviewer's decision the fit was given (``fit(reviewed=...)``):
+                   ``accept``, ``keep``, ``relabel`` or ``none`` (fits no class); null
+                   where not reviewed. Reviewed rows are never flagged, and their
+                   ``given_label`` is the reviewer's; ``none`` rows were left out of training
 image              (only for images that are not files: arrays, datasets) PNG bytes
                    of the image, at most 128 pixels a side, for review tools
 =================  ==========================================================
@@ -69,10 +73,12 @@ AUDIT_COLUMNS = (
     "suggested_true_prob",
     "rank",
     "is_suspicious",
+    "reviewed",
 )
-# What every labelclean audit has had since 0.1; later columns (suggested_true_prob) are read
-# where present, so older audits still open.
-REQUIRED_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c != "suggested_true_prob")
+# What every labelclean audit has had since 0.1; later columns are read where present, so
+# older audits still open.
+LATER_COLUMNS = ("suggested_true_prob", "reviewed")
+REQUIRED_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c not in LATER_COLUMNS)
 LABEL_COLUMNS = ("given_label", "suggested_label", "corrected_label")
 METADATA_KEY = b"labelclean"
 IMAGE_COLUMN = "image"

@@ -25,6 +25,7 @@ from torch import nn
 from . import __version__, distributed
 from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
+from .auditfile import read_reviewed
 from .backbones import Backbone, is_torchvision_model, torchvision_backbone
 from .calibration import noise_rate_interval
 from .data import LoadedData, check_one_label_type, load_data
@@ -249,6 +250,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         *,
         image_column: str | None = None,
         label_column: str | None = None,
+        reviewed: str | os.PathLike | pd.DataFrame | None = None,
     ) -> SLNCleaner:
         """Train on ``X`` (with labels from ``y`` or from ``X`` itself) and audit its labels.
 
@@ -262,6 +264,13 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             One label per sample; required for arrays, overrides labels found in X.
         image_column, label_column : str, optional
             Columns of a dataset or DataFrame; found automatically when not given.
+        reviewed : path or DataFrame, optional
+            A reviewer's decisions on an earlier audit of the same ``X``: the review app's
+            ``<audit>.decisions.json`` or its exported corrections (see
+            :func:`labelclean.read_reviewed`). Reviewed samples train on the reviewer's
+            label as a fixed target (label correction leaves it) and are never flagged;
+            samples that fit no class are left out of training. The audit's
+            ``reviewed`` column shows each sample's decision.
         """
         validate_params(self.get_params(deep=False))
         distributed.init_from_env()  # started by torchrun: train data-parallel
@@ -301,10 +310,19 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         seed = distributed.broadcast_int(seed)  # all ranks must share batches and noise
         inputs = self._embed(backbone, data) if self.finetune_ == "head" else data.inputs
         kind = recipe_kind(is_image=inputs.ndim == 4, finetune=self.finetune_, device_type=self.device_.type)
-        labels = torch.from_numpy(encoded)
-        sigma, search = self._sigma(kind, inputs, encoded, seed, backbone)
-        trainer = self._trainer(kind, inputs, labels, seed, sigma, backbone, final=True)
-        trainer.fit(inputs, labels, len(classes))
+        decisions = np.full(len(encoded), None, dtype=object)
+        if reviewed is not None:
+            encoded, decisions = _apply_review(read_reviewed(reviewed), data.rows, classes, encoded)
+        # Samples that fit no class teach nothing about any class: they are only scored.
+        train_rows = np.flatnonzero(decisions != "none")
+        train_inputs = inputs if len(train_rows) == len(inputs) else inputs[torch.from_numpy(train_rows)]
+        train_labels = encoded[train_rows]
+        labels = torch.from_numpy(train_labels)
+        sigma, search = self._sigma(kind, train_inputs, train_labels, seed, backbone)
+        trainer = self._trainer(kind, train_inputs, labels, seed, sigma, backbone, final=True)
+        trainer.fit(
+            train_inputs, labels, len(classes), fixed=torch.from_numpy(pd.notna(decisions[train_rows]))
+        )
         self.history_ = trainer.history
         self.config_ = {**trainer.config.to_dict(), "model": self._model_name(kind, inputs), "recipe": kind}
         head = trainer.momentum_model.eval()
@@ -315,11 +333,19 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             else nn.Sequential(backbone.pixel_normalize(), backbone.module, head).eval()
         )
         # Held-out predictions, where the sigma search made some, show the mislabelling pattern best.
-        reference = None if search is None else (search.held_probs, encoded[search.held_rows])
-        estimate, low, high = noise_rate_interval(probs, encoded, reference, seed=seed % 2**31)
+        reference = None if search is None else (search.held_probs, train_labels[search.held_rows])
+        estimate, low, high = noise_rate_interval(
+            probs[train_rows], train_labels, reference, seed=seed % 2**31
+        )
         self.noise_rate_ = {"estimate": estimate, "low": low, "high": high, "level": 0.95}
         self.audit_ = build_audit(
-            probs, encoded, classes, data.sources, sample_ids=data.rows, reference=reference
+            probs,
+            encoded,
+            classes,
+            data.sources,
+            sample_ids=data.rows,
+            reference=reference,
+            reviewed=decisions,
         )
         if data.is_image and not data.has_files:
             self.audit_["image"] = encode_thumbnails(data.inputs)
@@ -842,6 +868,43 @@ def _resolve_device(device: str) -> torch.device:
     if device == AUTO:
         return distributed.local_device()
     return torch.device(device)
+
+
+def _apply_review(
+    review: pd.DataFrame, sample_ids: np.ndarray, classes: np.ndarray, encoded: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded labels with the reviewer's put in, and each sample's decision (None where not reviewed)."""
+    position = pd.Index(sample_ids).get_indexer(review["sample_id"])
+    unknown = review["sample_id"].to_numpy()[position < 0]
+    if len(unknown):
+        raise ValueError(
+            f"reviewed: sample_id {unknown[0]} ({len(unknown)} in all) is not in this data "
+            f"(its sample ids run from {sample_ids.min()} to {sample_ids.max()}); "
+            "were the decisions made on an audit of other data?"
+        )
+    index = {label: k for k, label in enumerate(classes.tolist())}
+    by_text = {str(label): k for label, k in index.items()}
+    labels, decisions = encoded.copy(), np.full(len(encoded), None, dtype=object)
+    for row, sample_id, label, no_class, decision in zip(
+        position,
+        review["sample_id"],
+        review["label"],
+        review["fits_no_class"],
+        review["decision"],
+        strict=True,
+    ):
+        decisions[row] = "none" if no_class else decision
+        if no_class:
+            continue
+        label = label.item() if isinstance(label, np.generic) else label
+        k = index.get(label, by_text.get(str(label)))
+        if k is None:
+            raise ValueError(
+                f"reviewed: sample_id {sample_id} has label {label!r}, which is not one of the "
+                f"classes {classes.tolist()}"
+            )
+        labels[row] = k
+    return labels, decisions
 
 
 def _encode_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -225,9 +225,20 @@ class Trainer:
 
     CHECKPOINT_FILE = "checkpoint.pt"
 
-    def fit(self, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Trainer:
-        """Train on ``inputs`` (N, ...) with integer ``labels`` (N,) in ``[0, num_classes)``."""
+    def fit(
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        fixed: torch.Tensor | None = None,
+    ) -> Trainer:
+        """Train on ``inputs`` (N, ...) with integer ``labels`` (N,) in ``[0, num_classes)``.
+
+        ``fixed`` (bool, N): samples whose label is final (a reviewer's), kept by label correction.
+        """
         self._setup(inputs, labels, num_classes)
+        self.fixed = torch.zeros(len(labels), dtype=torch.bool) if fixed is None else fixed.bool()
+        self.fixed = self.fixed.to(self.device)
         self._resume()
         for callback in self.callbacks:
             callback.on_train_begin(self)
@@ -453,6 +464,7 @@ class Trainer:
             self._run_fingerprint = {
                 "samples": data_digest(self.inputs),
                 "labels": data_digest(self.labels),
+                "fixed": data_digest(self.fixed),
                 "classes": self.given_onehot.shape[1],
                 "seed": self.seed,
                 "config": self.config.to_dict(),
@@ -477,12 +489,14 @@ class Trainer:
         logits = self.predict_logits(self.inputs)
         losses = method.per_sample_cross_entropy(logits, self.labels)
         weights = method.correction_weights(losses)
+        weights = torch.where(self.fixed, torch.ones_like(weights), weights)  # weight 1: the label as given
         self.targets = method.corrected_targets(self.given_onehot, logits.softmax(1), weights)
 
 
 _FINGERPRINT_PARTS = {
     "samples": "the samples differ",
     "labels": "the labels differ",
+    "fixed": "the reviewed samples differ",
     "classes": "the number of classes differs",
     "seed": "the random seed differs (random_state)",
     "network": "the network differs",
