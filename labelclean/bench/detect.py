@@ -32,7 +32,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from .. import SLNCleaner
 from ..metrics import PLAIN_CE, calibration_error, detection_scores, reliability_curve
-from .data import SHARED_DATA, DataMissing, fewer_flips, noisy_labels
+from .data import RATE_TOLERANCE, SHARED_DATA, DataMissing, fewer_flips, noisy_labels
 from .report import write_json, write_table
 
 
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     for noise in args.noise:
         full = noisy_labels(true, noise, 10, args.seed, noise_dir)
         for rate in args.noise_rate or [None]:
-            if rate is not None and rate > (full != true).mean() + 1e-9:
+            if rate is not None and rate > (full != true).mean() + RATE_TOLERANCE:
                 print(
                     f"skipped {noise} at {rate:.0%}: its file has {(full != true).mean():.1%}",
                     file=sys.stderr,
