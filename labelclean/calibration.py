@@ -1,33 +1,29 @@
 """How likely each given label is wrong, and which label is most likely right.
 
-The network is trained on the given labels, so its probabilities ``p(x)`` estimate
-the distribution of the *given* label at ``x``: wrong labels included. Under
-class-conditional noise ``T[k, j] = P(given j | true k)``, ``p = pi T`` where ``pi``
-is the distribution of the true label. So, per sample:
+Each sample has a true class ``k`` and a given label ``j``; ``T[k, j] = P(given j | true k)``
+describes how labels go wrong (class-conditional noise). Two ways to get at it:
 
-0. Where predictions on held-out samples exist (the sigma search's), ``p`` is first
-   tempered (``p ** (1 / t)``, renormalised) with the ``t`` that best predicts the
-   held-out *given* labels: a proper score on noisy labels, so no clean label is
-   needed. Heads on embeddings come out overconfident (measured ``t`` 1.6-1.9 on
-   CIFAR-10 embeddings), and an overconfident mistake on a clean sample looks like a
-   wrong label.
-1. ``T`` is estimated from the samples the network is surest of: among those it
-   puts in class ``k`` with the highest confidence (the top tenth, at least
-   25), the true class is almost always ``k``, so their given labels show how class
-   ``k`` gets mislabelled (anchor points, Patrini et al. 2017; confident learning,
-   Northcutt et al. 2021). The estimate includes the network's own confident
-   mistakes, which keeps it cautious. Held-out predictions, where they exist, are
-   used for it: a network that has partly memorised a wrong label is less sure of its
-   true class, which would hide that label from the estimate.
-2. ``pi = p T^-1``, projected back onto the probability simplex.
-3. Bayes: ``P(true k | x, given j) = pi_k T[k, j] / sum_m pi_m T[m, j]``.
+**With held-out predictions** (the sigma search's, wherever ``sigma`` has candidates: the
+feature and head recipes). SLN keeps a network from fitting the wrong labels, so its
+probabilities ``p(x)`` are read as its belief about the *true* class, up to a temperature
+``t``. The given labels then arise as ``P(given j | x) = sum_k p_t(x)_k T[k, j]`` with
+``p_t = p ** (1 / t)`` renormalised. ``t`` and ``T`` are the ones under which this best
+predicts the held-out *given* labels (maximum likelihood; ``T`` by EM for each ``t``): fitted
+on noisy labels only, and on samples the network did not train on, so memorised labels
+do not look right. Per sample, Bayes: ``P(true k | x, given j) ∝ p_t(x)_k T[k, j]``.
 
-A label is changed only where another class is more probable than the given one
-under (3), which maximises the expected number of right labels; with few wrong
-labels ``T`` is nearly the identity, so only overwhelming evidence changes one.
-The estimated noise rate is the mean of ``P(given label wrong)``, with a bootstrap
-interval over samples. How steps 0 and 1 were chosen (on noisy labels only; the true
-labels scored the choice afterwards): ``benchmarks/results/calibration.md``.
+**Without** (the from-scratch image recipes: one run, no held-out samples). ``p`` is read as
+the distribution of the *given* label, ``p = pi T``; ``T`` is estimated from the samples the
+network is surest of, the top half of each predicted class, whose true class is almost always
+the predicted one, so their given labels show how each class gets mislabelled (confident
+learning, Northcutt et al. 2021); ``pi = p T^-1`` (projected back onto the simplex), then Bayes
+as above with ``pi`` for ``p_t``. The network has partly memorised its training labels, which
+makes this cautious: few false flags, some wrong labels missed.
+
+A label is flagged and changed only where another class is more probable than the given one,
+which maximises the expected number of right labels. The estimated noise rate is the mean of
+``P(given label wrong)``, with a bootstrap interval. How the held-out fit was chosen over
+other ways, measured against the true labels afterwards: ``benchmarks/results/calibration.md``.
 """
 
 from __future__ import annotations
@@ -38,8 +34,9 @@ import numpy as np
 
 __all__ = [
     "LabelPosterior",
+    "NoiseModel",
+    "fit_noise_model",
     "label_posterior",
-    "fitted_temperature",
     "noise_rate_interval",
     "tempered",
     "transition_matrix_estimate",
@@ -47,7 +44,7 @@ __all__ = [
 
 
 def transition_matrix_estimate(
-    probs: np.ndarray, labels: np.ndarray, confident_share: float = 0.1, min_confident: int = 25
+    probs: np.ndarray, labels: np.ndarray, confident_share: float = 0.5, min_confident: int = 25
 ) -> np.ndarray:
     """``T[k, j]``: share of given label ``j`` among the samples confidently predicted as ``k``.
 
@@ -100,16 +97,48 @@ def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
     return exp / exp.sum(1, keepdims=True)
 
 
-def fitted_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature (0.05 to 20) under which ``probs`` best predict ``labels`` (lowest mean NLL)."""
+@dataclass(frozen=True)
+class NoiseModel:
+    """Temperature ``t`` of the network's probabilities and transition matrix ``T`` (module docstring)."""
+
+    temperature: float
+    transition: np.ndarray
+    log_likelihood: float  # mean, of the labels it was fitted to
+
+    def posterior(self, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        joint = tempered(probs, self.temperature) * self.transition[:, labels].T
+        return joint / joint.sum(1, keepdims=True)
+
+
+def _transition_by_em(probs: np.ndarray, labels: np.ndarray, iterations: int) -> NoiseModel:
+    """``T`` maximising the likelihood of ``labels`` under ``probs @ T`` (EM; half a count of smoothing)."""
+    n_classes = probs.shape[1]
+    given = np.eye(n_classes)[labels]
+    transition = np.full((n_classes, n_classes), 0.1 / (n_classes - 1))
+    np.fill_diagonal(transition, 0.9)
+    for _ in range(iterations):
+        true_given = probs * transition[:, labels].T  # E step: P(true k | x, given)
+        true_given /= true_given.sum(1, keepdims=True)
+        counts = true_given.T @ given + 0.5
+        transition = counts / counts.sum(1, keepdims=True)
+    likelihood = (probs * transition[:, labels].T).sum(1)
+    return NoiseModel(1.0, transition, float(np.log(np.clip(likelihood, 1e-300, None)).mean()))
+
+
+def fit_noise_model(
+    probs: np.ndarray, labels: np.ndarray, temperature: float | None = None, iterations: int = 50
+) -> NoiseModel:
+    """The ``t`` (0.14 to 7.4, or as given) and ``T`` under which ``probs`` best predict ``labels``."""
     from scipy.optimize import minimize_scalar
 
-    rows = np.arange(len(labels))
+    def fit(log_t: float) -> NoiseModel:
+        model = _transition_by_em(tempered(probs, np.exp(log_t)), labels, iterations)
+        return NoiseModel(float(np.exp(log_t)), model.transition, model.log_likelihood)
 
-    def nll(log_t: float) -> float:
-        return float(-np.log(np.clip(tempered(probs, np.exp(log_t))[rows, labels], 1e-12, None)).mean())
-
-    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+    if temperature is not None:
+        return fit(np.log(temperature))
+    best = minimize_scalar(lambda log_t: -fit(log_t).log_likelihood, bounds=(-2, 2), method="bounded")
+    return fit(best.x)
 
 
 @dataclass(frozen=True)
@@ -118,7 +147,7 @@ class LabelPosterior:
 
     posterior: np.ndarray
     transition: np.ndarray
-    temperature: float
+    temperature: float | None  # None: estimated without held-out predictions
 
     def mislabel_prob(self, labels: np.ndarray) -> np.ndarray:
         return 1.0 - self.posterior[np.arange(len(labels)), labels]
@@ -128,20 +157,21 @@ Reference = tuple[np.ndarray, np.ndarray]  # (probabilities, labels) of held-out
 
 
 def label_posterior(
-    probs: np.ndarray, labels: np.ndarray, reference: Reference | None = None
+    probs: np.ndarray,
+    labels: np.ndarray,
+    reference: Reference | None = None,
+    temperature: float | None = None,
 ) -> LabelPosterior:
-    """The posterior over every sample's true class (module docstring, steps 0-3).
+    """The posterior over every sample's true class (module docstring).
 
-    ``reference``: held-out ``(probs, labels)`` to temper ``probs`` and estimate ``T`` from,
-    instead of ``probs, labels`` as they are.
+    ``reference``: held-out ``(probs, labels)`` to fit the noise model to; ``temperature``
+    fixes its ``t`` instead of fitting it.
     """
-    if reference is None:
-        temperature, reference = 1.0, (probs, labels)
-    else:
-        temperature = fitted_temperature(*reference)
-        probs, reference = tempered(probs, temperature), (tempered(reference[0], temperature), reference[1])
-    transition = transition_matrix_estimate(*reference)
-    return LabelPosterior(_true_label_posterior(probs, labels, transition), transition, temperature)
+    if reference is not None:
+        model = fit_noise_model(*reference, temperature=temperature)
+        return LabelPosterior(model.posterior(probs, labels), model.transition, model.temperature)
+    transition = transition_matrix_estimate(probs, labels)
+    return LabelPosterior(_true_label_posterior(probs, labels, transition), transition, None)
 
 
 def noise_rate_interval(
@@ -152,8 +182,12 @@ def noise_rate_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float, float]:
-    """Estimated share of wrong labels and a bootstrap interval (resampling the samples and the reference)."""
-    estimate = float(label_posterior(probs, labels, reference).mislabel_prob(labels).mean())
+    """Estimated share of wrong labels and a bootstrap interval (resampling the samples and the reference).
+
+    The bootstrap refits ``T`` on each resampled reference at the temperature fitted once.
+    """
+    fitted = label_posterior(probs, labels, reference)
+    estimate = float(fitted.mislabel_prob(labels).mean())
     rng = np.random.default_rng(seed)
     rates = []
     for _ in range(repeats):
@@ -162,6 +196,7 @@ def noise_rate_interval(
         if reference is not None:
             held = rng.integers(0, len(reference[1]), len(reference[1]))
             resampled = (reference[0][held], reference[1][held])
-        rates.append(label_posterior(probs[rows], labels[rows], resampled).mislabel_prob(labels[rows]).mean())
+        posterior = label_posterior(probs[rows], labels[rows], resampled, fitted.temperature)
+        rates.append(posterior.mislabel_prob(labels[rows]).mean())
     low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
     return estimate, float(low), float(high)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from labelclean.calibration import (
-    fitted_temperature,
+    fit_noise_model,
     label_posterior,
     noise_rate_interval,
     tempered,
@@ -60,11 +60,11 @@ def test_noise_rate_interval_brackets_the_estimate_and_the_truth():
     assert high - low < 0.05
 
 
-def test_an_overconfident_network_is_tempered_back_from_held_out_given_labels():
+def test_held_out_labels_fit_the_temperature_and_the_noise_and_make_corrections_pay():
     # A network that is often wrong: each sample's true class is drawn from its own
-    # posterior pi (Dirichlet), so argmax pi is right about 70% of the time, as for a head
-    # on CIFAR-10 embeddings; the given labels get 5% symmetric noise; the network reports
-    # the exact noisy posterior p = pi T, overconfident (tempered by 0.5).
+    # posterior pi (Dirichlet), so argmax pi is right about 64% of the time, as for a head
+    # on CIFAR-10 embeddings. The given labels get 5% symmetric noise; the network reports
+    # pi overconfidently (tempered by 0.5), as the heads did (fitted t 1.2-1.3 there).
     rng = np.random.default_rng(0)
     n, k, noise = 30_000, 5, 0.05
     pi = rng.dirichlet(np.full(k, 0.3), n)
@@ -72,15 +72,14 @@ def test_an_overconfident_network_is_tempered_back_from_held_out_given_labels():
     transition = np.full((k, k), noise / (k - 1))
     np.fill_diagonal(transition, 1 - noise)
     given = np.array([rng.choice(k, p=transition[t]) for t in true])
-    overconfident = tempered(pi @ transition, 0.5)
+    overconfident = tempered(pi, 0.5)
     held = np.arange(n) % 5 == 0
-    assert fitted_temperature(overconfident[held], given[held]) == pytest.approx(2.0, rel=0.1)
+    model = fit_noise_model(overconfident[held], given[held])
+    assert model.temperature == pytest.approx(2.0, rel=0.1)
+    assert np.abs(model.transition - transition).max() < 0.03
     wrong, before = given[~held] != true[~held], (given[~held] == true[~held]).mean()
-    naive = label_posterior(overconfident[~held], given[~held])
-    fixed = label_posterior(overconfident[~held], given[~held], (overconfident[held], given[held]))
-    naive_error = _calibration_error(naive.mislabel_prob(given[~held]), wrong)
-    assert _calibration_error(fixed.mislabel_prob(given[~held]), wrong) < min(0.05, naive_error / 2)
-    # Measured: 0.950 given, 0.876 naive, 0.9496 tempered (the rest: T counts the network's
-    # confident mistakes as noise, which no estimate from given labels alone can separate).
-    assert (naive.posterior.argmax(1) == true[~held]).mean() < before - 0.03  # the harm being fixed
-    assert (fixed.posterior.argmax(1) == true[~held]).mean() > before - 0.002
+    posterior = label_posterior(overconfident[~held], given[~held], (overconfident[held], given[held]))
+    assert _calibration_error(posterior.mislabel_prob(given[~held]), wrong) < 0.02
+    naive = overconfident[~held].argmax(1)  # "the network disagrees": what a raw argmax would do
+    assert (naive == true[~held]).mean() < before - 0.2
+    assert (posterior.posterior.argmax(1) == true[~held]).mean() > before
