@@ -305,14 +305,21 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.skipped_ = data.skipped
         self.data_source_ = data.description
         self.backbone_ = None if backbone is None else backbone.describe()
+        decisions = np.full(len(encoded), None, dtype=object)
+        if reviewed is not None:
+            encoded, decisions = _apply_review(read_reviewed(reviewed), data.rows, classes, encoded)
+        self._train_and_audit(data, backbone, encoded, decisions)
+        self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
+        return self
 
+    def _train_and_audit(
+        self, data: LoadedData, backbone: Backbone | None, encoded: np.ndarray, decisions: np.ndarray
+    ) -> None:
+        """Train on the encoded labels (reviewed ones fixed, "none" ones left out), then audit every sample."""
         seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1))
         seed = distributed.broadcast_int(seed)  # all ranks must share batches and noise
         inputs = self._embed(backbone, data) if self.finetune_ == "head" else data.inputs
         kind = recipe_kind(is_image=inputs.ndim == 4, finetune=self.finetune_, device_type=self.device_.type)
-        decisions = np.full(len(encoded), None, dtype=object)
-        if reviewed is not None:
-            encoded, decisions = _apply_review(read_reviewed(reviewed), data.rows, classes, encoded)
         # Samples that fit no class teach nothing about any class: they are only scored.
         train_rows = np.flatnonzero(decisions != "none")
         train_inputs = inputs if len(train_rows) == len(inputs) else inputs[torch.from_numpy(train_rows)]
@@ -321,7 +328,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         sigma, search = self._sigma(kind, train_inputs, train_labels, seed, backbone)
         trainer = self._trainer(kind, train_inputs, labels, seed, sigma, backbone, final=True)
         trainer.fit(
-            train_inputs, labels, len(classes), fixed=torch.from_numpy(pd.notna(decisions[train_rows]))
+            train_inputs, labels, len(self.classes_), fixed=torch.from_numpy(pd.notna(decisions[train_rows]))
         )
         self.history_ = trainer.history
         self.config_ = {**trainer.config.to_dict(), "model": self._model_name(kind, inputs), "recipe": kind}
@@ -341,7 +348,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.audit_ = build_audit(
             probs,
             encoded,
-            classes,
+            self.classes_,
             data.sources,
             sample_ids=data.rows,
             reference=reference,
@@ -349,8 +356,6 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         )
         if data.is_image and not data.has_files:
             self.audit_["image"] = encode_thumbnails(data.inputs)
-        self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
-        return self
 
     def _pretrained_backbone(self) -> Backbone | None:
         """The backbone named by ``model`` (torchvision) or given as a Backbone; None to train from scratch."""
