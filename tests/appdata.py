@@ -36,7 +36,7 @@ def make_audit(
     seed: int = 0,
 ) -> Path:
     """An audit of ``n`` samples; about a third get a confident prediction of another class,
-    so the mixture flags them.
+    so the posterior flags them.
 
     ``files``: the sources are PNG files under ``folder/data`` (an image-folder audit);
     ``images``: ``row N`` sources with an ``image`` column; neither: ``row N`` and no images.
