@@ -215,10 +215,11 @@ def refit_snippet(audit: AuditData) -> str:
     """The line that trains again with the reviewed labels as fixed targets (with the audit's
     own settings when its metadata has them)."""
     reviewed = f"reviewed={str(decisions_path(audit.path))!r}"
+    same_data = "  # X (and y, if you passed one) as in the first fit"
     if not audit.metadata.get("params"):
-        return f"from labelclean import SLNCleaner\n\ncleaner = SLNCleaner().fit(X, {reviewed})"
+        return f"from labelclean import SLNCleaner\n\ncleaner = SLNCleaner().fit(X, {reviewed}){same_data}"
     return (
         "from labelclean import SLNCleaner, read_audit_metadata\n\n"
         f"params = read_audit_metadata({str(audit.path)!r})['params']  # the audit's own settings\n"
-        f"cleaner = SLNCleaner(**params).fit(X, {reviewed})"
+        f"cleaner = SLNCleaner(**params).fit(X, {reviewed}){same_data}"
     )
