@@ -31,21 +31,23 @@ def build_audit(
     classes: np.ndarray,
     sources: list[str],
     sample_ids: np.ndarray | None = None,
-    reference: tuple[np.ndarray, np.ndarray] | None = None,
+    posterior: np.ndarray | None = None,
     reviewed: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The audit table from predicted probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
     ``classes[k]`` is the original label of class index ``k``. A sample is flagged
     (and corrected) where another class is more probably its true class than the
-    given one (:func:`labelclean.calibration.label_posterior`; ``reference``: held-out
-    probabilities and labels to estimate the mislabelling pattern from). ``reviewed``:
-    the reviewer's decision per sample (None where not reviewed); reviewed labels are final.
+    given one. ``posterior`` ``(N, C)``: each sample's true class given its label, from
+    :func:`labelclean.calibration.label_posterior` (computed here from ``probs`` alone when not
+    given). ``reviewed``: the reviewer's decision per sample (None where not reviewed);
+    reviewed labels are final.
     """
     n = len(labels)
     rows = np.arange(n)
     given_prob = probs[rows, labels]
-    posterior = label_posterior(probs, labels, reference).posterior
+    if posterior is None:
+        posterior = label_posterior(probs, labels).posterior
     suggested = posterior.argmax(axis=1)
     reviewed = np.full(n, None, dtype=object) if reviewed is None else np.asarray(reviewed, dtype=object)
     suspicious = (suggested != labels) & pd.isna(reviewed)

@@ -110,8 +110,9 @@ class NoiseModel:
         return joint / joint.sum(1, keepdims=True)
 
 
-def _transition_by_em(probs: np.ndarray, labels: np.ndarray, iterations: int) -> NoiseModel:
-    """``T`` maximising the likelihood of ``labels`` under ``probs @ T`` (EM; half a count of smoothing)."""
+def _transition_by_em(probs: np.ndarray, labels: np.ndarray, iterations: int) -> tuple[np.ndarray, float]:
+    """``T`` maximising the likelihood of ``labels`` under ``probs @ T`` (EM; half a count of
+    smoothing), and that mean log-likelihood."""
     n_classes = probs.shape[1]
     given = np.eye(n_classes)[labels]
     transition = np.full((n_classes, n_classes), 0.1 / (n_classes - 1))
@@ -122,7 +123,7 @@ def _transition_by_em(probs: np.ndarray, labels: np.ndarray, iterations: int) ->
         counts = true_given.T @ given + 0.5
         transition = counts / counts.sum(1, keepdims=True)
     likelihood = (probs * transition[:, labels].T).sum(1)
-    return NoiseModel(1.0, transition, float(np.log(np.clip(likelihood, 1e-300, None)).mean()))
+    return transition, float(np.log(np.clip(likelihood, 1e-300, None)).mean())
 
 
 def fit_noise_model(
@@ -132,8 +133,8 @@ def fit_noise_model(
     from scipy.optimize import minimize_scalar
 
     def fit(log_t: float) -> NoiseModel:
-        model = _transition_by_em(tempered(probs, np.exp(log_t)), labels, iterations)
-        return NoiseModel(float(np.exp(log_t)), model.transition, model.log_likelihood)
+        transition, log_likelihood = _transition_by_em(tempered(probs, np.exp(log_t)), labels, iterations)
+        return NoiseModel(float(np.exp(log_t)), transition, log_likelihood)
 
     if temperature is not None:
         return fit(np.log(temperature))
@@ -146,7 +147,6 @@ class LabelPosterior:
     """``posterior[i, k]``: probability that sample ``i``'s true class is ``k``, given its label."""
 
     posterior: np.ndarray
-    transition: np.ndarray
     temperature: float | None  # None: estimated without held-out predictions
 
     def mislabel_prob(self, labels: np.ndarray) -> np.ndarray:
@@ -169,24 +169,26 @@ def label_posterior(
     """
     if reference is not None:
         model = fit_noise_model(*reference, temperature=temperature)
-        return LabelPosterior(model.posterior(probs, labels), model.transition, model.temperature)
+        return LabelPosterior(model.posterior(probs, labels), model.temperature)
     transition = transition_matrix_estimate(probs, labels)
-    return LabelPosterior(_true_label_posterior(probs, labels, transition), transition, None)
+    return LabelPosterior(_true_label_posterior(probs, labels, transition), None)
 
 
 def noise_rate_interval(
     probs: np.ndarray,
     labels: np.ndarray,
     reference: Reference | None = None,
+    temperature: float | None = None,
     repeats: int = 100,
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float, float]:
     """Estimated share of wrong labels and a bootstrap interval (resampling the samples and the reference).
 
-    The bootstrap refits ``T`` on each resampled reference at the temperature fitted once.
+    The bootstrap refits ``T`` on each resampled reference at one temperature: ``temperature``
+    where the caller has fitted it already, else the one fitted here.
     """
-    fitted = label_posterior(probs, labels, reference)
+    fitted = label_posterior(probs, labels, reference, temperature)
     estimate = float(fitted.mislabel_prob(labels).mean())
     rng = np.random.default_rng(seed)
     rates = []

@@ -27,7 +27,7 @@ from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails, write_audit
 from .auditfile import read_reviewed
 from .backbones import Backbone, is_torchvision_model, torchvision_backbone
-from .calibration import noise_rate_interval
+from .calibration import label_posterior, noise_rate_interval
 from .data import LoadedData, check_one_label_type, load_data
 from .embeddings import EmbeddingCache, default_cache_dir, embed_images, sample_keys
 from .fileio import atomic_write
@@ -341,8 +341,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         )
         # Held-out predictions, where the sigma search made some, show the mislabelling pattern best.
         reference = None if search is None else (search.held_probs, train_labels[search.held_rows])
+        posterior = label_posterior(probs, encoded, reference)
         estimate, low, high = noise_rate_interval(
-            probs[train_rows], train_labels, reference, seed=seed % 2**31
+            probs[train_rows], train_labels, reference, posterior.temperature, seed=seed % 2**31
         )
         self.noise_rate_ = {"estimate": estimate, "low": low, "high": high, "level": 0.95}
         self.audit_ = build_audit(
@@ -351,7 +352,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             self.classes_,
             data.sources,
             sample_ids=data.rows,
-            reference=reference,
+            posterior=posterior.posterior,
             reviewed=decisions,
         )
         if data.is_image and not data.has_files:
