@@ -899,7 +899,7 @@ def _apply_review(
         review["decision"],
         strict=True,
     ):
-        decisions[row] = "none" if no_class else decision
+        decisions[row] = decision  # "none" exactly where the sample fits no class
         if no_class:
             continue
         label = label.item() if isinstance(label, np.generic) else label
