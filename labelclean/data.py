@@ -43,6 +43,7 @@ from .images import (
     decoder_threads,
     resize_images,
     stack_nchw,
+    upright_size,
 )
 from .streaming import ImageFiles
 
@@ -331,7 +332,7 @@ def _load_image_files(
     # Too big to hold: read every file through once now (truncated ones included), decode batches later.
     def unreadable(i: int) -> str | None:
         try:
-            check_complete(sources[i], _file_reader(paths[i])())
+            check_complete(sources[i], _file_reader(paths[i])(), resize)
         except BadImageError as err:
             if options["on_bad_image"] == "raise":
                 raise
@@ -353,7 +354,7 @@ def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:
             contextlib.suppress(*UNREADABLE),
             Image.open(path) as image,
         ):
-            sizes[(image.height, image.width)] += 1
+            sizes[upright_size(image)] += 1
     return sizes.most_common(1)[0][0] if sizes else None
 
 

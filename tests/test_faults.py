@@ -5,6 +5,7 @@ and recorded, and nothing already written is lost.
 |----------------------------------------|---------------------------------------------------------|
 | corrupt JPEG, truncated PNG, 0-byte    | BadImageError naming the file; on_bad_image="skip":     |
 |                                        | left out, listed in skipped_, the rest trains           |
+| image past PIL's decompression-bomb cap | as a corrupt file; the error says how to let it through |
 | a non-image file in a class folder     | ignored, listed in skipped_                             |
 | grayscale / RGBA / RGB mixed           | all read as RGB                                         |
 | labels out of range (ClassLabel, -1)   | ValueError naming the row and the value                 |
@@ -161,3 +162,20 @@ def test_kill_during_a_decision_write_keeps_every_earlier_decision(tmp_path, ste
     (unfinished,) = [p for p in tmp_path.iterdir() if p != path]  # the 21st stayed in its temporary file
     assert unfinished.name.startswith(".audit.decisions.json.") and unfinished.suffix == ".tmp"
     assert json.loads(unfinished.read_text())["20"]["decision"] == "accept"
+
+
+@pytest.mark.parametrize("memory_limit_gb", [4.0, 1e-9], ids=["in memory", "streamed"])
+def test_an_image_past_pils_decompression_bomb_limit_is_named_or_skipped(
+    tmp_path, monkeypatch, memory_limit_gb
+):
+    root = _folder(tmp_path, "huge.png", _png((9, 9, 9), size=(40, 40)))  # 1600 pixels, the others 64
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # PIL refuses images over twice its limit
+    params = dict(epochs=1, random_state=0, memory_limit_gb=memory_limit_gb)
+    with pytest.raises(
+        BadImageError,
+        match=r"cannot read image .*huge\.png: Image size \(1600 pixels\).*"
+        r"if the file is trusted, raise PIL\.Image\.MAX_IMAGE_PIXELS",
+    ):
+        SLNCleaner(**params).fit(root)
+    cleaner = SLNCleaner(**params, on_bad_image="skip").fit(root)
+    assert [Path(s).name for s, _ in cleaner.skipped_] == ["huge.png"] and len(cleaner.audit()) == 24
