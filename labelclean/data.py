@@ -317,15 +317,13 @@ def _load_image_files(
 ) -> tuple[torch.Tensor | ImageFiles, list[int], list[tuple[str, str]]]:
     """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``.
 
-    The decoded size is the source size (read from a sample of headers) after ``image_size``.
+    The decoded size is the most common size after ``image_size``, of a sample of headers.
     """
     resize = options["image_size"]
     size = None
     if memory_limit is not None:
         sample = [p for p in paths[:: max(1, len(paths) // 200)] if p is not None]
-        size = _most_common_size(sample)
-        if size is not None and resize is not None:
-            size = resize.output_size(*size)
+        size = _most_common_size(sample, resize)
     if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
         return _decode_all(sources, [_file_reader(p) for p in paths], **options)
 
@@ -347,14 +345,16 @@ def _load_image_files(
     return ImageFiles([str(paths[i]) for i in kept], exact), kept, skipped
 
 
-def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:
+def _most_common_size(paths: Sequence[Path], resize: Resize | None) -> tuple[int, int] | None:
+    """The size most images decode at (as training in memory counts it), from their headers."""
     sizes = Counter()
     for path in paths:
         with (
             contextlib.suppress(*UNREADABLE),
             Image.open(path) as image,
         ):
-            sizes[upright_size(image)] += 1
+            size = upright_size(image)
+            sizes[size if resize is None else resize.output_size(*size)] += 1
     return sizes.most_common(1)[0][0] if sizes else None
 
 

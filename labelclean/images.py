@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,19 +57,30 @@ class Resize:
     the centre ``crop`` (torchvision's ``Resize`` + ``CenterCrop``, what pretrained
     weights expect). Without: resize to exactly ``crop`` (height, width).
     ``only_larger``: images whose shorter side is at most ``shorter`` keep their size
-    (a from-scratch CNN need not upsample 8-pixel digits to 32).
+    (a from-scratch CNN need not upsample 8-pixel digits to 32). ``final``: an image
+    that comes out at another size is then stretched to this (height, width), as
+    training does with images of a minority size (see :meth:`exactly`).
     """
 
     crop: tuple[int, int]
     shorter: int | None = None
     only_larger: bool = False
+    final: tuple[int, int] | None = None
 
     def exactly(self, size: tuple[int, int]) -> Resize:
-        """The same kind of resize, always producing ``size`` (for images that must match a fitted size)."""
-        return Resize(crop=tuple(size), shorter=None if self.shorter is None else min(size))
+        """This resize, then a stretch to ``size`` where an image comes out at another size.
+
+        Training stretches images of a minority size to the most common one; predict and
+        images streamed from disk use this, so that every path sizes an image alike.
+        """
+        return replace(self, final=(int(size[0]), int(size[1])))
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) an image of this size comes out at."""
+        return self.final or self.cropped_size(height, width)
+
+    def cropped_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) after the resize and crop, before any stretch to ``final``."""
         if self.only_larger and self.shorter is not None and min(height, width) <= self.shorter:
             return height, width
         return self.crop
@@ -86,7 +97,7 @@ class Resize:
 
         The resized size does not depend on the orientation: the stored height and width will do.
         """
-        if self.output_size(height, width) == (height, width):
+        if self.cropped_size(height, width) == (height, width):
             return
         scaled_h, scaled_w = self.scaled_size(height, width)
         if scaled_h * scaled_w > MAX_RESIZED_PIXELS:
@@ -99,23 +110,24 @@ class Resize:
             )
 
     def apply(self, image: Image.Image) -> Image.Image:
-        """Resize and centre-crop a PIL image (after :meth:`draft`)."""
+        """Resize and centre-crop a PIL image (after :meth:`draft`), then stretch it to ``final``."""
         height, width = image.height, image.width
-        if self.output_size(height, width) == (height, width):
-            return image
-        scaled_h, scaled_w = self.scaled_size(height, width)
-        if (scaled_h, scaled_w) != (height, width):
-            image = image.resize((scaled_w, scaled_h), Image.BILINEAR)
-        crop_h, crop_w = self.crop
-        top, left = (scaled_h - crop_h) // 2, (scaled_w - crop_w) // 2
-        if (top, left) != (0, 0) or (crop_h, crop_w) != (scaled_h, scaled_w):
-            image = image.crop((left, top, left + crop_w, top + crop_h))
+        if self.cropped_size(height, width) != (height, width):
+            scaled_h, scaled_w = self.scaled_size(height, width)
+            if (scaled_h, scaled_w) != (height, width):
+                image = image.resize((scaled_w, scaled_h), Image.BILINEAR)
+            crop_h, crop_w = self.crop
+            top, left = (scaled_h - crop_h) // 2, (scaled_w - crop_w) // 2
+            if (top, left) != (0, 0) or (crop_h, crop_w) != (scaled_h, scaled_w):
+                image = image.crop((left, top, left + crop_w, top + crop_h))
+        if self.final is not None and (image.height, image.width) != self.final:
+            image = image.resize(self.final[::-1], Image.BILINEAR)  # as training stretches minority sizes
         return image
 
     def draft(self, image: Image.Image) -> None:
         """Let a JPEG decode at the smallest 1/2^k scale that still covers the resize (of the upright image)."""
         height, width = upright_size(image)
-        if self.output_size(height, width) == (height, width):
+        if self.cropped_size(height, width) == (height, width):
             return
         scaled_h, scaled_w = self.scaled_size(height, width)
         turned = (height, width) != (image.height, image.width)
@@ -177,12 +189,16 @@ def resize_images(images: torch.Tensor, resize: Resize) -> torch.Tensor:
     if resize.output_size(height, width) == (height, width):
         return images
     resize.check(f"in the array (shape {tuple(images.shape)})", height, width)
-    scaled_h, scaled_w = resize.scaled_size(height, width)
     chunks = []
     for chunk in images.split(256):  # bounded float copies for large arrays
-        scaled = F.interpolate(chunk.float(), size=(scaled_h, scaled_w), mode="bilinear", antialias=True)
-        top, left = (scaled_h - resize.crop[0]) // 2, (scaled_w - resize.crop[1]) // 2
-        scaled = scaled[..., top : top + resize.crop[0], left : left + resize.crop[1]]
+        scaled = chunk.float()
+        if resize.cropped_size(height, width) != (height, width):
+            scaled_h, scaled_w = resize.scaled_size(height, width)
+            scaled = F.interpolate(scaled, size=(scaled_h, scaled_w), mode="bilinear", antialias=True)
+            top, left = (scaled_h - resize.crop[0]) // 2, (scaled_w - resize.crop[1]) // 2
+            scaled = scaled[..., top : top + resize.crop[0], left : left + resize.crop[1]]
+        if resize.final is not None and tuple(scaled.shape[-2:]) != resize.final:
+            scaled = F.interpolate(scaled, size=resize.final, mode="bilinear", antialias=True)
         chunks.append(scaled.round().clamp(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else scaled)
     return torch.cat(chunks)
 

@@ -28,7 +28,7 @@ class ImageFiles:
     def __init__(self, paths: Sequence[str], resize: Resize, workers: int | None = None):
         self.paths = list(paths)
         self.resize = resize
-        self.size = resize.crop
+        self.size = resize.final or resize.crop
         self.workers = workers or decoder_threads()
         self._pool = ThreadPoolExecutor(self.workers)
 

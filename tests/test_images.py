@@ -41,7 +41,13 @@ def test_only_larger_keeps_small_images_and_exact_size_squashes(tmp_path):
     auto = Resize(crop=(32, 32), shorter=32, only_larger=True)
     assert decode_image(str(small), lambda: small, auto).shape == (8, 12, 3)
     assert decode_image(str(small), lambda: small, Resize(crop=(5, 7))).shape == (5, 7, 3)
-    assert auto.exactly((8, 12)) == Resize(crop=(8, 12), shorter=8)
+    # At an exact size (predict, streaming), the same resize, then the stretch training gives a minority size.
+    exact = auto.exactly((8, 12))
+    assert exact == Resize(crop=(32, 32), shorter=32, only_larger=True, final=(8, 12))
+    odd = tmp_path / "odd.png"
+    Image.fromarray(np.arange(6 * 6 * 3, dtype=np.uint8).reshape(6, 6, 3)).save(odd)
+    stretched = np.asarray(Image.open(odd).convert("RGB").resize((12, 8), Image.BILINEAR))
+    assert np.array_equal(decode_image(str(odd), lambda: odd, exact), stretched)
 
 
 def test_truncated_jpeg_is_named(tmp_path):
