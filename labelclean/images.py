@@ -213,17 +213,17 @@ def stack_nchw(arrays: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def check_complete(source: str, path: str | os.PathLike, resize: Resize | None = None) -> None:
+def check_complete(source: str, read: Callable[[], Any], resize: Resize | None = None) -> None:
     """Read a whole file, cheaply, so that a truncated one shows before training rather than during it.
 
     Opening an image reads only its header, so a JPEG whose end is cut opens fine and
     fails only when decoded, mid-training. JPEGs are decoded at 1/8 scale (``draft``:
     every byte is still read), PNGs have their chunk checksums verified without
     decompressing, other formats are decoded. An image ``resize`` refuses (:meth:`Resize.check`)
-    is refused now too. Raises :class:`BadImageError` naming ``source``.
+    is refused now too. ``read`` as for :func:`decode_image`. Raises :class:`BadImageError` naming ``source``.
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(read()) as image:
             if resize is not None:
                 resize.check(source, image.height, image.width)
             if image.format == "PNG":
