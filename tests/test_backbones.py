@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,91 @@ def test_any_module_with_its_preprocessing_is_a_backbone(photos, tmp_path):
         SLNCleaner.load(tmp_path / "custom")
     restored = SLNCleaner.load(tmp_path / "custom", model=backbone)
     assert np.allclose(restored.predict_proba(photos), cleaner.predict_proba(photos), atol=1e-5)
+
+
+# --- what a backbone must be, and what a weights file must hold --------------------------
+
+
+class _Tuple(torch.nn.Module):
+    def forward(self, x):
+        return x.mean((2, 3)), None
+
+
+class _BatchMean(torch.nn.Module):  # one row, whatever the batch
+    def forward(self, x):
+        return x.mean((0, 2, 3))[None]
+
+
+class _MixesBatch(torch.nn.Module):  # one row per image, each the mean of the batch
+    def forward(self, x):
+        return x.mean((0, 2, 3)).expand(len(x), -1)
+
+
+class _Constant(torch.nn.Module):
+    def forward(self, x):
+        return torch.zeros(len(x), 4)
+
+
+_POOL = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+@pytest.mark.parametrize(
+    ("module", "num_features", "message"),
+    [
+        (_Tuple(), 0, r"must return one tensor \(N, features\); this one returned a tuple"),
+        (_POOL, 10, r"Backbone\(num_features=10\), but its module returns 3 features per image"),
+        (_BatchMean(), 0, r"one row per image; this one returned shape \(1, 3\) for a batch of 2 images"),
+        (_MixesBatch(), 0, r"embed each image on its own; .* \(it mixes the samples of a batch\)"),
+        (_Constant(), 0, r"returns the same features for two different images"),
+    ],
+    ids=["tuple", "wrong width", "one row per batch", "mixes the batch", "constant"],
+)
+def test_a_backbone_that_does_not_embed_each_image_is_refused(module, num_features, message):
+    with pytest.raises(ValueError, match=message):
+        Backbone(module, crop_size=16, resize_size=16, num_features=num_features)
+
+
+def _damage_weights(kind, path, weights_file):
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == "truncated":
+        path.write_bytes(weights_file.read_bytes()[: weights_file.stat().st_size // 2])
+    elif kind == "a pickled model":
+        torch.save(torch.nn.Linear(2, 2), path)
+    elif kind == "a bare tensor":
+        torch.save(torch.zeros(3), path)
+    else:  # another model's tensors under the same names
+        state = torch.load(weights_file, weights_only=True)
+        state["features.0.0.weight"] = torch.zeros(16, 3, 5, 5)
+        torch.save(state, path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("empty", r"is empty \(0 bytes\)"),
+        ("random bytes", r"is not a PyTorch weights file, or it is damaged"),
+        ("truncated", r"cannot be read \(PytorchStreamReader failed .*\): it is truncated or damaged"),
+        (
+            "a pickled model",
+            r"holds a pickled torch\.nn\.modules\.linear\.Linear object .* torch\.save\(model\.state",
+        ),
+        ("a bare tensor", r"holds a Tensor, not a state dict"),
+        (
+            "reshaped",
+            r"1 tensors have other shapes \(first: features\.0\.0\.weight is \[16, 3, 5, 5\] in the file",
+        ),
+    ],
+)
+def test_a_weights_file_that_is_not_the_models_state_dict_is_named(weights_file, tmp_path, kind, message):
+    path = tmp_path / "downloaded.pth"
+    _damage_weights(kind, path, weights_file)
+    with pytest.raises((ValueError, RuntimeError)) as caught:
+        torchvision_backbone(ARCH, weights=str(path))
+    assert caught.type is ValueError and str(path) in str(caught.value)
+    assert re.search(message, str(caught.value)), str(caught.value)
+    # torch's own message (which suggests weights_only=False) is not shown, not even as the cause
+    assert "weights_only" not in str(caught.value)
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
