@@ -19,6 +19,7 @@ import hashlib
 import os
 import pickle
 import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,9 +99,10 @@ class Backbone:
         return nn.Sequential(self.module, nn.Linear(self.num_features, num_classes))
 
     def fingerprint(self) -> str:
-        """Identifies the network, its weights and its preprocessing (the embedding cache's key)."""
+        """Identifies the network (its layers, its code, its weights) and its preprocessing (the cache's key)."""
         digest = hashlib.sha256()
         digest.update(repr((self.name, self.crop_size, self.resize_size, self.mean, self.std)).encode())
+        digest.update(_architecture(self.module))
         for key, value in self.module.state_dict().items():
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().numpy().tobytes())
@@ -116,6 +118,30 @@ class Backbone:
             "std": list(self.std),
             "num_features": self.num_features,
         }
+
+
+def _architecture(module: nn.Module) -> bytes:
+    """The layers with their settings, and the ``forward`` code of each module class not from torch:
+    two networks without parameters (average and max pooling, say) must not share embeddings."""
+    parts = [repr(module).encode()]
+    for kind in sorted({type(m) for m in module.modules()}, key=lambda k: (k.__module__, k.__qualname__)):
+        code = getattr(kind.forward, "__code__", None)
+        if code is not None and not kind.__module__.startswith("torch"):  # torchvision's: named by repr
+            parts += [f"{kind.__module__}.{kind.__qualname__}".encode(), _code_identity(code)]
+    return b"\0".join(parts)
+
+
+def _code_identity(code: types.CodeType) -> bytes:
+    """Bytecode, names and constants of a function, the same in every process (no addresses, no set order)."""
+    parts = [code.co_code, repr(code.co_names).encode()]
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            parts.append(_code_identity(constant))
+        elif isinstance(constant, frozenset):
+            parts.append(repr(sorted(map(repr, constant))).encode())
+        else:
+            parts.append(repr(constant).encode())
+    return b"\0".join(parts)
 
 
 def _output_width(module: nn.Module, crop_size: int) -> int:

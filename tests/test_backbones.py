@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -233,3 +234,86 @@ def test_a_weights_file_that_is_not_the_models_state_dict_is_named(weights_file,
     # torch's own message (which suggests weights_only=False) is not shown, not even as the cause
     assert "weights_only" not in str(caught.value)
     assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+# --- the embedding cache -----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_photos(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        folder = tmp_path / "photos" / "ab"[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 150, (32, 32, 3)) + 100 * (i % 2) * (np.arange(32)[:, None, None] < 16)
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:02d}.png")
+    return tmp_path / "photos"
+
+
+def _head_fit(photos, module, cache_dir, **params):
+    backbone = Backbone(module, crop_size=32, resize_size=32, name="custom")
+    return SLNCleaner(model=backbone, cache_dir=cache_dir, sigma=1.0, epochs=2, random_state=0, **params).fit(
+        photos
+    )
+
+
+def test_the_cache_key_covers_the_architecture_and_how_images_are_sized(small_photos, tmp_path):
+    cache = tmp_path / "cache"
+    average = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    maximum = torch.nn.Sequential(torch.nn.AdaptiveMaxPool2d(2), torch.nn.Flatten())
+    _head_fit(small_photos, average, cache)
+    # Another network without parameters, under the same name: its own embeddings.
+    cached = _head_fit(small_photos, maximum, cache).audit()
+    pd.testing.assert_frame_equal(cached, _head_fit(small_photos, maximum, None).audit())
+    # The same network on images decoded at another size: embedded again.
+    cached = _head_fit(small_photos, average, cache, image_size=(8, 8)).audit()
+    pd.testing.assert_frame_equal(cached, _head_fit(small_photos, average, None, image_size=(8, 8)).audit())
+    assert len(list(cache.rglob("shard-*.npz"))) == 3
+
+    # A module class edited and run again (a notebook cell) keeps its name and repr: its code tells.
+    def features(reduce):
+        namespace = {"__name__": "__main__", "torch": torch}
+        exec(
+            f"class Features(torch.nn.Module):\n def forward(self, x):\n  return x.{reduce}((2, 3))",
+            namespace,
+        )
+        return Backbone(namespace["Features"](), crop_size=32, resize_size=32)
+
+    assert features("mean").fingerprint() == features("mean").fingerprint()
+    assert features("mean").fingerprint() != features("amax").fingerprint()
+
+
+def _damage_shard(kind, shard):
+    if kind == "garbage":
+        shard.write_bytes(b"not an npz at all")
+    elif kind == "truncated":
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    else:
+        stored = dict(np.load(shard))
+        width = stored["embeddings"].shape[1]
+        stored["embeddings"] = np.full((len(stored["keys"]), 7 if kind == "wrong width" else width), np.nan)
+        with open(shard, "wb") as file:
+            np.savez(file, **stored)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "NaN", "wrong width"])
+def test_a_damaged_cache_shard_is_named_removed_and_embedded_again(small_photos, tmp_path, kind):
+    cache = tmp_path / "cache"
+    first = _head_fit(small_photos, _POOL, cache).audit()
+    (shard,) = cache.rglob("shard-*.npz")
+    _damage_shard(kind, shard)
+    with pytest.warns(UserWarning, match=rf"embedding cache shard {re.escape(str(shard))} is damaged"):
+        again = _head_fit(small_photos, _POOL, cache).audit()
+    pd.testing.assert_frame_equal(again, first)
+    (rewritten,) = cache.rglob("shard-*.npz")
+    assert rewritten != shard and len(np.load(rewritten)["keys"]) == len(first)
+
+
+def test_a_cache_dir_that_cannot_be_written_is_said_before_embedding(small_photos, tmp_path):
+    not_a_folder = tmp_path / "cache.txt"
+    not_a_folder.write_text("a file, not a folder")
+    with pytest.warns(
+        UserWarning, match=rf"cannot write the embedding cache in {re.escape(str(not_a_folder))}"
+    ):
+        cleaner = _head_fit(small_photos, _POOL, not_a_folder)
+    pd.testing.assert_frame_equal(cleaner.audit(), _head_fit(small_photos, _POOL, None).audit())
