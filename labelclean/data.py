@@ -274,7 +274,7 @@ def index_image_folder(root: str | os.PathLike) -> FolderIndex:
     and memory proportional to the path strings. Hidden files are skipped; what else is
     not read is listed in ``ignored`` with the reason: files without an image extension,
     images beside the class folders (in no class), symbolic links that loop back to a
-    folder above them. File names must be valid UTF-8 (they are written into the audit).
+    folder above them.
     """
     root = Path(root)
     if not root.exists():
@@ -303,7 +303,6 @@ def index_image_folder(root: str | os.PathLike) -> FolderIndex:
             f"no images found in {root}: expected one sub-folder per class holding "
             f"{', '.join(IMAGE_EXTENSIONS)} files"
         )
-    _check_utf8_names(walk.paths, root)
     return FolderIndex(walk.paths, walk.labels if class_names else None, class_names or None, walk.ignored)
 
 
@@ -345,14 +344,14 @@ def _has_image_extension(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _check_utf8_names(paths: Sequence[str], root: Path) -> None:
+def _check_utf8_names(paths: Sequence[str]) -> None:
     """A name in another encoding (e.g. Latin-1) cannot go into the audit: say so before any training."""
     bad = [path for path in paths if not _is_utf8(path)]
     if bad:
         raise ValueError(
             f"the file name {os.fsencode(bad[0])!r} is not valid UTF-8 (it was written in another "
             f"encoding, e.g. Latin-1), so it cannot be written into the audit; rename it, e.g. with "
-            f"`convmv -f latin1 -t utf-8 -r --notest {root}` ({len(bad)} such names in {root})"
+            f"`convmv -f latin1 -t utf-8 --notest FILE` ({len(bad)} of {len(paths)} file names are not UTF-8)"
         )
 
 
@@ -370,7 +369,9 @@ def _load_image_files(
     """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``.
 
     The decoded size is the most common size after ``image_size``, of a sample of headers.
+    File names are checked first: one that cannot go into the audit stops here, not after training.
     """
+    _check_utf8_names([str(p) for p in paths if p is not None])
     resize = options["image_size"]
     size = None
     if memory_limit is not None:

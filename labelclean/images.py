@@ -180,7 +180,7 @@ def _unreadable(source: str, err: Exception) -> BadImageError:
     hint = ""
     if isinstance(err, Image.DecompressionBombError):
         hint = "; if the file is trusted, raise PIL.Image.MAX_IMAGE_PIXELS, else remove it"
-    return BadImageError(f"cannot read image {source}: {err}{hint}")
+    return BadImageError(f"cannot read image {source}: {str(err).rstrip('.')}{hint}")
 
 
 def resize_images(images: torch.Tensor, resize: Resize) -> torch.Tensor:

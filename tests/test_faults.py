@@ -220,5 +220,12 @@ def test_a_file_name_that_is_not_utf8_is_named_before_training(tmp_path):
     name = os.fsencode(root / "cat") + b"/latin1-\xe9.png"  # written by a Latin-1 system
     with open(name, "wb") as file:
         file.write(_png((3, 3, 3)))
-    with pytest.raises(ValueError, match=r"the file name b'.*/cat/latin1-\\xe9\.png' is not valid UTF-8"):
+    message = r"the file name b'.*/cat/latin1-\\xe9\.png' is not valid UTF-8 .* \(1 of 25 file names"
+    with pytest.raises(ValueError, match=message):
         SLNCleaner(epochs=1).fit(root)
+    paths = sorted(os.fsdecode(p) for p in Path(root).rglob("*.png"))  # (pandas' str dtype refuses them)
+    frame = pd.DataFrame(
+        {"path": pd.Series(paths, dtype=object), "label": [Path(p).parent.name for p in paths]}
+    )
+    with pytest.raises(ValueError, match=message):
+        SLNCleaner(epochs=1).fit(frame)
