@@ -76,13 +76,18 @@ def build_audit(
 def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:
     """PNG bytes of each image ``(N, C, H, W)``, so an audit can show images that have no file.
 
-    Float images are scaled to 0-255 over the whole set; large ones are shrunk.
+    Float images are scaled to 0-255 one by one (an image on another scale must not darken
+    the rest): an image within 0-1 is multiplied by 255, any other spans 0-255 from its own
+    minimum to its maximum. Large images are shrunk.
     """
     from PIL import Image
 
     if images.dtype != torch.uint8:
-        low, high = images.min(), images.max()
-        images = ((images - low) / (high - low).clamp_min(1e-12) * 255).round().to(torch.uint8)
+        low = images.amin(dim=(1, 2, 3), keepdim=True)
+        high = images.amax(dim=(1, 2, 3), keepdim=True)
+        in_unit_range = (low >= 0) & (high <= 1)
+        low, high = torch.where(in_unit_range, 0.0, low), torch.where(in_unit_range, 1.0, high)
+        images = ((images - low) / (high - low).clamp_min(1e-12) * 255).round().clamp(0, 255).to(torch.uint8)
     arrays = images.permute(0, 2, 3, 1).numpy()
     encoded = []
     for array in arrays:

@@ -43,6 +43,7 @@ from .images import (
     decoder_threads,
     resize_images,
     stack_nchw,
+    upright_size,
 )
 from .streaming import ImageFiles
 
@@ -55,7 +56,7 @@ __all__ = [
     "load_data",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 _IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file", "filename")
 _LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
 
@@ -270,45 +271,96 @@ def index_image_folder(root: str | os.PathLike) -> FolderIndex:
     """List an ImageFolder tree (one sub-folder per class) or a flat folder of images.
 
     Only names are read (``os.scandir``), so indexing a million files takes seconds
-    and memory proportional to the path strings. Files without an image extension
-    are listed in ``ignored``; hidden files are skipped.
+    and memory proportional to the path strings. Hidden files are skipped; what else is
+    not read is listed in ``ignored`` with the reason: files without an image extension,
+    images beside the class folders (in no class), symbolic links that loop back to a
+    folder above them.
     """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"image folder {root} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    with os.scandir(root) as entries:
-        class_names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
-    paths: list[str] = []
-    labels: list[str] = []
-    ignored: list[tuple[str, str]] = []
-
-    def walk(folder: str, label: str, recursive: bool) -> None:
-        with os.scandir(folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    if recursive:
-                        walk(entry.path, label, recursive)
-                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                    paths.append(entry.path)
-                    labels.append(label)
-                else:
-                    ignored.append((entry.path, "not an image file extension"))
-
-    if class_names:
-        for name in class_names:
-            walk(os.path.join(root, name), name, recursive=True)
+    with os.scandir(root) as listing:
+        entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+    class_names = [e.name for e in entries if e.is_dir()]
+    walk = _FolderWalk()
+    if not class_names:
+        walk.folder(str(root), "", recursive=False)
     else:
-        walk(str(root), "", recursive=False)
-    if not paths:
+        top = root.stat()
+        for entry in entries:
+            if entry.is_dir():
+                walk.folder(
+                    entry.path, entry.name, recursive=True, above=frozenset({(top.st_dev, top.st_ino)})
+                )
+            elif _has_image_extension(entry.name):
+                walk.ignored.append(
+                    (entry.path, "an image beside the class folders, so in no class: move it into one")
+                )
+    if not walk.paths:
         raise ValueError(
             f"no images found in {root}: expected one sub-folder per class holding "
             f"{', '.join(IMAGE_EXTENSIONS)} files"
         )
-    return FolderIndex(paths, labels if class_names else None, class_names or None, ignored)
+    return FolderIndex(walk.paths, walk.labels if class_names else None, class_names or None, walk.ignored)
+
+
+@dataclass
+class _FolderWalk:
+    """The image files found so far with their labels, and what was left out and why."""
+
+    paths: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+    def folder(
+        self, folder: str, label: str, recursive: bool, above: frozenset[tuple[int, int]] = frozenset()
+    ) -> None:
+        """Every image under ``folder``, labelled ``label``; ``above``: the (device, inode) of its parents."""
+        try:
+            stat = os.stat(folder)
+            here = (stat.st_dev, stat.st_ino)
+            if here in above:
+                self.ignored.append((folder, "a symbolic link to a folder it is in (a loop): not followed"))
+                return
+            with os.scandir(folder) as listing:
+                entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as err:
+            self.ignored.append((folder, f"cannot list this folder: {err.strerror or err}"))
+            return
+        for entry in entries:
+            if entry.is_dir():
+                if recursive:
+                    self.folder(entry.path, label, recursive, above | {here})
+            elif _has_image_extension(entry.name):
+                self.paths.append(entry.path)
+                self.labels.append(label)
+            else:
+                self.ignored.append((entry.path, "not an image file extension"))
+
+
+def _has_image_extension(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _check_utf8_names(paths: Sequence[str]) -> None:
+    """A name in another encoding (e.g. Latin-1) cannot go into the audit: say so before any training."""
+    bad = [path for path in paths if not _is_utf8(path)]
+    if bad:
+        raise ValueError(
+            f"the file name {os.fsencode(bad[0])!r} is not valid UTF-8 (it was written in another "
+            f"encoding, e.g. Latin-1), so it cannot be written into the audit; rename it, e.g. with "
+            f"`convmv -f latin1 -t utf-8 --notest FILE` ({len(bad)} of {len(paths)} file names are not UTF-8)"
+        )
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the name, kept by Python as lone surrogates
+        return False
+    return True
 
 
 def _load_image_files(
@@ -316,22 +368,22 @@ def _load_image_files(
 ) -> tuple[torch.Tensor | ImageFiles, list[int], list[tuple[str, str]]]:
     """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``.
 
-    The decoded size is the source size (read from a sample of headers) after ``image_size``.
+    The decoded size is the most common size after ``image_size``, of a sample of headers.
+    File names are checked first: one that cannot go into the audit stops here, not after training.
     """
+    _check_utf8_names([str(p) for p in paths if p is not None])
     resize = options["image_size"]
     size = None
     if memory_limit is not None:
         sample = [p for p in paths[:: max(1, len(paths) // 200)] if p is not None]
-        size = _most_common_size(sample)
-        if size is not None and resize is not None:
-            size = resize.output_size(*size)
+        size = _most_common_size(sample, resize)
     if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
         return _decode_all(sources, [_file_reader(p) for p in paths], **options)
 
     # Too big to hold: read every file through once now (truncated ones included), decode batches later.
     def unreadable(i: int) -> str | None:
         try:
-            check_complete(sources[i], _file_reader(paths[i])())
+            check_complete(sources[i], _file_reader(paths[i]), resize)
         except BadImageError as err:
             if options["on_bad_image"] == "raise":
                 raise
@@ -346,19 +398,22 @@ def _load_image_files(
     return ImageFiles([str(paths[i]) for i in kept], exact), kept, skipped
 
 
-def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:
+def _most_common_size(paths: Sequence[Path], resize: Resize | None) -> tuple[int, int] | None:
+    """The size most images decode at (as training in memory counts it), from their headers."""
     sizes = Counter()
     for path in paths:
         with (
             contextlib.suppress(*UNREADABLE),
-            Image.open(path) as image,
+            Image.open(_regular_file(path)) as image,
         ):
-            sizes[(image.height, image.width)] += 1
+            size = upright_size(image)
+            sizes[size if resize is None else resize.output_size(*size)] += 1
     return sizes.most_common(1)[0][0] if sizes else None
 
 
 def _from_folder(root: Path, **options: Any) -> LoadedData:
     index = index_image_folder(root)
+    _warn_left_out(root, index)
     files = [Path(p) for p in index.paths]
     tensor, kept, skipped = _load_image_files(files, index.paths, **options)
     return LoadedData(
@@ -373,12 +428,37 @@ def _from_folder(root: Path, **options: Any) -> LoadedData:
     )
 
 
+def _warn_left_out(root: Path, index: FolderIndex) -> None:
+    """What an image folder holds but will not be read is said, never dropped silently."""
+    if index.ignored:
+        source, reason = index.ignored[0]
+        warnings.warn(
+            f"{len(index.ignored)} files or folders in {root} are left out (listed in skipped_); "
+            f"first: {source}: {reason}",
+            UserWarning,
+            stacklevel=5,
+        )
+    empty = [name for name in index.class_names or () if name not in set(index.labels or ())]
+    if empty:
+        warnings.warn(
+            f"class folders with no image in {root} are not classes: {empty}; put their images in "
+            f"them (as {', '.join(IMAGE_EXTENSIONS)} files), or remove them",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
 def _file_reader(path: Path | None) -> Callable[[], Any]:
-    return lambda: path if path is not None else _raise_missing()
+    return lambda: _regular_file(path)
 
 
-def _raise_missing() -> Any:
-    raise FileNotFoundError("no image (the path or image is missing)")
+def _regular_file(path: Path | None) -> Path:
+    """The path for PIL to open: only a regular file (reading a named pipe would wait forever)."""
+    if path is None:
+        raise FileNotFoundError("no image (the path or image is missing)")
+    if path.exists() and not path.is_file():
+        raise OSError(f"not a regular file (a folder, named pipe, socket or device): {path}")
+    return path
 
 
 def _bytes_reader(data: bytes) -> Callable[[], Any]:

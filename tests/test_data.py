@@ -137,6 +137,48 @@ def test_flat_image_folder_is_unlabelled(tmp_path):
     assert [int(data.inputs[i, 0, 0, 0]) for i in range(5)] == [0, 40, 80, 120, 160]
 
 
+def test_gif_files_are_read_like_any_image(tmp_path):
+    for label, shade in (("a", 40), ("b", 200)):
+        _save(tmp_path / label / "still.png", (6, 6), (shade,) * 3)
+        Image.new("L", (6, 6), shade).convert("P").save(tmp_path / label / "palette.gif")
+    data = load_data(tmp_path)
+    assert [Path(s).name for s in data.sources] == ["palette.gif", "still.png"] * 2 and data.skipped == []
+    assert int(data.inputs[0].min()) == int(data.inputs[0].max()) == 40  # a palette GIF decodes to its colour
+
+
+def test_images_beside_the_class_folders_and_empty_class_folders_are_said(tmp_path):
+    for label in ("ant", "bee"):
+        for i in range(2):
+            _save(tmp_path / label / f"{i}.png", (6, 6), (90, 90, 90))
+    (tmp_path / "wasp").mkdir()  # a class folder nobody filled
+    loose = [_save(tmp_path / f"loose_{i}.png", (6, 6), (90, 90, 90)) for i in range(2)]
+    (tmp_path / "README.md").write_text("my photos")  # not an image: not an input either
+    with pytest.warns(UserWarning) as caught:
+        data = load_data(tmp_path)
+    assert len(data) == 4 and data.class_names == ["ant", "bee", "wasp"]
+    assert data.skipped == [
+        (str(path), "an image beside the class folders, so in no class: move it into one") for path in loose
+    ]
+    messages = [str(w.message) for w in caught]
+    assert any(
+        m.startswith(f"2 files or folders in {tmp_path} are left out (listed in skipped_)") for m in messages
+    )
+    assert any("class folders with no image" in m and "['wasp']" in m for m in messages)
+
+
+def test_a_symbolic_link_loop_is_not_followed_and_is_recorded(tmp_path):
+    for label in ("a", "b"):
+        for i in range(2):
+            _save(tmp_path / label / f"{i}.png", (6, 6), (90, 90, 90))
+    (tmp_path / "a" / "again").symlink_to(tmp_path / "a")  # a/again -> a
+    (tmp_path / "b" / "up").symlink_to(tmp_path)  # b/up -> the root
+    with pytest.warns(UserWarning, match="left out"):
+        data = load_data(tmp_path)
+    assert data.sources == [str(tmp_path / label / f"{i}.png") for label in "ab" for i in range(2)]
+    loop = "a symbolic link to a folder it is in (a loop): not followed"
+    assert data.skipped == [(str(tmp_path / "a" / "again"), loop), (str(tmp_path / "b" / "up"), loop)]
+
+
 # --- Hugging Face datasets ----------------------------------------------------------
 
 
