@@ -1,29 +1,37 @@
 """How likely each given label is wrong, and which label is most likely right.
 
-Each sample has a true class ``k`` and a given label ``j``; ``T[k, j] = P(given j | true k)``
-describes how labels go wrong (class-conditional noise). Two ways to get at it:
+Every sample has a true class ``k`` and a given label ``j``; ``T[k, j] = P(given j | true k)``
+describes how labels go wrong. The noise model is fitted on *held-out* probabilities: each
+sample's class probabilities from networks that did not train on it (cross-fitting), so that a
+memorised wrong label cannot look right.
 
-**With held-out predictions** (the sigma search's, wherever ``sigma`` has candidates: the
-feature and head recipes). SLN keeps a network from fitting the wrong labels, so its
-probabilities ``p(x)`` are read as its belief about the *true* class, up to a temperature
-``t``. The given labels then arise as ``P(given j | x) = sum_k p_t(x)_k T[k, j]`` with
-``p_t = p ** (1 / t)`` renormalised. ``t`` and ``T`` are the ones under which this best
-predicts the held-out *given* labels (maximum likelihood; ``T`` by EM for each ``t``): fitted
-on noisy labels only, and on samples the network did not train on, so memorised labels
-do not look right. Per sample, Bayes: ``P(true k | x, given j) ∝ p_t(x)_k T[k, j]``.
+**How often each class is mislabelled** (:func:`fit_noise_model`). Among the samples a network
+predicts as class ``k``, those it is surest of are almost all of class ``k``, so the share of
+them whose given label differs shows how often class ``k`` is mislabelled, and which labels it
+gets (the anchor idea of confident learning, Northcutt et al. 2021). A weak network is also
+sure and wrong at times, the more often the less sure it is; so the share is read where
+sureness is highest: a straight line through "the label differs" against each sample's
+sureness rank within its predicted class (its surer half), taken at rank zero. On clean labels
+that is about zero however weak the network; under noise that strikes every sample alike it
+is the noise rate. Noise that strikes ambiguous samples most (instance-dependent or human
+noise) is underestimated, since the surest samples are the ones it spares. Classes seen on few
+samples are shrunk towards "no noise". ``T`` and the label counts give the true class shares
+and, per given label ``j``, the share of its labels that are wrong; a bootstrap over the samples
+gives the spread of both.
 
-**Without** (the from-scratch image recipes: one run, no held-out samples). ``p`` is read as
-the distribution of the *given* label, ``p = pi T``; ``T`` is estimated from the samples the
-network is surest of, the top half of each predicted class, whose true class is almost always
-the predicted one, so their given labels show how each class gets mislabelled (confident
-learning, Northcutt et al. 2021); ``pi = p T^-1`` (projected back onto the simplex), then Bayes
-as above with ``pi`` for ``p_t``. The network has partly memorised its training labels, which
-makes this cautious: few false flags, some wrong labels missed.
+**Which samples** (:func:`label_posterior`). Each sample's evidence is how unlikely its label
+is under the mean of the final network's and the held-out probabilities. Wrong and right labels
+form two modes of that evidence, mixed in the proportion the noise model gives the sample's
+label (shrunk towards the overall rate for labels with few samples); their posterior is the
+probability that the label is wrong, scaled so that each label's mean is its noise share.
+Which class a wrong label should have been is ``P(k | x) T[k, j]`` over the other classes.
 
-A label is flagged and changed only where another class is more probable than the given one,
-which maximises the expected number of right labels. The estimated noise rate is the mean of
-``P(given label wrong)``, with a bootstrap interval. How the held-out fit was chosen over
-other ways, measured against the true labels afterwards: ``benchmarks/results/calibration.md``.
+Decisions: the ``round(sum of mislabel probabilities)`` most suspicious samples are flagged
+(:func:`flag_most_suspicious`), so the number flagged is the expected number of wrong labels. A
+label is changed only where the suggested class is more probably right than the given label
+even under the lower bound of that label's noise share, so that no class is rewritten on the
+strength of a few samples. How this was chosen over other rules, on every kind of data:
+``benchmarks/results/decisions.md``.
 """
 
 from __future__ import annotations
@@ -35,170 +43,261 @@ import numpy as np
 __all__ = [
     "LabelPosterior",
     "NoiseModel",
+    "confidence_ranks",
     "fit_noise_model",
+    "flag_most_suspicious",
     "label_posterior",
-    "noise_rate_interval",
-    "tempered",
-    "transition_matrix_estimate",
+    "transition_estimate",
+    "two_mode_posterior",
 ]
 
 
-def transition_matrix_estimate(
-    probs: np.ndarray, labels: np.ndarray, confident_share: float = 0.5, min_confident: int = 25
-) -> np.ndarray:
-    """``T[k, j]``: share of given label ``j`` among the samples confidently predicted as ``k``.
-
-    Rows keep
-    at least half their mass on the diagonal (fewer than half of a class's labels
-    wrong: otherwise which class is which cannot be told from the labels), which
-    also keeps ``T`` invertible.
-    """
-    n_classes = probs.shape[1]
+def confidence_ranks(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's predicted class and its sureness rank within that class, in (0, 1) (small: surest)."""
     predicted = probs.argmax(1)
-    counts = np.zeros((n_classes, n_classes))
-    for k in range(n_classes):
+    sureness = probs.max(1)
+    ranks = np.ones(len(probs))
+    for k in np.unique(predicted):
         members = np.flatnonzero(predicted == k)
-        if len(members) == 0:
+        ordered = members[np.argsort(-sureness[members], kind="stable")]
+        ranks[ordered] = (np.arange(len(members)) + 0.5) / len(members)
+    return predicted, ranks
+
+
+def _share_at_rank_zero(differs: np.ndarray, ranks: np.ndarray) -> float:
+    """Where a least-squares line through ``(rank, differs)`` meets rank zero."""
+    if len(differs) < 3 or np.ptp(ranks) == 0:
+        return float(differs.mean()) if len(differs) else 0.0
+    design = np.stack([np.ones(len(ranks)), ranks], 1)
+    return float(np.linalg.lstsq(design, differs.astype(float), rcond=None)[0][0])
+
+
+def transition_estimate(
+    held_out: np.ndarray, labels: np.ndarray, *, top: float = 0.5, prior: float = 5.0
+) -> np.ndarray:
+    """``T[k, j]`` from the surest ``top`` share of each predicted class (module docstring).
+
+    A row's noise share is capped at one half (more, and which class is which cannot be told
+    from the labels) and shrunk by ``prior`` pseudo-samples without noise.
+    """
+    n_classes = held_out.shape[1]
+    predicted, ranks = confidence_ranks(held_out)
+    frequency = np.bincount(labels, minlength=n_classes) / len(labels)
+    transition = np.eye(n_classes)
+    for k in range(n_classes):
+        surest = (predicted == k) & (ranks <= top)
+        seen = int(surest.sum())
+        if seen == 0:
             continue
-        take = min(len(members), max(min_confident, int(np.ceil(confident_share * len(members)))))
-        confident = members[np.argsort(-probs[members, k], kind="stable")[:take]]
-        counts[k] += np.bincount(labels[confident], minlength=n_classes)
-    # Each row's share of wrong labels, then how they spread over the other classes,
-    # both with add-one smoothing: a pair never seen among a few dozen samples is
-    # rare, not impossible (a zero would forbid ever suggesting that class).
-    off_counts = counts - np.diag(np.diag(counts))
-    wrong_share = (off_counts.sum(1) + 1) / (counts.sum(1) + 2)
-    spread = (off_counts + 1 - np.eye(n_classes)) / (off_counts.sum(1, keepdims=True) + n_classes - 1)
-    transition = spread * wrong_share[:, None]
-    transition[np.diag_indices(n_classes)] = 1 - wrong_share
-    diagonal = np.diag(transition).copy()
-    off = transition - np.diag(diagonal)
-    short = diagonal < 0.5
-    transition[short] = off[short] * (0.5 / off[short].sum(1, keepdims=True))
-    transition[short, np.flatnonzero(short)] = 0.5
+        differs = labels[surest] != k
+        share = np.clip(_share_at_rank_zero(differs, ranks[surest]), 0, 0.5) * seen / (seen + prior)
+        # Where class k's wrong labels go: the labels seen, plus one label's worth spread by
+        # frequency (a pair never seen among a few dozen samples is rare, not impossible).
+        spread = np.bincount(labels[surest][differs], minlength=n_classes) + frequency
+        spread[k] = 0
+        transition[k] = share * spread / spread.sum()
+        transition[k, k] = 1 - share
     return transition
 
 
-def _true_label_posterior(probs: np.ndarray, labels: np.ndarray, transition: np.ndarray) -> np.ndarray:
-    true_dist = probs @ np.linalg.pinv(transition)
-    true_dist = np.clip(true_dist, 0, None)
-    true_dist /= np.clip(true_dist.sum(1, keepdims=True), 1e-12, None)
-    joint = true_dist * transition[:, labels].T  # pi_k T[k, given]
-    total = joint.sum(1, keepdims=True)
-    # Where the inversion leaves no mass on any class that could give this label, fall back on p.
-    return np.where(total > 1e-12, joint / np.clip(total, 1e-12, None), probs)
-
-
-def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """``probs ** (1 / temperature)``, renormalised: softmax of the logits divided by ``temperature``."""
-    logits = np.log(np.clip(probs, 1e-12, None)) / temperature
-    logits -= logits.max(1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(1, keepdims=True)
+def _label_noise(labels: np.ndarray, transition: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per given label, the share of its labels that are wrong; and the true class shares."""
+    given = np.bincount(labels, minlength=len(transition)) / len(labels)
+    true = np.clip(given @ np.linalg.pinv(transition), 0, None)
+    true /= true.sum()
+    arriving = true @ transition
+    right = true * np.diag(transition)
+    return np.clip(1 - right / np.clip(arriving, 1e-12, None), 0, 1), true
 
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Temperature ``t`` of the network's probabilities and transition matrix ``T`` (module docstring)."""
+    """How labels go wrong (module docstring), fitted on held-out probabilities.
 
-    temperature: float
+    ``label_noise[j]``: the share of labels ``j`` that are wrong; ``label_noise_low[j]``: its
+    lower bound (a bootstrap quantile), which label changes use. ``rate``: the share of all
+    labels that are wrong; ``interval``: its bootstrap interval.
+    """
+
     transition: np.ndarray
-    log_likelihood: float  # mean, of the labels it was fitted to
+    true_prior: np.ndarray
+    label_noise: np.ndarray
+    label_noise_low: np.ndarray
+    rate: float
+    interval: tuple[float, float]
 
-    def posterior(self, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        joint = tempered(probs, self.temperature) * self.transition[:, labels].T
-        return joint / joint.sum(1, keepdims=True)
-
-
-def _transition_by_em(probs: np.ndarray, labels: np.ndarray, iterations: int) -> tuple[np.ndarray, float]:
-    """``T`` maximising the likelihood of ``labels`` under ``probs @ T`` (EM; half a count of
-    smoothing), and that mean log-likelihood."""
-    n_classes = probs.shape[1]
-    given = np.eye(n_classes)[labels]
-    transition = np.full((n_classes, n_classes), 0.1 / (n_classes - 1))
-    np.fill_diagonal(transition, 0.9)
-    for _ in range(iterations):
-        true_given = probs * transition[:, labels].T  # E step: P(true k | x, given)
-        true_given /= true_given.sum(1, keepdims=True)
-        counts = true_given.T @ given + 0.5
-        transition = counts / counts.sum(1, keepdims=True)
-    likelihood = (probs * transition[:, labels].T).sum(1)
-    return transition, float(np.log(np.clip(likelihood, 1e-300, None)).mean())
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rate": round(self.rate, 5),
+            "interval": [round(v, 5) for v in self.interval],
+            "label_noise": np.round(self.label_noise, 5).tolist(),
+            "label_noise_low": np.round(self.label_noise_low, 5).tolist(),
+        }
 
 
 def fit_noise_model(
-    probs: np.ndarray, labels: np.ndarray, temperature: float | None = None, iterations: int = 50
+    held_out: np.ndarray,
+    labels: np.ndarray,
+    *,
+    top: float = 0.5,
+    prior: float = 5.0,
+    repeats: int = 100,
+    level: float = 0.95,
+    low_quantile: float = 0.1,
+    seed: int = 0,
 ) -> NoiseModel:
-    """The ``t`` (0.14 to 7.4, or as given) and ``T`` under which ``probs`` best predict ``labels``."""
-    from scipy.optimize import minimize_scalar
+    """The noise model of held-out probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
-    def fit(log_t: float) -> NoiseModel:
-        transition, log_likelihood = _transition_by_em(tempered(probs, np.exp(log_t)), labels, iterations)
-        return NoiseModel(float(np.exp(log_t)), transition, log_likelihood)
+    ``top`` and ``prior``: see :func:`transition_estimate`. The bootstrap (``repeats``
+    resamplings of the samples) gives the ``level`` interval of the rate and the
+    ``low_quantile`` of each label's noise share.
+    """
+    transition = transition_estimate(held_out, labels, top=top, prior=prior)
+    noise, true = _label_noise(labels, transition)
+    rng = np.random.default_rng(seed)
+    rates, noises = [], []
+    for _ in range(repeats):
+        rows = rng.integers(0, len(labels), len(labels))
+        resampled = transition_estimate(held_out[rows], labels[rows], top=top, prior=prior)
+        noise_b, true_b = _label_noise(labels[rows], resampled)
+        rates.append(float(true_b @ (1 - np.diag(resampled))))
+        # A label missing from a resample tells nothing about its noise: keep the estimate.
+        present = np.bincount(labels[rows], minlength=len(noise)) > 0
+        noises.append(np.where(present, noise_b, noise))
+    low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2]) if repeats else (np.nan, np.nan)
+    low_noise = np.quantile(np.array(noises), low_quantile, axis=0) if repeats else noise
+    return NoiseModel(
+        transition=transition,
+        true_prior=true,
+        label_noise=noise,
+        label_noise_low=np.minimum(noise, low_noise),
+        rate=float(true @ (1 - np.diag(transition))),
+        interval=(float(low), float(high)),
+    )
 
-    if temperature is not None:
-        return fit(np.log(temperature))
-    best = minimize_scalar(lambda log_t: -fit(log_t).log_likelihood, bounds=(-2, 2), method="bounded")
-    return fit(best.x)
+
+def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """``P(wrong)`` per sample: two Gaussian modes of ``evidence`` (high: wrong), each sample's
+    share of the wrong mode fixed at ``prior``; the modes' means and spreads by EM."""
+    wrong = np.zeros(len(evidence))
+    hopeful = prior > 0
+    if not hopeful.any() or len(evidence) < 2:
+        return wrong
+    floor = max(1e-3, 0.01 * float(evidence.std()))  # a mode may not shrink onto a single point
+    cut = np.quantile(evidence, 1 - np.clip(prior.mean(), 0.01, 0.5))
+    split = evidence >= cut
+    if split.all() or not split.any():
+        split = evidence >= np.median(evidence)
+    means = np.array([evidence[~split].mean(), evidence[split].mean()])
+    spreads = np.maximum([evidence[~split].std(), evidence[split].std()], floor)
+    prior_odds = np.log(np.clip(prior, 1e-12, 1)) - np.log(np.clip(1 - prior, 1e-12, 1))
+    for _ in range(iterations):
+        log_ratio = (
+            -0.5 * ((evidence - means[1]) / spreads[1]) ** 2
+            - np.log(spreads[1])
+            + 0.5 * ((evidence - means[0]) / spreads[0]) ** 2
+            + np.log(spreads[0])
+        )
+        wrong = np.where(hopeful, 1 / (1 + np.exp(-np.clip(log_ratio + prior_odds, -50, 50))), 0.0)
+        for mode, weight in enumerate((1 - wrong, wrong)):
+            if weight.sum() > 1e-9:
+                means[mode] = (weight * evidence).sum() / weight.sum()
+                spread = np.sqrt((weight * (evidence - means[mode]) ** 2).sum() / weight.sum())
+                spreads[mode] = max(float(spread), floor)
+    return wrong
+
+
+def _scaled_to_mean(values: np.ndarray, mean: float) -> np.ndarray:
+    """``values`` scaled (and capped at 1) so that their mean is ``mean``."""
+    for _ in range(50):
+        current = values.mean()
+        if current <= 0 or abs(current - mean) < 1e-9:
+            break
+        values = np.clip(values * mean / current, 0, 1)
+    return values
+
+
+def _with_prior(probability: np.ndarray, prior: np.ndarray, new_prior: np.ndarray) -> np.ndarray:
+    """``probability`` (a posterior under ``prior``) under ``new_prior`` instead: Bayes with the odds swapped."""
+
+    def log_odds(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p, 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)
+
+    swapped = 1 / (1 + np.exp(-(log_odds(probability) - log_odds(prior) + log_odds(new_prior))))
+    return np.where(new_prior > 0, swapped, 0.0)
 
 
 @dataclass(frozen=True)
 class LabelPosterior:
-    """``posterior[i, k]``: probability that sample ``i``'s true class is ``k``, given its label."""
+    """``posterior[i, k]``: the probability that sample ``i``'s true class is ``k``, given its label.
+
+    ``changeable[i]``: its mislabel probability under the lower bound of its label's noise
+    share; ``evidence[i]``: how unlikely its label is (log-odds against it; higher: more
+    suspicious), the ranking within equal mislabel probabilities.
+    """
 
     posterior: np.ndarray
-    temperature: float | None  # None: estimated without held-out predictions
+    changeable: np.ndarray
+    evidence: np.ndarray
 
     def mislabel_prob(self, labels: np.ndarray) -> np.ndarray:
         return 1.0 - self.posterior[np.arange(len(labels)), labels]
 
+    def suggestion(self, labels: np.ndarray) -> np.ndarray:
+        """The most probable class other than the given one."""
+        others = self.posterior.copy()
+        others[np.arange(len(labels)), labels] = -1
+        return others.argmax(1)
 
-Reference = tuple[np.ndarray, np.ndarray]  # (probabilities, labels) of held-out samples
+    def changes(self, labels: np.ndarray) -> np.ndarray:
+        """Where the suggestion is more probably right than the label, even at the low noise share."""
+        rows = np.arange(len(labels))
+        mislabel = self.mislabel_prob(labels)
+        share = np.divide(
+            self.posterior[rows, self.suggestion(labels)], mislabel, out=np.zeros(len(labels)), where=mislabel > 0
+        )
+        return self.changeable * share > 1 - self.changeable
 
 
 def label_posterior(
     probs: np.ndarray,
+    held_out: np.ndarray,
     labels: np.ndarray,
-    reference: Reference | None = None,
-    temperature: float | None = None,
+    noise: NoiseModel,
+    *,
+    shrink: float = 50.0,
 ) -> LabelPosterior:
-    """The posterior over every sample's true class (module docstring).
+    """The posterior over each sample's true class (module docstring).
 
-    ``reference``: held-out ``(probs, labels)`` to fit the noise model to; ``temperature``
-    fixes its ``t`` instead of fitting it.
+    ``probs``: the final network's probabilities; ``held_out``: the cross-fitted ones; both
+    ``(N, C)``. A label's noise share is shrunk towards the overall rate by ``shrink``
+    pseudo-samples, so that labels with few samples are ranked like the rest.
     """
-    if reference is not None:
-        model = fit_noise_model(*reference, temperature=temperature)
-        return LabelPosterior(model.posterior(probs, labels), model.temperature)
-    transition = transition_matrix_estimate(probs, labels)
-    return LabelPosterior(_true_label_posterior(probs, labels, transition), None)
+    rows = np.arange(len(labels))
+    mean_probs = (probs + held_out) / 2
+    given = np.clip(mean_probs[rows, labels], 1e-7, 1 - 1e-7)
+    evidence = np.log1p(-given) - np.log(given)
+    counts = np.bincount(labels, minlength=len(noise.label_noise))
+    shares = (counts * noise.label_noise + shrink * noise.rate) / (counts + shrink)
+    mislabel = two_mode_posterior(evidence, shares[labels])
+    for j in np.unique(labels):
+        own = labels == j
+        mislabel[own] = _scaled_to_mean(mislabel[own], shares[j])
+    changeable = _with_prior(mislabel, shares[labels], noise.label_noise_low[labels])
+    # Which class a wrong label came from: the network's probabilities times how often each
+    # class gets this label, with a floor for pairs too rare to have been seen among the surest.
+    alternatives = mean_probs * (noise.transition[:, labels].T + 0.01)
+    alternatives[rows, labels] = 0
+    alternatives /= np.clip(alternatives.sum(1, keepdims=True), 1e-12, None)
+    posterior = mislabel[:, None] * alternatives
+    posterior[rows, labels] = 1 - mislabel
+    return LabelPosterior(posterior, changeable, evidence)
 
 
-def noise_rate_interval(
-    probs: np.ndarray,
-    labels: np.ndarray,
-    reference: Reference | None = None,
-    temperature: float | None = None,
-    repeats: int = 100,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Estimated share of wrong labels and a bootstrap interval (resampling the samples and the reference).
-
-    The bootstrap refits ``T`` on each resampled reference at one temperature: ``temperature``
-    where the caller has fitted it already, else the one fitted here.
-    """
-    fitted = label_posterior(probs, labels, reference, temperature)
-    estimate = float(fitted.mislabel_prob(labels).mean())
-    rng = np.random.default_rng(seed)
-    rates = []
-    for _ in range(repeats):
-        rows = rng.integers(0, len(labels), len(labels))
-        resampled = None
-        if reference is not None:
-            held = rng.integers(0, len(reference[1]), len(reference[1]))
-            resampled = (reference[0][held], reference[1][held])
-        posterior = label_posterior(probs[rows], labels[rows], resampled, fitted.temperature)
-        rates.append(posterior.mislabel_prob(labels[rows]).mean())
-    low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
-    return estimate, float(low), float(high)
+def flag_most_suspicious(mislabel: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+    """The ``round(sum(mislabel))`` samples with the highest mislabel probability (ties: evidence)."""
+    flagged = np.zeros(len(mislabel), dtype=bool)
+    count = int(round(float(mislabel.sum())))
+    flagged[np.lexsort((-evidence, -mislabel))[:count]] = True
+    return flagged
