@@ -29,14 +29,15 @@ from .auditfile import read_reviewed
 from .backbones import Backbone, is_torchvision_model, torchvision_backbone
 from .calibration import label_posterior, noise_rate_interval
 from .data import LoadedData, check_one_label_type, load_data
+from .device import may_use_gpu, resolve_device
 from .embeddings import EmbeddingCache, default_cache_dir, embed_images, sample_keys
 from .fileio import atomic_write
 from .images import Resize
 from .method import momentum_for_steps, training_steps
-from .models import MODELS, build_model, resolve_model_name
+from .models import MODELS, Normalize, build_model, resolve_model_name, with_normalization
 from .recipes import RECIPES, Recipe, recipe_kind
 from .selection import SigmaSearch, choose_sigma
-from .training import Normalize, ProgressBar, Trainer, TrainingConfig, predict_logits, with_normalization
+from .training import ProgressBar, Trainer, TrainingConfig, predict_proba
 
 __all__ = ["SLNCleaner"]
 
@@ -274,7 +275,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         """
         validate_params(self.get_params(deep=False))
         distributed.init_from_env()  # started by torchrun: train data-parallel
-        self.device_ = _resolve_device(self.device)
+        self.device_ = resolve_device(self.device)
         backbone = self._pretrained_backbone()
         self.finetune_ = _resolve_finetune(self.finetune, backbone, self.device_)
         data = load_data(
@@ -333,7 +334,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.history_ = trainer.history
         self.config_ = {**trainer.config.to_dict(), "model": self._model_name(kind, inputs), "recipe": kind}
         head = trainer.momentum_model.eval()
-        probs = _probabilities(head, inputs, self.device_, trainer.config.bf16)
+        probs = predict_proba(head, inputs, self.device_, trainer.config.bf16)
         self.model_ = (
             head
             if self.finetune_ != "head"
@@ -435,7 +436,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             )
             trainer.fit(inputs[subset], torch.from_numpy(labels[train_rows]), len(self.classes_))
             held = inputs[torch.from_numpy(held_rows)]
-            return _probabilities(trainer.momentum_model, held, self.device_, trainer.config.bf16)
+            return predict_proba(trainer.momentum_model, held, self.device_, trainer.config.bf16)
 
         search = choose_sigma(fit_predict, labels, candidates, seed=seed % 2**31)
         self.sigma_search_ = search.to_dict()
@@ -575,7 +576,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         return fitted.exactly(self.input_shape_[1:])
 
     def _predict_proba_tensor(self, inputs: torch.Tensor) -> np.ndarray:
-        return _probabilities(self.model_, inputs, self.device_, self.config_.get("bf16"))
+        return predict_proba(self.model_, inputs, self.device_, self.config_.get("bf16"))
 
     def predict_proba(self, X: Any, **columns: Any) -> np.ndarray:
         """Class probabilities from the momentum model; columns follow ``classes_``.
@@ -742,7 +743,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cleaner.skipped_ = [tuple(s) for s in state["skipped"]]
         cleaner.data_source_ = state["data_source"]
         cleaner.fitted_at_ = state["created"]
-        cleaner.device_ = _resolve_device(params["device"])
+        cleaner.device_ = resolve_device(params["device"])
         cleaner.backbone_ = state.get("backbone")
         cleaner.finetune_ = state.get("finetune")
         cleaner.sigma_search_ = state.get("sigma_search")
@@ -768,12 +769,12 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             if self.finetune_ == "full":
                 return nn.Sequential(backbone.pixel_normalize(), backbone.classifier(num_classes))
             width = backbone.num_features
-            head = nn.Sequential(_placeholder_normalize((width,)), build_model("mlp", num_classes, (width,)))
+            head = nn.Sequential(Normalize.placeholder((width,)), build_model("mlp", num_classes, (width,)))
             return nn.Sequential(backbone.pixel_normalize(), backbone.module, head)
         if model is None and name not in MODELS:
             raise ValueError(f"fitted with a custom module ({name}); pass model= to load it")
         network = model if model is not None else build_model(name, num_classes, self.input_shape_)
-        return nn.Sequential(_placeholder_normalize(self.input_shape_), network)
+        return nn.Sequential(Normalize.placeholder(self.input_shape_), network)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
@@ -789,7 +790,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
-        tags.non_deterministic = _may_use_gpu(self.device)
+        tags.non_deterministic = may_use_gpu(self.device)
         return tags
 
 
@@ -839,12 +840,6 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _placeholder_normalize(input_shape: tuple[int, ...]) -> Normalize:
-    """A Normalize of the right shape whose statistics the saved weights overwrite."""
-    shape = (1, input_shape[0], 1, 1) if len(input_shape) == 3 else (1, input_shape[0])
-    return Normalize(torch.zeros(shape), torch.ones(shape))
-
-
 def _resolve_finetune(finetune: str, backbone: Backbone | None, device: torch.device) -> str | None:
     """How a pretrained backbone trains: the whole network on a GPU, a head on its embeddings on the CPU."""
     if backbone is None:
@@ -852,28 +847,6 @@ def _resolve_finetune(finetune: str, backbone: Backbone | None, device: torch.de
     if finetune == AUTO:
         return "full" if device.type == "cuda" else "head"
     return finetune
-
-
-def _probabilities(
-    model: nn.Module, inputs: torch.Tensor, device: torch.device, bf16: bool | None
-) -> np.ndarray:
-    model.to(device)
-    return predict_logits(model, inputs, device, bf16=bf16).softmax(dim=1).cpu().numpy()
-
-
-def _may_use_gpu(device: Any) -> bool:
-    if isinstance(device, str) and device == AUTO:
-        return torch.cuda.is_available()
-    try:
-        return torch.device(device).type != "cpu"
-    except (RuntimeError, TypeError):
-        return False  # an invalid device: fit refuses it
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == AUTO:
-        return distributed.local_device()
-    return torch.device(device)
 
 
 def _apply_review(

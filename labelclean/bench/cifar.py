@@ -16,11 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..device import resolve_device
 from .data import NUM_CLASSES, SHARED_DATA, DataMissing, load_cifar, noisy_labels, open_set
 from .methods import METHODS, SGD_NOISE_METHODS
 from .presets import PRESETS, Preset
 from .report import write_outputs
-from .runner import Cell, resolve_device, run_cell
+from .runner import Cell, run_cell
 
 NOISES = {"cifar10": ["sym", "asym", "dependent", "openset"], "cifar100": ["sym", "asym", "dependent"]}
 

@@ -37,12 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..device import device_name
 from ..training import Callback, Trainer
 from .data import SHARED_DATA, Split, load_cifar, noisy_labels
 from .paper import CIFAR10_HOURS
 from .presets import PAPER_PRESET
 from .report import write_table
-from .runner import Cell, cell_trainer, device_name
+from .runner import Cell, cell_trainer
 from .throughput import StepClock, labelclean_images_per_second, reference_images_per_second
 
 MODEL = "wrn28_2"

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..device import device_name
 from ..method import momentum_for_steps, training_steps
-from ..models import build_model
-from ..training import Callback, Trainer, TrainingConfig, with_normalization
+from ..models import build_model, with_normalization
+from ..training import Callback, Trainer, TrainingConfig
 from .data import NOISE_RATE, NUM_CLASSES, Split
 from .methods import MethodSettings, configure, make_trainer, method_settings
 from .presets import Preset
@@ -160,16 +161,3 @@ def run_cell(
     }
     write_json(path, result)
     return result
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when there is one, else the CPU; any other name as torch spells it."""
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..device import autocast, resolve_device
 from ..method import soft_cross_entropy, stochastic_label_noise, update_momentum_model
-from ..models import build_model
-from ..training import Callback, Normalize, Trainer, TrainingConfig, autocast, with_normalization
+from ..models import Normalize, build_model, with_normalization
+from ..training import Callback, Trainer, TrainingConfig
 from .data import SHARED_DATA, load_cifar
 from .report import write_table
-from .runner import resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
