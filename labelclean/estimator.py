@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -18,21 +17,21 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import Tags
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from . import __version__, distributed
 from ._params import AUTO, validate_params
-from .audit import build_audit, encode_thumbnails, write_audit
-from .auditfile import read_reviewed
+from .audit import build_audit, encode_thumbnails
+from .auditfile import write_audit
 from .backbones import Backbone, is_torchvision_model, torchvision_backbone
 from .calibration import label_posterior, noise_rate_interval
-from .data import LoadedData, check_one_label_type, load_data
+from .data import FittedInput, LoadedData, load_data, load_new_data
 from .device import may_use_gpu, resolve_device
 from .embeddings import EmbeddingCache, default_cache_dir, embed_images, sample_keys
 from .fileio import atomic_write
 from .images import Resize
+from .labels import apply_review, class_names, training_labels
 from .method import momentum_for_steps, training_steps
 from .models import MODELS, Normalize, build_model, resolve_model_name, with_normalization
 from .recipes import RECIPES, Recipe, recipe_kind
@@ -289,26 +288,15 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             # Embedding reads each file once, batch by batch: nothing to hold in memory.
             memory_limit=0 if self.finetune_ == "head" else int(self.memory_limit_gb * 2**30),
         )
-        if data.labels is None:
-            raise ValueError(
-                f"SLNCleaner requires y to be passed, but the target y is None and no labels were found "
-                f"in {data.description}; pass y (or label_column= for a dataset or DataFrame)"
-            )
-        classes, encoded = _encode_labels(data.labels)
-        if len(classes) < 2:
-            raise ValueError(
-                f"need at least 2 classes to find wrong labels, found only {classes.tolist()} (one class)"
-            )
+        classes, encoded = training_labels(data.labels, data.description)
         self._check_trainable_size(data)
         self.classes_ = classes
-        self.class_names_ = _class_names(classes, data.class_names)
-        self._record_input(data, backbone)
+        self.class_names_ = class_names(classes, data.class_names)
+        self._record_input(FittedInput.of(data, self._resize(backbone)))
         self.skipped_ = data.skipped
         self.data_source_ = data.description
         self.backbone_ = None if backbone is None else backbone.describe()
-        decisions = np.full(len(encoded), None, dtype=object)
-        if reviewed is not None:
-            encoded, decisions = _apply_review(read_reviewed(reviewed), data.rows, classes, encoded)
+        encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)
         self._train_and_audit(data, backbone, encoded, decisions)
         self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         return self
@@ -387,18 +375,11 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
                 "to resize them"
             )
 
-    def _record_input(self, data: LoadedData, backbone: Backbone | None) -> None:
-        """What inputs at predict must match: their shape and size, feature names, and pixel type."""
-        self.input_shape_ = tuple(data.inputs.shape[1:])
-        self.resize_ = self._resize(backbone) if data.is_image else None
+    def _record_input(self, fitted: FittedInput) -> None:
+        """What inputs at predict must match, as scikit-learn's attributes (``n_features_in_``...)."""
         for name in ("n_features_in_", "feature_names_in_", "pixel_dtype_"):
             self.__dict__.pop(name, None)  # from an earlier fit on another kind of input
-        if data.is_image:
-            self.pixel_dtype_ = str(data.inputs.dtype).removeprefix("torch.")
-        else:
-            self.n_features_in_ = self.input_shape_[0]
-        if data.feature_names is not None:
-            self.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+        vars(self).update(fitted.attributes())
 
     def _embed(self, backbone: Backbone, data: LoadedData) -> torch.Tensor:
         """Every image through the frozen backbone once, reusing the embedding cache."""
@@ -521,59 +502,17 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     # --- prediction --------------------------------------------------------------------
 
     def _load_new(self, X: Any, y: Any = None, **columns: Any) -> LoadedData:
+        """New inputs, sized and checked as the fitted ones (warnings point at the caller of the caller)."""
         check_is_fitted(self)
-        data = load_data(
+        return load_new_data(
             X,
             y,
-            image_size=self._fitted_resize(),
+            fitted=FittedInput.from_attributes(vars(self)),
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
             memory_limit=int(self.memory_limit_gb * 2**30),
-            feature_names=getattr(self, "feature_names_in_", None),
             **columns,
         )
-        shape = tuple(data.inputs.shape[1:])
-        if shape != self.input_shape_:
-            if len(shape) == 1 and len(self.input_shape_) == 1:
-                raise ValueError(
-                    f"X has {shape[0]} features, but SLNCleaner is expecting "
-                    f"{self.input_shape_[0]} features as input"
-                )
-            raise ValueError(
-                f"X has samples of shape {shape}, but SLNCleaner was fitted on shape {self.input_shape_}"
-            )
-        self._check_pixel_dtype(data)
-        if hasattr(self, "feature_names_in_") and data.feature_names is None:
-            warnings.warn(
-                "X does not have valid feature names, but SLNCleaner was fitted with feature names; "
-                "its columns are taken in the fitted order",
-                UserWarning,
-                stacklevel=3,
-            )
-        _warn_unreadable(data)
-        return data
-
-    def _check_pixel_dtype(self, data: LoadedData) -> None:
-        """uint8 pixels (0-255) and float pixels (often 0-1) are on different scales: refuse a mix."""
-        fitted = getattr(self, "pixel_dtype_", None)
-        given = str(data.inputs.dtype).removeprefix("torch.")
-        if fitted is None or not data.is_image or (given == "uint8") == (fitted == "uint8"):
-            return
-        if fitted == "uint8":
-            hint = "pass uint8 images, e.g. (X * 255).round().astype(np.uint8) for float images in [0, 1]"
-        else:
-            hint = "pass float images on the scale of those given to fit, e.g. X.astype(np.float32) / 255"
-        raise ValueError(
-            f"SLNCleaner was fitted on {fitted} images but X holds {given} images, whose pixels are on "
-            f"another scale (uint8: 0-255); {hint}"
-        )
-
-    def _fitted_resize(self) -> Resize | None:
-        """New images come out at the fitted size, resized the way the training images were."""
-        if len(self.input_shape_) != 3:
-            return None
-        fitted = self.resize_ or Resize(crop=self.input_shape_[1:])
-        return fitted.exactly(self.input_shape_[1:])
 
     def _predict_proba_tensor(self, inputs: torch.Tensor) -> np.ndarray:
         return predict_proba(self.model_, inputs, self.device_, self.config_.get("bf16"))
@@ -794,19 +733,6 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _warn_unreadable(data: LoadedData) -> None:
-    """Rows left out at predict (``on_bad_image="skip"``) are named, never dropped silently."""
-    missing = data.n_rows - len(data)
-    if missing:
-        unread = [source for source, reason in data.skipped if reason.startswith("cannot read")]
-        warnings.warn(
-            f"{missing} of {data.n_rows} images could not be read (first: {unread[0] if unread else '?'}); "
-            "their rows of predict_proba are NaN, of predict None, and score leaves them out",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
 def _read_saved_config(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -847,69 +773,3 @@ def _resolve_finetune(finetune: str, backbone: Backbone | None, device: torch.de
     if finetune == AUTO:
         return "full" if device.type == "cuda" else "head"
     return finetune
-
-
-def _apply_review(
-    review: pd.DataFrame, sample_ids: np.ndarray, classes: np.ndarray, encoded: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Encoded labels with the reviewer's put in, and each sample's decision (None where not reviewed)."""
-    position = pd.Index(sample_ids).get_indexer(review["sample_id"])
-    unknown = review["sample_id"].to_numpy()[position < 0]
-    if len(unknown):
-        raise ValueError(
-            f"reviewed: sample_id {unknown[0]} ({len(unknown)} in all) is not in this data "
-            f"(its sample ids run from {sample_ids.min()} to {sample_ids.max()}); "
-            "were the decisions made on an audit of other data?"
-        )
-    index = {label: k for k, label in enumerate(classes.tolist())}
-    by_text = {str(label): k for label, k in index.items()}
-    labels, decisions = encoded.copy(), np.full(len(encoded), None, dtype=object)
-    for row, sample_id, label, no_class, decision in zip(
-        position,
-        review["sample_id"],
-        review["label"],
-        review["fits_no_class"],
-        review["decision"],
-        strict=True,
-    ):
-        decisions[row] = decision  # "none" exactly where the sample fits no class
-        if no_class:
-            continue
-        label = label.item() if isinstance(label, np.generic) else label
-        k = index.get(label, by_text.get(str(label)))
-        if k is None:
-            raise ValueError(
-                f"reviewed: sample_id {sample_id} has label {label!r}, which is not one of the "
-                f"classes {classes.tolist()}"
-            )
-        labels[row] = k
-    return labels, decisions
-
-
-def _encode_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted classes and each label's index into them, by scikit-learn's target rules.
-
-    Mixed types (``1`` and ``"1"``) and continuous targets (floats such as 0.37) are
-    refused with scikit-learn's "Unknown label type" wording.
-    """
-    if labels.dtype == object:
-        check_one_label_type(labels)
-        labels = np.asarray(labels.tolist())  # one type: let numpy give it its dtype
-    kind = type_of_target(labels, input_name="y")
-    if kind.startswith("continuous"):
-        example = float(labels[labels != np.round(labels)][0])
-        raise ValueError(
-            f"Unknown label type: continuous. y holds values such as {example!r} that are not class "
-            "labels; SLNCleaner is a classifier: pass one class label (int or str) per sample"
-        )
-    if kind not in ("binary", "multiclass"):
-        raise ValueError(f"Unknown label type: {kind}. Pass one class label (int or str) per sample")
-    classes, encoded = np.unique(labels, return_inverse=True)
-    return classes, encoded.astype(np.int64)
-
-
-def _class_names(classes: np.ndarray, names: list[str] | None) -> list[str]:
-    """ClassLabel names index classes by integer; folder names equal the classes."""
-    if names is not None and classes.dtype.kind in "iu" and classes.max() < len(names):
-        return [names[int(c)] for c in classes]
-    return [str(c) for c in classes]
