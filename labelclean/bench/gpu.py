@@ -360,7 +360,7 @@ def _paper_run(
 ) -> None:
     say(f"SLN-MO-LC, paper preset, {args.epochs} epochs on {len(noisy)} images")
     watch = EpochWatch(table, device, args.epochs, deadline, say)
-    preset = replace(PAPER_PRESET, batch_size=args.batch_size)
+    preset = replace(PAPER_PRESET, recipe=replace(PAPER_PRESET.recipe, batch_size=args.batch_size))
     _reset_peak_memory(device)
     try:
         cell = Cell(
