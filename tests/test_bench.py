@@ -14,7 +14,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from labelclean.bench.__main__ import main as bench_main
-from labelclean.bench.data import SHARED_DATA, DataMissing, load_clothing1m_lists, noisy_labels
+from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
 from labelclean.bench.methods import (
     BackwardTrainer,
     CoTeachingTrainer,
@@ -30,9 +30,6 @@ from labelclean.bench.report import memorisation_row, render_table
 from labelclean.metrics import detection_scores
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
 from labelclean.training import Trainer, TrainingConfig
-
-SHARED_CIFAR = SHARED_DATA / "cifar10"
-
 
 # --- noise -------------------------------------------------------------------------------
 
@@ -307,18 +304,19 @@ def test_clothing1m_benchmark_runs_end_to_end_on_a_tiny_tree(tmp_path, capsys):
 
 
 @pytest.fixture
-def tiny_cifar(tmp_path):
-    """64 training and 64 test images: the real CIFAR-10 from ../shared when present, else synthetic.
+def tiny_cifar(tmp_path, shared_data):
+    """64 training and 64 test images: the real CIFAR-10 from the shared data when present, else synthetic.
 
     The first 64 training images, and 64 test images spread over the file (it is sorted by class).
     """
     data = tmp_path / "cifar10"
     (data / "noise").mkdir(parents=True)
-    if (SHARED_CIFAR / "train.parquet").exists():
-        pq.write_table(pq.read_table(SHARED_CIFAR / "train.parquet").slice(0, 64), data / "train.parquet")
-        test = pq.read_table(SHARED_CIFAR / "test.parquet")
+    shared = shared_data("cifar10", required=False)
+    if shared is not None and (shared / "train.parquet").exists():
+        pq.write_table(pq.read_table(shared / "train.parquet").slice(0, 64), data / "train.parquet")
+        test = pq.read_table(shared / "test.parquet")
         pq.write_table(test.take(np.linspace(0, len(test) - 1, 64).astype(int)), data / "test.parquet")
-        noise = pd.read_csv(SHARED_CIFAR / "noise" / "sym0.4.csv").iloc[:64]
+        noise = pd.read_csv(shared / "noise" / "sym0.4.csv").iloc[:64]
         noise.to_csv(data / "noise" / "sym0.4.csv", index=False)
     else:
         import datasets
@@ -421,12 +419,15 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
     assert json.loads((tmp_path / "detect.json").read_text()) == rows
 
 
-def test_detect_on_feature_vectors_at_lower_noise_rates(tmp_path):
+def test_detect_on_feature_vectors_at_lower_noise_rates(tmp_path, shared_data):
     """--features with --noise-rate: every number in a row follows from the kept audit and the true labels."""
     pytest.importorskip("cleanlab")
-    features = SHARED_DATA / "cifar10" / "embeddings" / "efficientnet_lite0_160px_train_first10k.npy"
+    features = shared_data("cifar10", "embeddings", "efficientnet_lite0_160px_train_first10k.npy")
+    train = shared_data("cifar10", "train.parquet")
     args = [
         "detect",
+        "--data-dir",
+        str(train.parent),
         "--features",
         str(features),
         "--n",
@@ -442,9 +443,7 @@ def test_detect_on_feature_vectors_at_lower_noise_rates(tmp_path):
     assert [(r["method"], r["true_rate"]) for r in rows] == [
         ("labelclean", 0.1), ("cleanlab", 0.1), ("labelclean", 0.3), ("cleanlab", 0.3)
     ]  # fmt: skip
-    true = pq.read_table(SHARED_DATA / "cifar10" / "train.parquet", columns=["label"])["label"].to_numpy()[
-        :600
-    ]
+    true = pq.read_table(train, columns=["label"])["label"].to_numpy()[:600]
     for row in rows[::2]:
         audit = pd.read_parquet(
             tmp_path

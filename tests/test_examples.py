@@ -3,7 +3,7 @@
 The scripts run from a copy of examples/ in a temporary folder (they write their audits
 to the working folder and their images to temporary folders), with the CPU recipes cut
 to 5 epochs to keep this fast, and no shared data: hf_dataset.py takes its digits branch
-(its CIFAR-10 branch, taken when ../shared/data/cifar10 exists, is the same code on other data).
+(its CIFAR-10 branch, taken when $LABELCLEAN_DATA/cifar10 exists, is the same code on other data).
 distributed.py runs under torchrun in test_distributed.py.
 """
 
@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from labelclean.bench import data as bench_data
 from labelclean.noise import symmetric_noise
 from labelclean.recipes import RECIPES
 
@@ -36,7 +35,7 @@ def run_example(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(work)
     monkeypatch.setattr(tempfile, "tempdir", str(work))
     monkeypatch.syspath_prepend(str(copy))
-    monkeypatch.setattr(bench_data, "SHARED_DATA", tmp_path / "no-shared-data")
+    monkeypatch.setenv("LABELCLEAN_DATA", str(tmp_path / "no-shared-data"))
     for kind in ("scratch_cpu", "features"):  # the CPU's CNN recipe, and the MLP's for feature vectors
         monkeypatch.setitem(RECIPES, kind, dataclasses.replace(RECIPES[kind], epochs=5))
 

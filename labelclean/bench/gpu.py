@@ -39,7 +39,7 @@ import torch
 
 from ..device import device_name
 from ..training import Callback, Trainer
-from .data import SHARED_DATA, Split, load_cifar, noisy_labels
+from .data import Split, data_dir, load_cifar, noisy_labels
 from .paper import CIFAR10_HOURS
 from .presets import PAPER_PRESET
 from .report import write_table
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=SHARED_DATA / "cifar10",
+        default=data_dir("cifar10"),
         help="CIFAR-10 as Hugging Face Parquet (train.parquet, test.parquet)",
     )
     parser.add_argument(

@@ -28,13 +28,13 @@ from ..device import autocast, resolve_device
 from ..method import soft_cross_entropy, stochastic_label_noise, update_momentum_model
 from ..models import Normalize, build_model, with_normalization
 from ..training import Callback, Trainer, TrainingConfig
-from .data import SHARED_DATA, load_cifar
+from .data import data_dir, load_cifar
 from .report import write_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=SHARED_DATA / "cifar10", help="CIFAR-10 Parquet (else synthetic)"
+        "--data-dir", type=Path, default=data_dir("cifar10"), help="CIFAR-10 Parquet (else synthetic)"
     )
     parser.add_argument("--images", type=int, default=2560, help="images per timed epoch")
     parser.add_argument("--models", nargs="+", default=["cnn_small", "wrn28_2"])
