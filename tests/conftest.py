@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The project's real data: $LABELCLEAN_DATA (what the benchmarks read), else ../shared/data beside the checkout.
 SHARED_DATA = Path(os.environ.get("LABELCLEAN_DATA") or REPO.parent / "shared" / "data")
 
-# One torch thread in the test process: the suite's networks are small, and on a shared 2-core
-# machine two threads oversubscribe the cores (tests/test_examples.py: 56 s with two, 26 s with one).
+# One torch thread in the test process: the suite's networks are small, and on a machine whose
+# cores other jobs share, a second thread oversubscribes them and slows the tests down.
 torch.set_num_threads(1)
 
 

@@ -97,7 +97,7 @@ def test_phuber_is_cross_entropy_above_one_over_tau_and_linear_below():
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_gce_loss_and_truncation_weights():
+def test_gce_loss_matches_its_formula_and_pruned_samples_add_nothing():
     trainer = _trainer(GCETrainer, [0, 0], q=0.7)
     logits = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.4, 0.4]]))
     loss = trainer.compute_loss(logits, None, torch.tensor([0, 1]))

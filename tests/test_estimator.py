@@ -63,7 +63,7 @@ def test_sln_mo_lc_beats_plain_cross_entropy_on_clean_test_labels(digits, fitted
     assert fitted.score(X_test, NAMES[y_test]) > plain.score(X_test, NAMES[y_test]) + 0.02
 
 
-def test_audit_schema_order_and_suspicious_ranking(digits, fitted):
+def test_audit_keeps_input_order_and_suspicious_samples_come_by_rank(digits, fitted):
     audit = fitted.audit()
     assert tuple(audit.columns) == AUDIT_COLUMNS
     assert audit["sample_id"].tolist() == list(range(len(digits[0])))

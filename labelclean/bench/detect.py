@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n",
         type=int,
         default=None,
-        help="first N training images (default: 5,000 images, ~75 min on a CPU core; every row of --features)",
+        help="first N training images (default: 5,000 images; every row of --features)",
     )
     what = parser.add_mutually_exclusive_group()
     what.add_argument(
