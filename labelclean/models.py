@@ -1,11 +1,11 @@
 """Networks labelclean can train, by name, each behind the input normalisation it carries.
 
-``"auto"`` picks :func:`mlp` for feature vectors, the paper's :func:`wrn28_2` for
-images on a GPU and :func:`cnn_small` (minutes on a 2-core CPU for CIFAR-sized
-images) for images on the CPU. Any ``torch.nn.Module`` mapping a batch to logits
-can be used instead of a name, and any torchvision classification model name
-(``"resnet50"``, ``"efficientnet_b0"``, ...) is a pretrained backbone
-(:mod:`labelclean.backbones`).
+:func:`mlp` for feature vectors, the paper's :func:`wrn28_2` for images, and
+:func:`cnn_small`, small enough to train on CIFAR-sized images on a CPU; which one
+``model="auto"`` means is the run's plan's to say (:mod:`labelclean.recipes`). Any
+``torch.nn.Module`` mapping a batch to logits can be used instead of a name, and any
+torchvision classification model name (``"resnet50"``, ``"efficientnet_b0"``, ...) is a
+pretrained backbone (:mod:`labelclean.backbones`).
 
 Every trained network starts with a :class:`Normalize` fitted on its training inputs, so a
 saved model carries its own preprocessing.
@@ -178,15 +178,6 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "wrn28_2": wrn28_2,
     "mlp": mlp,
 }
-
-
-def resolve_model_name(name: str, *, is_image: bool, device: torch.device) -> str:
-    """The registered name ``"auto"`` stands for on this input and device."""
-    if name != "auto":
-        return name
-    if not is_image:
-        return "mlp"
-    return "wrn28_2" if device.type == "cuda" else "cnn_small"
 
 
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:

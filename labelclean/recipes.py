@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from ._params import AUTO
 from .images import Resize
 from .method import momentum_for_steps, training_steps
-from .models import resolve_model_name
 from .selection import SIGMA_CANDIDATES
 from .training import TrainingConfig
 
@@ -45,7 +45,6 @@ __all__ = [
     "recipe_kind",
 ]
 
-AUTO = "auto"
 # From-scratch CNNs train at CIFAR's size: larger images are resized down to it, smaller ones kept.
 SCRATCH_SIDE = 32
 
@@ -336,7 +335,12 @@ def _network_choice(
         return name, "backbone" if finetune == "full" else "mlp"
     if isinstance(model, nn.Module):
         return type(model).__name__, "module"
-    name = resolve_model_name(model, is_image=is_image, device=device)
+    if not _is_auto(model):
+        name = model
+    elif not is_image:
+        name = "mlp"
+    else:  # the paper's network where a GPU trains it, a small CNN on the CPU
+        name = "wrn28_2" if device.type == "cuda" else "cnn_small"
     return name, name
 
 
