@@ -285,11 +285,11 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         plan.check_images(tuple(data.inputs.shape[1:]))
         self.plan_, self.device_, self.finetune_ = plan, torch.device(plan.device), plan.finetune
         self.classes_, self.class_names_ = classes, class_names(classes, data.class_names)
+        # What inputs at predict must match; an earlier fit on another kind of input leaves nothing.
         for name in ("n_features_in_", "feature_names_in_", "pixel_dtype_"):
-            self.__dict__.pop(name, None)  # from an earlier fit on another kind of input
-        vars(self).update(
-            FittedInput.of(data, plan.image_size).attributes()
-        )  # what predict's inputs must match
+            self.__dict__.pop(name, None)
+        for name, value in FittedInput.of(data, plan.image_size).attributes().items():
+            setattr(self, name, value)
         self.skipped_, self.data_source_ = data.skipped, data.description
         self.backbone_ = None if backbone is None else backbone.describe()
         encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
+from labelclean import SLNCleaner
 from labelclean.bench.__main__ import main as bench_main
 from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
 from labelclean.bench.methods import (
@@ -26,6 +27,7 @@ from labelclean.bench.methods import (
     PeerPair,
     PHuberTrainer,
 )
+from labelclean.bench.presets import PAPER_PRESET, QUICK_PRESET
 from labelclean.bench.report import memorisation_row, render_table
 from labelclean.metrics import detection_scores
 from labelclean.noise import CIFAR10_ASYMMETRIC, asymmetric_noise, symmetric_noise, transition_matrix
@@ -551,6 +553,33 @@ def test_gpu_check_keeps_its_time_box_and_refuses_a_missing_gpu(tiny_cifar, tmp_
         capsys.readouterr()
         assert bench_main(args) == 2
         assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_presets_plan_their_runs_as_the_estimator_does():
+    """The presets are labelclean's recipes: a 28-pixel image is padded by round(28 / 8) = 4 pixels, as
+    SLNCleaner pads it, and the quick preset's momentum is sized to the run as SLNCleaner's "auto" is."""
+    images = torch.zeros(64, 3, 28, 28, dtype=torch.uint8)
+    labels = np.arange(64) % 4
+    cleaner = SLNCleaner(epochs=2, sigma=0.2, device="cpu", random_state=0).fit(images.numpy(), labels)
+    plan = QUICK_PRESET.plan(epochs=2, sigma=0.2, device=torch.device("cpu"))
+    config = plan.training_config(64, (3, 28, 28), plan.sigma).to_dict()
+    assert config == {k: v for k, v in cleaner.config_.items() if k not in ("model", "recipe")}
+    assert config["crop_padding"] == 4 and plan.model == cleaner.config_["model"] == "cnn_small"
+    paper = PAPER_PRESET.plan(epochs=300, sigma=0.5, device=torch.device("cpu"))
+    assert (paper.model, paper.lr, paper.momentum, paper.correction_start) == ("wrn28_2", 0.001, 0.999, 250)
+
+
+def test_benchmark_data_comes_from_labelclean_data_or_is_named_missing(
+    tiny_cifar, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("LABELCLEAN_DATA", str(tmp_path / "nothing-here"))
+    assert bench_main(["memory", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing-here/cifar10/train.parquet not found" in err and "LABELCLEAN_DATA" in err
+    monkeypatch.setenv("LABELCLEAN_DATA", str(tiny_cifar.parent))  # the folder holding cifar10/
+    assert bench_main(["memory", "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "memory.json").read_text())
+    assert row["images"] == 64
 
 
 # --- scale benchmarks ---------------------------------------------------------------------------

@@ -109,6 +109,23 @@ def test_save_and_load_round_trip_without_pickle(tmp_path, digits, fitted):
     pd.testing.assert_frame_equal(loaded.audit(), fitted.audit())
 
 
+def test_the_plan_holds_every_auto_setting_and_travels_with_the_audit_and_the_save(tmp_path, fitted):
+    plan = fitted.plan_
+    # Feature vectors on the CPU: an MLP head, sigma chosen among candidates, no augmentation.
+    assert (plan.recipe, plan.model, plan.device, plan.augment) == ("features", "mlp", "cpu", "none")
+    assert plan.sigma == (0.5, 1.0, 2.0) and fitted.sigma_search_["chosen"] in plan.sigma
+    assert plan.momentum is None and 0 < fitted.config_["momentum"] < 1  # sized to the final run
+    assert (plan.epochs, plan.lr, plan.batch_size) == tuple(
+        fitted.config_[k] for k in ("epochs", "lr", "batch_size")
+    )
+    assert "recipe='features'" in repr(plan)
+    fitted.save_audit(tmp_path / "audit.parquet")
+    recorded = read_audit_metadata(tmp_path / "audit.parquet")["plan"]
+    assert recorded["precision"] == "fp32" and type(plan).from_dict(recorded) == plan
+    fitted.save(tmp_path / "cleaner")
+    assert SLNCleaner.load(tmp_path / "cleaner").plan_ == plan
+
+
 def test_image_arrays_train_a_cnn_and_integer_labels_stay_integers():
     data = load_digits()
     noisy = symmetric_noise(data.target[:600], 0.2, 10, seed=1)
