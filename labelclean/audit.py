@@ -1,28 +1,22 @@
-"""Building and writing the label audit: one row per training sample, in input order.
+"""Building the label audit: one row per training sample, in input order.
 
-The schema (its columns and metadata) and the readers are in :mod:`labelclean.auditfile`,
-which reading tools import without torch.
+The file (its columns and metadata), its writer and its readers are in
+:mod:`labelclean.auditfile`, which reading tools import without torch; ``write_audit`` is
+importable from here too.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
-from .auditfile import METADATA_KEY
+from .auditfile import write_audit
 from .calibration import label_posterior
-from .fileio import atomic_write
 
-__all__ = ["build_audit", "write_audit"]
+__all__ = ["build_audit", "encode_thumbnails", "write_audit"]
 
 
 def build_audit(
@@ -97,31 +91,3 @@ def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:
         picture.save(buffer, format="PNG")
         encoded.append(buffer.getvalue())
     return encoded
-
-
-def write_audit(
-    audit: pd.DataFrame,
-    path: str | os.PathLike,
-    metadata: dict[str, Any],
-    row_group_size: int = 65536,
-) -> Path:
-    """Write the audit as Parquet with ``metadata`` (JSON) in the file's schema.
-
-    Written to a temporary file in the same folder, then renamed over ``path``: a
-    crash or a full disk leaves any earlier audit intact.
-    """
-    first = pa.Table.from_pandas(audit.iloc[:row_group_size], preserve_index=False)
-    schema = first.schema
-    schema = schema.with_metadata(
-        {**(schema.metadata or {}), METADATA_KEY: json.dumps(metadata, default=str).encode()}
-    )
-
-    def write(tmp: str) -> None:
-        # Chunk by chunk, so that memory beyond the DataFrame itself stays flat.
-        with pq.ParquetWriter(tmp, schema) as writer:
-            writer.write_table(first.replace_schema_metadata(schema.metadata))
-            for start in range(row_group_size, len(audit), row_group_size):
-                chunk = audit.iloc[start : start + row_group_size]
-                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
-
-    return atomic_write(path, write)

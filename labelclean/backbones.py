@@ -88,7 +88,7 @@ class Backbone:
 
     def pixel_normalize(self) -> nn.Module:
         """Standardisation of uint8 (0-255) pixels as the weights expect, as a module."""
-        from .training import Normalize
+        from .models import Normalize
 
         mean = torch.tensor(self.mean).reshape(1, -1, 1, 1) * 255
         std = torch.tensor(self.std).reshape(1, -1, 1, 1) * 255

@@ -9,7 +9,8 @@ Supported inputs:
 * numpy arrays or torch tensors of images (``(N, H, W)``, NHWC or NCHW; uint8 or
   float) or of feature vectors ``(N, D)``, with labels passed separately.
 
-Errors name the offending file, row, column or value.
+Errors name the offending file, row, column or value. Inputs at ``predict`` are checked
+against what ``fit`` saw (:class:`FittedInput`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import io
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from numbers import Number
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,30 +36,31 @@ from sklearn.utils import check_array
 from .images import (
     UNREADABLE,
     BadImageError,
+    OnBadImage,
     Resize,
-    check_complete,
-    decode_image,
-    decoder_threads,
+    check_all_complete,
+    decode_all,
     resize_images,
-    stack_nchw,
     upright_size,
 )
+from .labels import check_one_label_type
 from .streaming import ImageFiles
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "BadImageError",
+    "FittedInput",
     "FolderIndex",
     "LoadedData",
     "index_image_folder",
+    "is_image_input",
     "load_data",
+    "load_new_data",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 _IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file", "filename")
 _LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
-
-OnBadImage = Literal["raise", "skip"]
 
 
 @dataclass
@@ -150,6 +150,134 @@ def load_data(
     return data
 
 
+def is_image_input(X: Any, image_column: str | None = None) -> bool:
+    """Whether ``X`` holds images rather than feature vectors, told without reading any image.
+
+    A run's plan depends on it (a CNN or an MLP, image sizes, augmentation) and comes before
+    the images are decoded, at the size the plan says. An input :func:`load_data` refuses
+    counts as features here; loading it raises the error that names what is wrong.
+    """
+    if isinstance(X, (str, os.PathLike)) or _is_hf_dataset(X):
+        return True
+    if isinstance(X, pd.DataFrame):
+        return _image_column(X, image_column) is not None
+    try:
+        return len(np.shape(X)) in (3, 4)
+    except (ValueError, TypeError):  # ragged or not an array: load_data says why
+        return False
+
+
+# --- new inputs, checked against the fitted ones -------------------------------------
+
+
+@dataclass(frozen=True)
+class FittedInput:
+    """What inputs at predict must match, as fit saw them: sample shape, decode size, pixels, columns.
+
+    ``pixel_dtype`` is "uint8" or "float32" for images (None for features); ``feature_names``
+    the columns of a DataFrame of features (None otherwise).
+    """
+
+    shape: tuple[int, ...]
+    resize: Resize | None = None
+    pixel_dtype: str | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, data: LoadedData, resize: Resize | None) -> FittedInput:
+        """What ``data``, decoded with ``resize``, asks of later inputs."""
+        return cls(
+            shape=tuple(data.inputs.shape[1:]),
+            resize=resize if data.is_image else None,
+            pixel_dtype=str(data.inputs.dtype).removeprefix("torch.") if data.is_image else None,
+            feature_names=None if data.feature_names is None else tuple(data.feature_names),
+        )
+
+    def attributes(self) -> dict[str, Any]:
+        """The estimator's fitted attributes that record this (scikit-learn's names where it has them)."""
+        record: dict[str, Any] = {"input_shape_": self.shape, "resize_": self.resize}
+        if self.pixel_dtype is not None:
+            record["pixel_dtype_"] = self.pixel_dtype
+        else:
+            record["n_features_in_"] = self.shape[0]
+        if self.feature_names is not None:
+            record["feature_names_in_"] = np.asarray(self.feature_names, dtype=object)
+        return record
+
+    @classmethod
+    def from_attributes(cls, attributes: Mapping[str, Any]) -> FittedInput:
+        """The record :meth:`attributes` (or a loaded estimator) left."""
+        names = attributes.get("feature_names_in_")
+        return cls(
+            shape=tuple(attributes["input_shape_"]),
+            resize=attributes["resize_"],
+            pixel_dtype=attributes.get("pixel_dtype_"),
+            feature_names=None if names is None else tuple(names),
+        )
+
+    def decode_size(self) -> Resize | None:
+        """New images come out at the fitted size, resized the way the training images were."""
+        if len(self.shape) != 3:
+            return None
+        fitted = self.resize or Resize(crop=self.shape[1:])
+        return fitted.exactly(self.shape[1:])
+
+    def check(self, data: LoadedData) -> None:
+        """Refuse new inputs of another shape or pixel scale; warn about unnamed columns and unread rows.
+
+        Warnings point at the caller of ``predict_proba`` or ``score`` (four frames up).
+        """
+        shape = tuple(data.inputs.shape[1:])
+        if shape != self.shape:
+            if len(shape) == 1 and len(self.shape) == 1:
+                raise ValueError(
+                    f"X has {shape[0]} features, but SLNCleaner is expecting {self.shape[0]} features as input"
+                )
+            raise ValueError(
+                f"X has samples of shape {shape}, but SLNCleaner was fitted on shape {self.shape}"
+            )
+        self._check_pixel_dtype(data)
+        if self.feature_names is not None and data.feature_names is None:
+            warnings.warn(
+                "X does not have valid feature names, but SLNCleaner was fitted with feature names; "
+                "its columns are taken in the fitted order",
+                UserWarning,
+                stacklevel=5,
+            )
+        missing = data.n_rows - len(data)
+        if missing:  # rows left out at predict (on_bad_image="skip") are named, never dropped silently
+            unread = [source for source, reason in data.skipped if reason.startswith("cannot read")]
+            warnings.warn(
+                f"{missing} of {data.n_rows} images could not be read (first: {unread[0] if unread else '?'}); "
+                "their rows of predict_proba are NaN, of predict None, and score leaves them out",
+                UserWarning,
+                stacklevel=5,
+            )
+
+    def _check_pixel_dtype(self, data: LoadedData) -> None:
+        """uint8 pixels (0-255) and float pixels (often 0-1) are on different scales: refuse a mix."""
+        given = str(data.inputs.dtype).removeprefix("torch.")
+        fitted = self.pixel_dtype
+        if fitted is None or not data.is_image or (given == "uint8") == (fitted == "uint8"):
+            return
+        if fitted == "uint8":
+            hint = "pass uint8 images, e.g. (X * 255).round().astype(np.uint8) for float images in [0, 1]"
+        else:
+            hint = "pass float images on the scale of those given to fit, e.g. X.astype(np.float32) / 255"
+        raise ValueError(
+            f"SLNCleaner was fitted on {fitted} images but X holds {given} images, whose pixels are on "
+            f"another scale (uint8: 0-255); {hint}"
+        )
+
+
+def load_new_data(X: Any, y: Any = None, *, fitted: FittedInput, **options: Any) -> LoadedData:
+    """Inputs for ``predict`` or ``score``: decoded at the fitted size, columns taken by the fitted
+    names, then checked against ``fitted``. ``options`` go to :func:`load_data`."""
+    data = load_data(X, y, image_size=fitted.decode_size(), feature_names=fitted.feature_names, **options)
+    fitted.check(data)
+    return data
+
+
 # --- labels -------------------------------------------------------------------------
 
 
@@ -180,27 +308,6 @@ def _label_array(y: Any) -> np.ndarray:
     return np.asarray(y)
 
 
-def check_one_label_type(values: Any) -> None:
-    """Refuse labels mixing strings with numbers (or other types): scikit-learn's "Unknown label type"."""
-    kinds: dict[str, set[str]] = {}
-    for value in values:
-        if value is not None:  # a missing label: reported by row later
-            kinds.setdefault(_label_kind(value), set()).add(type(value).__name__)
-    if len(kinds) > 1:
-        names = sorted(set().union(*kinds.values()))
-        raise ValueError(
-            f"Unknown label type: labels mix types {names}, e.g. 1 and '1' would be two classes; "
-            "use one type (all str or all numbers)"
-        )
-
-
-def _label_kind(value: Any) -> str:
-    """Labels of one kind sort and compare with each other: str with str, numbers with numbers."""
-    if isinstance(value, str | bytes):
-        return "str"
-    return "number" if isinstance(value, Number) else type(value).__name__
-
-
 def _check_labels_present(data: LoadedData) -> None:
     missing = pd.isna(pd.Series(data.labels, dtype=object)).to_numpy()
     if missing.any():
@@ -212,49 +319,6 @@ def _check_labels_present(data: LoadedData) -> None:
 
 
 # --- images --------------------------------------------------------------------------
-
-
-def _decode_all(
-    sources: Sequence[str],
-    readers: Sequence[Callable[[], Any]],
-    *,
-    image_size: Resize | None,
-    on_bad_image: OnBadImage,
-    verbose: bool,
-) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
-    """Decode images in threads, each sized as it decodes; returns the NCHW uint8 tensor, kept rows, skipped."""
-    from tqdm.auto import tqdm
-
-    def attempt(i: int) -> np.ndarray | BadImageError:
-        try:
-            return decode_image(sources[i], readers[i], image_size)
-        except BadImageError as err:
-            if on_bad_image == "raise":
-                raise
-            return err
-
-    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
-        results = list(
-            tqdm(
-                pool.map(attempt, range(len(sources))),
-                total=len(sources),
-                desc="decoding images",
-                disable=not verbose,
-            )
-        )
-    kept = [i for i, r in enumerate(results) if isinstance(r, np.ndarray)]
-    skipped = [(sources[i], str(r)) for i, r in enumerate(results) if not isinstance(r, np.ndarray)]
-    if not kept:
-        raise BadImageError(f"none of the {len(sources)} images could be read; first: {skipped[0][1]}")
-    arrays = [results[i] for i in kept]
-    height, width = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
-    arrays = [
-        a
-        if a.shape[:2] == (height, width)
-        else np.asarray(Image.fromarray(a).resize((width, height), Image.BILINEAR))
-        for a in arrays
-    ]
-    return stack_nchw(arrays), kept, skipped
 
 
 @dataclass
@@ -378,20 +442,11 @@ def _load_image_files(
         sample = [p for p in paths[:: max(1, len(paths) // 200)] if p is not None]
         size = _most_common_size(sample, resize)
     if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
-        return _decode_all(sources, [_file_reader(p) for p in paths], **options)
+        return decode_all(sources, [_file_reader(p) for p in paths], **options)
 
     # Too big to hold: read every file through once now (truncated ones included), decode batches later.
-    def unreadable(i: int) -> str | None:
-        try:
-            check_complete(sources[i], _file_reader(paths[i]), resize)
-        except BadImageError as err:
-            if options["on_bad_image"] == "raise":
-                raise
-            return str(err)
-        return None
-
-    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
-        problems = list(pool.map(unreadable, range(len(paths))))
+    readers = [_file_reader(p) for p in paths]
+    problems = check_all_complete(sources, readers, resize=resize, on_bad_image=options["on_bad_image"])
     kept = [i for i, problem in enumerate(problems) if problem is None]
     skipped = [(sources[i], problem) for i, problem in enumerate(problems) if problem is not None]
     exact = Resize(crop=tuple(size)) if resize is None else resize.exactly(size)  # one size for every batch
@@ -534,7 +589,7 @@ def _from_hf_dataset(
             readers.append(_bytes_reader(data))
         else:
             readers.append(_file_reader(Path(path) if path else None))
-    tensor, kept, skipped = _decode_all(sources, readers, **options)
+    tensor, kept, skipped = decode_all(sources, readers, **options)
     labels = None if label_col is None else np.asarray(ds[label_col])
     label_feature = features.get(label_col) if label_col else None
     class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
@@ -577,12 +632,11 @@ def _from_dataframe(
 ) -> LoadedData:
     """``feature_names``: the feature columns of a fitted model, never taken for a label or image column."""
     columns = [str(c) for c in df.columns]
-    where = f"the DataFrame (columns {columns})"
+    where = _frame_where(df)
     fitted = set(feature_names if feature_names is not None else ())
     label_names = [c for c in _LABEL_COLUMN_NAMES if c not in fitted]
-    image_names = [c for c in _IMAGE_COLUMN_NAMES if c not in fitted]
     label_col = _pick_column(columns, label_column, label_names, "label", where, unique=True)
-    image_col = _pick_column(columns, image_column, image_names, "image", where)
+    image_col = _image_column(df, image_column, fitted)
     labels = None if label_col is None else df[label_col].to_numpy()
     row_ids = [str(i) for i in df.index]
     if image_col is None:  # numeric feature columns
@@ -616,6 +670,16 @@ def _from_dataframe(
         skipped=skipped,
         n_rows=len(df),
     )
+
+
+def _frame_where(df: pd.DataFrame) -> str:
+    return f"the DataFrame (columns {[str(c) for c in df.columns]})"
+
+
+def _image_column(df: pd.DataFrame, named: str | None, fitted: set[str] | None = None) -> str | None:
+    """The image-path column: the one named, else the first usual name that is not a fitted feature."""
+    names = [c for c in _IMAGE_COLUMN_NAMES if c not in (fitted or set())]
+    return _pick_column([str(c) for c in df.columns], named, names, "image", _frame_where(df))
 
 
 def _fitted_feature_columns(features: pd.DataFrame, names: Sequence[str], where: str) -> pd.DataFrame:

@@ -9,9 +9,11 @@ with antialiasing and centre-crops, so memory and time follow the training size.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -22,7 +24,9 @@ __all__ = [
     "UNREADABLE",
     "BadImageError",
     "Resize",
+    "check_all_complete",
     "check_complete",
+    "decode_all",
     "decode_image",
     "decoder_threads",
     "resize_images",
@@ -43,6 +47,8 @@ _ORIENTATION = 0x0112
 
 # 16-bit greyscale modes: PIL's convert("RGB") clips them at 255 (all white); scaled to 8 bits instead.
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+OnBadImage = Literal["raise", "skip"]
 
 
 class BadImageError(ValueError):
@@ -236,3 +242,74 @@ def check_complete(source: str, read: Callable[[], Any], resize: Resize | None =
         raise
     except UNREADABLE as err:
         raise _unreadable(source, err) from err
+
+
+# --- many images, in a thread pool -------------------------------------------------------
+
+
+def decode_all(
+    sources: Sequence[str],
+    readers: Sequence[Callable[[], Any]],
+    *,
+    image_size: Resize | None,
+    on_bad_image: OnBadImage,
+    verbose: bool,
+) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
+    """Decode images in threads, each sized as it decodes; returns the NCHW uint8 tensor, kept rows, skipped.
+
+    Images that still differ in size are resized to the most common size.
+    """
+    from tqdm.auto import tqdm
+
+    def attempt(i: int) -> np.ndarray | BadImageError:
+        try:
+            return decode_image(sources[i], readers[i], image_size)
+        except BadImageError as err:
+            if on_bad_image == "raise":
+                raise
+            return err
+
+    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
+        results = list(
+            tqdm(
+                pool.map(attempt, range(len(sources))),
+                total=len(sources),
+                desc="decoding images",
+                disable=not verbose,
+            )
+        )
+    kept = [i for i, r in enumerate(results) if isinstance(r, np.ndarray)]
+    skipped = [(sources[i], str(r)) for i, r in enumerate(results) if not isinstance(r, np.ndarray)]
+    if not kept:
+        raise BadImageError(f"none of the {len(sources)} images could be read; first: {skipped[0][1]}")
+    arrays = [results[i] for i in kept]
+    height, width = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
+    arrays = [
+        a
+        if a.shape[:2] == (height, width)
+        else np.asarray(Image.fromarray(a).resize((width, height), Image.BILINEAR))
+        for a in arrays
+    ]
+    return stack_nchw(arrays), kept, skipped
+
+
+def check_all_complete(
+    sources: Sequence[str],
+    readers: Sequence[Callable[[], Any]],
+    *,
+    resize: Resize | None,
+    on_bad_image: OnBadImage,
+) -> list[str | None]:
+    """:func:`check_complete` on every file, in threads: each one's problem, or None where it reads whole."""
+
+    def problem(i: int) -> str | None:
+        try:
+            check_complete(sources[i], readers[i], resize)
+        except BadImageError as err:
+            if on_bad_image == "raise":
+                raise
+            return str(err)
+        return None
+
+    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
+        return list(pool.map(problem, range(len(sources))))

@@ -54,7 +54,7 @@ def test_reading_an_audit_does_not_import_torch(module):
     assert done.stdout.strip() == "[]"
 
 
-def test_public_names_still_import():
+def test_public_names_import_lazily_from_the_package():
     from labelclean import AUDIT_COLUMNS as columns
     from labelclean import BadImageError, SLNCleaner
 

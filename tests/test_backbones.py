@@ -3,7 +3,6 @@
 import io
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,6 @@ from PIL import Image
 from labelclean import SLNCleaner
 from labelclean.backbones import Backbone, torchvision_backbone
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 NAMES = ("airplane", "automobile", "bird")
 ARCH = "mobilenet_v3_small"  # the smallest torchvision classifier: seconds on a CPU
 
@@ -31,10 +29,10 @@ def weights_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory):
+def photos(tmp_path_factory, shared_data):
     """Real CIFAR-10 images of three classes saved as 640 x 480 JPEG photos, one folder per class."""
     root = tmp_path_factory.mktemp("photos")
-    table = pq.read_table(SHARED_CIFAR / "train.parquet").slice(0, 80).to_pydict()
+    table = pq.read_table(shared_data("cifar10", "train.parquet")).slice(0, 80).to_pydict()
     for i, (image, label) in enumerate(zip(table["img"], table["label"], strict=True)):
         if label < len(NAMES):
             folder = root / NAMES[label]

@@ -105,7 +105,7 @@ def test_image_folder_tree_loads_labels_sources_and_resizes(image_tree):
     )
 
 
-def test_image_folder_explicit_image_size_and_str_path(image_tree):
+def test_image_folder_as_a_str_decodes_at_an_explicit_size(image_tree):
     root: Path = image_tree["root"]
     data = load_data(str(root), image_size=(6, 4))
     assert data.inputs.shape == (12, 3, 6, 4)
@@ -220,7 +220,7 @@ def test_hf_dataset_autodetects_image_and_classlabel_columns():
         np.testing.assert_array_equal(_pixels(data, i), array)
 
 
-def test_hf_dataset_explicit_columns():
+def test_hf_dataset_columns_named_override_the_detected_ones():
     photos = _random_images(4, (8, 8), seed=1)
     thumbs = _random_images(4, (4, 6), seed=2)
     features = datasets.Features(
@@ -304,7 +304,7 @@ def test_dataframe_of_image_paths_and_string_labels(tmp_path):
     ]
 
 
-def test_dataframe_of_image_paths_explicit_columns(tmp_path):
+def test_dataframe_image_and_label_columns_can_be_named(tmp_path):
     paths = [_save(tmp_path / f"p{i}.jpg", (8, 8), (i * 50, 0, 0)) for i in range(3)]
     df = pd.DataFrame({"photo": [str(p) for p in paths], "species": ["oak", "fir", "oak"]})
     data = load_data(df, image_column="photo", label_column="species")
@@ -313,7 +313,7 @@ def test_dataframe_of_image_paths_explicit_columns(tmp_path):
     assert data.sources == [str(p) for p in paths]
 
 
-def test_dataframe_of_numeric_features():
+def test_dataframe_of_numeric_columns_is_features_named_by_row_index():
     rng = np.random.default_rng(0)
     df = pd.DataFrame(
         {
@@ -347,7 +347,7 @@ def test_dataframe_explicit_label_column_is_not_a_feature():
 # --- arrays and tensors ----------------------------------------------------------------
 
 
-def test_feature_array_with_labels():
+def test_feature_array_becomes_float32_rows_with_their_labels():
     X = np.arange(24, dtype=np.float64).reshape(6, 4)
     y = np.array([0, 1, 0, 1, 2, 2])
     data = load_data(X, y)
@@ -362,14 +362,14 @@ def test_feature_array_with_labels():
     assert data.skipped == []
 
 
-def test_feature_array_without_labels():
+def test_feature_array_without_y_has_no_labels():
     data = load_data(np.ones((3, 2), dtype=np.int64))
     assert data.labels is None
     assert data.inputs.dtype == torch.float32
     assert data.inputs.shape == (3, 2)
 
 
-def test_grayscale_image_array():
+def test_grayscale_image_array_gets_one_channel():
     X = np.random.default_rng(0).integers(0, 256, (5, 6, 7), dtype=np.uint8)
     data = load_data(X, y=["a", "b", "a", "b", "a"])
     assert data.is_image
@@ -379,7 +379,7 @@ def test_grayscale_image_array():
     assert data.labels.tolist() == ["a", "b", "a", "b", "a"]
 
 
-def test_nhwc_uint8_image_array():
+def test_nhwc_image_array_becomes_contiguous_nchw():
     X = np.random.default_rng(1).integers(0, 256, (4, 8, 6, 3), dtype=np.uint8)
     data = load_data(X, y=[0, 1, 1, 0])
     assert data.inputs.shape == (4, 3, 8, 6)
@@ -389,7 +389,7 @@ def test_nhwc_uint8_image_array():
     assert "NHWC" in data.description
 
 
-def test_nchw_float_image_array():
+def test_nchw_float_image_array_stays_float_nchw():
     X = np.random.default_rng(2).random((4, 3, 8, 6))
     data = load_data(X, y=[0, 1, 1, 0])
     assert data.inputs.shape == (4, 3, 8, 6)
@@ -398,7 +398,7 @@ def test_nchw_float_image_array():
     assert "NCHW" in data.description
 
 
-def test_torch_tensor_images_and_tensor_labels():
+def test_torch_tensor_images_and_labels_read_like_arrays():
     X = torch.rand(5, 3, 4, 4)
     y = torch.tensor([1, 0, 1, 0, 1])
     data = load_data(X, y)
@@ -410,7 +410,7 @@ def test_torch_tensor_images_and_tensor_labels():
     assert data.sources == [f"row {i}" for i in range(5)]
 
 
-def test_torch_tensor_features():
+def test_float64_torch_features_become_float32():
     X = torch.randn(7, 3, dtype=torch.float64)
     data = load_data(X, y=np.arange(7) % 2)
     assert data.inputs.shape == (7, 3)
