@@ -142,6 +142,7 @@ CONSTRAINTS = {
     "image_size": _image_size,
     "on_bad_image": _choice("raise", "skip"),
     "precision": _choice(AUTO, "bf16", "fp32"),
+    "folds": _number(Integral, 2, auto=True),
     "model": _model,
     "device": _device,
     "random_state": _number(Integral, 0, none=True),

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from .auditfile import write_audit
-from .calibration import label_posterior
+from .calibration import NoiseModel, fit_noise_model, flag_most_suspicious, label_posterior
 
 __all__ = ["build_audit", "encode_thumbnails", "write_audit"]
 
@@ -24,47 +24,68 @@ def build_audit(
     labels: np.ndarray,
     classes: np.ndarray,
     sources: list[str],
+    *,
+    held_out: np.ndarray | None = None,
+    noise: NoiseModel | None = None,
     sample_ids: np.ndarray | None = None,
-    posterior: np.ndarray | None = None,
     reviewed: np.ndarray | None = None,
+    top: int = 3,
 ) -> pd.DataFrame:
-    """The audit table from predicted probabilities ``(N, C)`` and encoded labels ``(N,)``.
+    """The audit table (columns: :mod:`labelclean.auditfile`) of ``N`` samples.
 
-    ``classes[k]`` is the original label of class index ``k``. A sample is flagged
-    (and corrected) where another class is more probably its true class than the
-    given one. ``posterior`` ``(N, C)``: each sample's true class given its label, from
-    :func:`labelclean.calibration.label_posterior` (computed here from ``probs`` alone when not
-    given). ``reviewed``: the reviewer's decision per sample (None where not reviewed);
-    reviewed labels are final.
+    ``probs``: the final network's class probabilities ``(N, C)``; ``labels``: encoded
+    ``(N,)``, ``classes[k]`` the original label of index ``k``; ``held_out``: each sample's
+    probabilities from networks that did not train on it (default: ``probs``); ``noise``: the
+    noise model (default: fitted on ``held_out`` by
+    :func:`labelclean.calibration.fit_noise_model`). ``reviewed``: the reviewer's decision per
+    sample (None where not reviewed): a reviewed label is known, so it is neither wrong nor
+    flagged; a sample that fits no class has no right label among the classes.
     """
+    held_out = probs if held_out is None else held_out
+    noise = fit_noise_model(held_out, labels) if noise is None else noise
     n = len(labels)
     rows = np.arange(n)
-    given_prob = probs[rows, labels]
-    if posterior is None:
-        posterior = label_posterior(probs, labels).posterior
-    suggested = posterior.argmax(axis=1)
     reviewed = np.full(n, None, dtype=object) if reviewed is None else np.asarray(reviewed, dtype=object)
-    suspicious = (suggested != labels) & pd.isna(reviewed)
-    loss = -np.log(np.clip(given_prob, 1e-12, None))
+    known, no_class = pd.notna(reviewed), reviewed == "none"
+    judged = label_posterior(probs, held_out, labels, noise)
+    posterior = judged.posterior.copy()
+    posterior[known] = np.eye(len(classes))[labels[known]]
+    posterior[no_class] = 0.0
+    suggested = judged.suggestion(labels)
+    mislabel = 1 - posterior[rows, labels]
+    flagged = np.zeros(n, dtype=bool)
+    flagged[~known] = flag_most_suspicious(mislabel[~known], judged.evidence[~known])
+    changed = judged.changes(labels) & ~known
     rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(-loss, kind="stable")] = np.arange(1, n + 1)
+    rank[np.lexsort((-judged.evidence, -mislabel))] = np.arange(1, n + 1)
+    mean_probs = (probs + held_out) / 2
     return pd.DataFrame(
         {
             "sample_id": rows if sample_ids is None else np.asarray(sample_ids),
             "source": sources,
             "given_label": classes[labels],
             "suggested_label": classes[suggested],
-            "corrected_label": classes[np.where(suspicious, suggested, labels)],
-            "loss": loss.astype(np.float32),
-            "given_prob": given_prob.astype(np.float32),
-            "suggested_prob": probs[rows, suggested].astype(np.float32),
-            "mislabel_prob": (1 - posterior[rows, labels]).astype(np.float32),
+            "corrected_label": classes[np.where(changed, suggested, labels)],
+            "loss": -np.log(np.clip(mean_probs[rows, labels], 1e-12, None)).astype(np.float32),
+            "given_prob": mean_probs[rows, labels].astype(np.float32),
+            "suggested_prob": mean_probs[rows, suggested].astype(np.float32),
+            "mislabel_prob": mislabel.astype(np.float32),
             "suggested_true_prob": posterior[rows, suggested].astype(np.float32),
             "rank": rank,
-            "is_suspicious": suspicious,
+            "is_suspicious": flagged,
             "reviewed": reviewed,
+            "top_classes": _top_classes(np.where(no_class[:, None], mean_probs, posterior), classes, top),
         }
     )
+
+
+def _top_classes(posterior: np.ndarray, classes: np.ndarray, top: int) -> list[list[dict[str, object]]]:
+    """Each row's ``top`` most probable classes, most probable first, as ``{"label", "prob"}``."""
+    best = np.argsort(-posterior, axis=1, kind="stable")[:, :top]
+    return [
+        [{"label": classes[k].item(), "prob": round(float(row[k]), 4)} for k in picks]
+        for row, picks in zip(posterior, best, strict=True)
+    ]
 
 
 def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:

@@ -8,19 +8,26 @@ column             meaning
 sample_id          position of the sample in the input (row / file order)
 source             file path, or ``row N`` for dataset, DataFrame and array rows
 given_label        the label the data came with
-suggested_label    the most probable true class, given the image and its label
-corrected_label    ``suggested_label`` where ``is_suspicious``, else ``given_label``
-loss               cross-entropy of the momentum model against ``given_label``
-given_prob         the model's probability of ``given_label``
-suggested_prob     the model's probability of ``suggested_label``
+suggested_label    the most probable true class other than ``given_label``
+corrected_label    ``suggested_label`` where it is more probably right than
+                   ``given_label`` even at the low end of the label's noise
+                   share, else ``given_label`` (what ``correct_labels()`` returns)
+loss               cross-entropy against ``given_label`` of the mean of the final
+                   network's and the held-out (cross-fitted) probabilities
+given_prob         that mean probability of ``given_label``
+suggested_prob     that mean probability of ``suggested_label``
 mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.calibration`)
 suggested_true_prob  probability that ``suggested_label`` is the true class
-rank               1 = highest loss (most suspicious)
-is_suspicious      ``suggested_label`` is more probably right than ``given_label``
+rank               1 = most suspicious (highest ``mislabel_prob``, then ``loss``)
+is_suspicious      among the ``round(sum of mislabel_prob)`` most suspicious: as many
+                   flags as the expected number of wrong labels
 reviewed           the reviewer's decision the fit was given (``fit(reviewed=...)``):
                    ``accept``, ``keep``, ``relabel`` or ``none`` (fits no class); null
-                   where not reviewed. Reviewed rows are never flagged, and their
+                   where not reviewed. Reviewed rows are never flagged and their label
+                   is known (``mislabel_prob`` 0; 1 for ``none``); their
                    ``given_label`` is the reviewer's; ``none`` rows were left out of training
+top_classes        the three most probable true classes, as ``{"label", "prob"}``,
+                   most probable first (the network's, for ``none`` rows)
 image              (only for images that are not files: arrays, datasets) PNG bytes
                    of the image, at most 128 pixels a side, for review tools
 =================  ==========================================================
@@ -77,10 +84,11 @@ AUDIT_COLUMNS = (
     "rank",
     "is_suspicious",
     "reviewed",
+    "top_classes",
 )
 # What every labelclean audit has had since 0.1; later columns are read where present, so
 # older audits still open.
-LATER_COLUMNS = ("suggested_true_prob", "reviewed")
+LATER_COLUMNS = ("suggested_true_prob", "reviewed", "top_classes")
 REQUIRED_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c not in LATER_COLUMNS)
 LABEL_COLUMNS = ("given_label", "suggested_label", "corrected_label")
 METADATA_KEY = b"labelclean"

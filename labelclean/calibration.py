@@ -52,15 +52,24 @@ __all__ = [
 ]
 
 
-def confidence_ranks(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each sample's predicted class and its sureness rank within that class, in (0, 1) (small: surest)."""
+def confidence_ranks(probs: np.ndarray, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's predicted class and its sureness rank in (0, 1) (small: surest) among the samples
+    of its ``groups`` value predicted as that class.
+
+    ``groups``: which network judged each sample (its cross-fitting fold). Networks differ in how
+    sure they are, and one trained on folds with fewer wrong labels is surer of the samples it
+    holds out, which then hold more: ranked together, the surest samples would over-represent
+    the noisiest fold.
+    """
     predicted = probs.argmax(1)
     sureness = probs.max(1)
+    groups = np.zeros(len(probs), dtype=np.int64) if groups is None else np.asarray(groups)
     ranks = np.ones(len(probs))
-    for k in np.unique(predicted):
-        members = np.flatnonzero(predicted == k)
-        ordered = members[np.argsort(-sureness[members], kind="stable")]
-        ranks[ordered] = (np.arange(len(members)) + 0.5) / len(members)
+    for group in np.unique(groups):
+        for k in np.unique(predicted[groups == group]):
+            members = np.flatnonzero((groups == group) & (predicted == k))
+            ordered = members[np.argsort(-sureness[members], kind="stable")]
+            ranks[ordered] = (np.arange(len(members)) + 0.5) / len(members)
     return predicted, ranks
 
 
@@ -73,15 +82,21 @@ def _share_at_rank_zero(differs: np.ndarray, ranks: np.ndarray) -> float:
 
 
 def transition_estimate(
-    held_out: np.ndarray, labels: np.ndarray, *, top: float = 0.5, prior: float = 5.0
+    held_out: np.ndarray,
+    labels: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    top: float = 0.5,
+    prior: float = 5.0,
 ) -> np.ndarray:
     """``T[k, j]`` from the surest ``top`` share of each predicted class (module docstring).
 
-    A row's noise share is capped at one half (more, and which class is which cannot be told
-    from the labels) and shrunk by ``prior`` pseudo-samples without noise.
+    ``groups``: see :func:`confidence_ranks`. A row's noise share is capped at one half (more,
+    and which class is which cannot be told from the labels) and shrunk by ``prior``
+    pseudo-samples without noise.
     """
     n_classes = held_out.shape[1]
-    predicted, ranks = confidence_ranks(held_out)
+    predicted, ranks = confidence_ranks(held_out, groups)
     frequency = np.bincount(labels, minlength=n_classes) / len(labels)
     transition = np.eye(n_classes)
     for k in range(n_classes):
@@ -95,6 +110,8 @@ def transition_estimate(
         # frequency (a pair never seen among a few dozen samples is rare, not impossible).
         spread = np.bincount(labels[surest][differs], minlength=n_classes) + frequency
         spread[k] = 0
+        if spread.sum() == 0:  # no other label among the samples at all: spread evenly
+            spread = np.ones(n_classes) - np.eye(n_classes)[k]
         transition[k] = share * spread / spread.sum()
         transition[k, k] = 1 - share
     return transition
@@ -114,17 +131,34 @@ def _label_noise(labels: np.ndarray, transition: np.ndarray) -> tuple[np.ndarray
 class NoiseModel:
     """How labels go wrong (module docstring), fitted on held-out probabilities.
 
-    ``label_noise[j]``: the share of labels ``j`` that are wrong; ``label_noise_low[j]``: its
-    lower bound (a bootstrap quantile), which label changes use. ``rate``: the share of all
-    labels that are wrong; ``interval``: its bootstrap interval.
+    ``label_noise[j]``: the share of labels ``j`` that are wrong, ``label_noise_spread[j]`` its
+    bootstrap standard deviation and ``label_noise_low[j]`` its lower bound (a bootstrap
+    quantile), which label changes use. ``rate``: the share of all labels that are wrong;
+    ``interval``: its bootstrap interval.
     """
 
     transition: np.ndarray
     true_prior: np.ndarray
     label_noise: np.ndarray
+    label_noise_spread: np.ndarray
     label_noise_low: np.ndarray
     rate: float
     interval: tuple[float, float]
+
+    def pooled_label_noise(self, counts: np.ndarray) -> np.ndarray:
+        """Each label's noise share pooled with the others' (empirical Bayes): a share that differs
+        from the rest by no more than its own spread explains is drawn towards their mean.
+
+        ``counts``: how many samples carry each label (the mean is weighted by them).
+        """
+        present = counts > 0
+        mean = float(np.average(self.label_noise[present], weights=counts[present]))
+        sampling = self.label_noise_spread**2
+        between = max(0.0, float(np.var(self.label_noise[present]) - sampling[present].mean()))
+        weight = np.divide(
+            between, between + sampling, out=np.ones(len(counts)), where=between + sampling > 0
+        )
+        return mean + weight * (self.label_noise - mean)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -139,6 +173,7 @@ def fit_noise_model(
     held_out: np.ndarray,
     labels: np.ndarray,
     *,
+    groups: np.ndarray | None = None,
     top: float = 0.5,
     prior: float = 5.0,
     repeats: int = 100,
@@ -148,17 +183,20 @@ def fit_noise_model(
 ) -> NoiseModel:
     """The noise model of held-out probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
-    ``top`` and ``prior``: see :func:`transition_estimate`. The bootstrap (``repeats``
+    ``groups``, ``top`` and ``prior``: see :func:`transition_estimate`. The bootstrap (``repeats``
     resamplings of the samples) gives the ``level`` interval of the rate and the
     ``low_quantile`` of each label's noise share.
     """
-    transition = transition_estimate(held_out, labels, top=top, prior=prior)
+    groups = np.zeros(len(labels), dtype=np.int64) if groups is None else np.asarray(groups)
+    transition = transition_estimate(held_out, labels, groups=groups, top=top, prior=prior)
     noise, true = _label_noise(labels, transition)
     rng = np.random.default_rng(seed)
     rates, noises = [], []
     for _ in range(repeats):
         rows = rng.integers(0, len(labels), len(labels))
-        resampled = transition_estimate(held_out[rows], labels[rows], top=top, prior=prior)
+        resampled = transition_estimate(
+            held_out[rows], labels[rows], groups=groups[rows], top=top, prior=prior
+        )
         noise_b, true_b = _label_noise(labels[rows], resampled)
         rates.append(float(true_b @ (1 - np.diag(resampled))))
         # A label missing from a resample tells nothing about its noise: keep the estimate.
@@ -170,6 +208,7 @@ def fit_noise_model(
         transition=transition,
         true_prior=true,
         label_noise=noise,
+        label_noise_spread=np.array(noises).std(0) if repeats else np.zeros_like(noise),
         label_noise_low=np.minimum(noise, low_noise),
         rate=float(true @ (1 - np.diag(transition))),
         interval=(float(low), float(high)),
@@ -255,7 +294,10 @@ class LabelPosterior:
         rows = np.arange(len(labels))
         mislabel = self.mislabel_prob(labels)
         share = np.divide(
-            self.posterior[rows, self.suggestion(labels)], mislabel, out=np.zeros(len(labels)), where=mislabel > 0
+            self.posterior[rows, self.suggestion(labels)],
+            mislabel,
+            out=np.zeros(len(labels)),
+            where=mislabel > 0,
         )
         return self.changeable * share > 1 - self.changeable
 
@@ -265,21 +307,19 @@ def label_posterior(
     held_out: np.ndarray,
     labels: np.ndarray,
     noise: NoiseModel,
-    *,
-    shrink: float = 50.0,
 ) -> LabelPosterior:
     """The posterior over each sample's true class (module docstring).
 
     ``probs``: the final network's probabilities; ``held_out``: the cross-fitted ones; both
-    ``(N, C)``. A label's noise share is shrunk towards the overall rate by ``shrink``
-    pseudo-samples, so that labels with few samples are ranked like the rest.
+    ``(N, C)``. Each label's noise share is pooled with the others'
+    (:meth:`NoiseModel.pooled_label_noise`), so that shares told apart by chance alone do not
+    rank one label's samples above another's.
     """
     rows = np.arange(len(labels))
     mean_probs = (probs + held_out) / 2
     given = np.clip(mean_probs[rows, labels], 1e-7, 1 - 1e-7)
     evidence = np.log1p(-given) - np.log(given)
-    counts = np.bincount(labels, minlength=len(noise.label_noise))
-    shares = (counts * noise.label_noise + shrink * noise.rate) / (counts + shrink)
+    shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
     mislabel = two_mode_posterior(evidence, shares[labels])
     for j in np.unique(labels):
         own = labels == j
@@ -298,6 +338,6 @@ def label_posterior(
 def flag_most_suspicious(mislabel: np.ndarray, evidence: np.ndarray) -> np.ndarray:
     """The ``round(sum(mislabel))`` samples with the highest mislabel probability (ties: evidence)."""
     flagged = np.zeros(len(mislabel), dtype=bool)
-    count = int(round(float(mislabel.sum())))
+    count = round(float(mislabel.sum()))
     flagged[np.lexsort((-evidence, -mislabel))[:count]] = True
     return flagged

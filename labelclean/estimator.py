@@ -27,15 +27,15 @@ from ._params import AUTO, validate_params
 from .audit import build_audit, encode_thumbnails
 from .auditfile import write_audit
 from .backbones import Backbone
-from .calibration import label_posterior, noise_rate_interval
+from .calibration import fit_noise_model
 from .data import FittedInput, LoadedData, is_image_input, load_data, load_new_data
 from .device import may_use_gpu
 from .fitting import TrainingRuns, embed_once
 from .labels import apply_review, class_names, training_labels
 from .persistence import load_cleaner, save_cleaner
 from .recipes import RunFacts, plan_run, pretrained_backbone
-from .selection import SigmaSearch
-from .training import ProgressBar, predict_proba
+from .selection import CrossFit
+from .training import predict_proba
 
 __all__ = ["SLNCleaner"]
 
@@ -46,9 +46,11 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     Trains a network with stochastic label noise (SLN: fresh Gaussian noise on the
     one-hot targets of every sample at every step), keeps a momentum (EMA) copy of
     it, and in the last epochs corrects the training labels with the momentum
-    model's predictions, weighted by each sample's loss. The momentum model then
-    scores every training sample: :meth:`audit` lists them, :meth:`correct_labels`
-    returns the corrected labels, :meth:`predict` classifies new data.
+    model's predictions, weighted by each sample's loss. Networks trained on all but one
+    fold of the data give every sample held-out probabilities too (cross-fitting); a noise
+    model fitted on those says how often each label is wrong (:mod:`labelclean.calibration`).
+    :meth:`audit` lists every sample with the probability that its label is wrong,
+    :meth:`correct_labels` returns the corrected labels, :meth:`predict` classifies new data.
 
     Every "auto" is decided once, when :meth:`fit` starts, by :func:`labelclean.recipes.plan_run`:
     a recipe per kind of run (the paper's on a GPU, a CPU-sized one, one for feature vectors and
@@ -59,11 +61,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     ----------
     sigma : float, sequence of floats or "auto", default="auto"
         Standard deviation of the label noise; 0 turns SLN off (plain
-        cross-entropy). A sequence: candidates, each trained on 80% of the data and
-        scored on the other 20% of the given (noisy) labels by their negative
-        log-likelihood, the best then trained on everything (the paper's protocol;
-        scores in ``sigma_search_`` and the audit's metadata). "auto": candidates for
-        feature vectors and embeddings, where the right sigma depends on the noise.
+        cross-entropy). A sequence: candidates, each trained on all but the first fold and
+        scored on that fold's given (noisy) labels by their negative log-likelihood; the
+        best trains the other folds and the final network (the paper's protocol; scores in
+        ``sigma_search_``). "auto": candidates for feature vectors and embeddings.
     momentum : float or "auto", default="auto"
         Momentum-model coefficient ``a`` in ``theta' <- a theta' + (1-a) theta``.
         "auto" sizes the averaging horizon to the run: the paper's 0.999 for long
@@ -136,6 +137,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         Arithmetic of the network's forward pass (weights stay fp32). "auto": bf16
         autocast on CUDA, fp32 on the CPU. "bf16" on a CPU with native bf16
         (AVX512-BF16 or AMX) trains faster; the CPU defaults were tuned in fp32.
+    folds : int or "auto", default="auto"
+        Networks that each train on all but one fold, so that every sample is also
+        judged by one that never saw its label. "auto": 5 for a head, 2 otherwise.
 
     Attributes
     ----------
@@ -169,7 +173,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     sigma_search_ : dict or None
         The candidates' held-out scores and the chosen sigma, when sigma was chosen.
     noise_rate_ : dict
-        Estimated share of wrong labels ("estimate") and its 95% bootstrap interval ("low", "high").
+        Estimated share of wrong labels ("estimate": the mean mislabel probability) and its
+        95% bootstrap interval ("low", "high"); "by_label": each class label's share.
 
     Examples
     --------
@@ -210,6 +215,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         compile: bool = False,
         memory_limit_gb: float = 4.0,
         precision: str = AUTO,
+        folds: int | str = AUTO,
     ):
         self.sigma = sigma
         self.momentum = momentum
@@ -233,6 +239,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.compile = compile
         self.memory_limit_gb = memory_limit_gb
         self.precision = precision
+        self.folds = folds
 
     # --- fitting ---------------------------------------------------------------------
 
@@ -309,9 +316,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         )
         module = self.model if plan.network == "module" else None
         runs = TrainingRuns(plan, len(self.classes_), seed, module=module, backbone=backbone)
-        callbacks = [*(self.callbacks or []), *([ProgressBar()] if self.verbose else [])]
-        trainer, search, train_rows = runs.train(inputs, encoded, decisions, callbacks, self.checkpoint_dir)
-        self.sigma_search_ = None if search is None else search.to_dict()
+        trainer, held, train_rows = runs.train(
+            inputs, encoded, decisions, self.callbacks or [], self.checkpoint_dir, bool(self.verbose)
+        )
+        self.sigma_search_ = None if held.search is None else held.search.to_dict()
         self.history_ = trainer.history
         self.config_ = {**trainer.config.to_dict(), "model": plan.model, "recipe": plan.recipe}
         head = trainer.momentum_model.eval()
@@ -322,7 +330,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             else nn.Sequential(backbone.pixel_normalize(), backbone.module, head).eval()
         )
         self.noise_rate_, self.audit_ = _calibrated_audit(
-            probs, encoded, train_rows, search, data, self.classes_, decisions, seed
+            probs, held, encoded, train_rows, data, self.classes_, decisions, seed
         )
 
     # --- prediction --------------------------------------------------------------------
@@ -395,23 +403,24 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     def correct_labels(self, min_prob: float | None = None) -> np.ndarray:
         """The corrected label of every training sample, in the original label space.
 
-        A label changes where the suggested class is more probably the true one
-        than the given class (``is_suspicious``). ``min_prob`` asks for more
-        precision: change only where that probability (``suggested_true_prob``) is
-        at least ``min_prob``; the rest keep their given label.
+        A label changes where the suggested class is more probably the true one than the
+        given label, even at the low end of the given label's estimated noise share (the
+        audit's ``corrected_label``), so that corrections do not leave the labels worse.
+        ``min_prob`` asks for more: change only where the suggestion's probability
+        (``suggested_true_prob``) is at least ``min_prob``; the rest keep their given label.
         """
         check_is_fitted(self)
         audit = self.audit_
-        change = audit["is_suspicious"].to_numpy()
+        change = (audit["corrected_label"] != audit["given_label"]).to_numpy()
         if min_prob is not None:
             if not 0 <= min_prob <= 1:
                 raise ValueError(f"min_prob must be between 0 and 1, got {min_prob}")
             change = change & (audit["suggested_true_prob"].to_numpy() >= min_prob)
-        fixed = np.where(change, audit["suggested_label"].to_numpy(), audit["given_label"].to_numpy())
+        fixed = np.where(change, audit["corrected_label"].to_numpy(), audit["given_label"].to_numpy())
         return fixed.astype(self.classes_.dtype)
 
     def suspicious_samples(self, top_k: int | None = None) -> pd.DataFrame:
-        """The audit's flagged rows, most suspicious (highest loss) first."""
+        """The audit's flagged rows, most suspicious (highest mislabel probability) first."""
         check_is_fitted(self)
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral) or top_k < 0):
             raise ValueError(f"top_k must be None or a whole number >= 0, got {top_k!r}")
@@ -491,31 +500,36 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
 def _calibrated_audit(
     probs: np.ndarray,
+    held: CrossFit,
     encoded: np.ndarray,
     train_rows: np.ndarray,
-    search: SigmaSearch | None,
     data: LoadedData,
     classes: np.ndarray,
     decisions: np.ndarray,
     seed: int,
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """The noise-rate estimate and the audit of every sample, from the final model's probabilities."""
-    train_labels = encoded[train_rows]
-    # Held-out predictions, where the sigma search made some, show the mislabelling pattern best.
-    reference = None if search is None else (search.held_probs, train_labels[search.held_rows])
-    posterior = label_posterior(probs, encoded, reference)
-    estimate, low, high = noise_rate_interval(
-        probs[train_rows], train_labels, reference, posterior.temperature, seed=seed % 2**31
-    )
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The noise-rate estimate and the audit of every sample.
+
+    ``held``: the cross-fitted probabilities of the ``train_rows``; the rest (samples that fit
+    no class) were never trained on, so the final network's probabilities are held out too.
+    """
+    noise = fit_noise_model(held.held_out, encoded[train_rows], groups=held.fold, seed=seed % 2**31)
+    every_held_out = probs.copy()
+    every_held_out[train_rows] = held.held_out
     audit = build_audit(
         probs,
         encoded,
         classes,
         data.sources,
+        held_out=every_held_out,
+        noise=noise,
         sample_ids=data.rows,
-        posterior=posterior.posterior,
         reviewed=decisions,
     )
     if data.is_image and not data.has_files:
         audit["image"] = encode_thumbnails(data.inputs)
-    return {"estimate": estimate, "low": low, "high": high, "level": 0.95}, audit
+    estimate = float(audit["mislabel_prob"].mean())
+    shift = estimate - noise.rate  # reviewed labels are known: the interval moves with the estimate
+    low, high = (float(np.clip(v + shift, 0, 1)) for v in noise.interval)
+    by_label = {str(c): round(float(v), 5) for c, v in zip(classes.tolist(), noise.label_noise, strict=True)}
+    return {"estimate": estimate, "low": low, "high": high, "level": 0.95, "by_label": by_label}, audit

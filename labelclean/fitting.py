@@ -1,9 +1,11 @@
-"""Training as the plan says: a fresh network for each training run, and sigma chosen first where the
-plan has candidates.
+"""Training as the plan says: held-out probabilities of every sample first (cross-fitting, with sigma
+chosen on the first fold where the plan has candidates), then the final network on every sample.
 
 Each run's network is initialised from the run's seed (without touching the global random
 state) and normalises its inputs with statistics of that run's own training inputs. With a
-frozen backbone, every image is embedded once (and cached) before any of it.
+frozen backbone, every image is embedded once (and cached) before any of it. With a
+checkpoint folder, every run keeps its own checkpoint in it, so a stopped fit resumes where
+it stopped, in whichever run that was.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from .data import LoadedData
 from .embeddings import EmbeddingCache, embed_images, sample_keys
 from .models import build_network
 from .recipes import Plan
-from .selection import SigmaSearch, choose_sigma
-from .training import Callback, Trainer, predict_proba
+from .selection import CrossFit, cross_fit
+from .training import Callback, ProgressBar, Trainer, predict_proba
 
 __all__ = ["TrainingRuns", "embed_once"]
 
@@ -64,20 +66,37 @@ class TrainingRuns:
             checkpoint_dir=checkpoint_dir,
         )
 
-    def choose_sigma(self, inputs: torch.Tensor, labels: np.ndarray) -> tuple[float, SigmaSearch | None]:
-        """The plan's sigma, or the candidate that best predicts held-out noisy ``labels`` (with the search)."""
-        if not isinstance(self.plan.sigma, tuple):
-            return self.plan.sigma, None
+    def cross_fit(
+        self,
+        inputs: torch.Tensor,
+        labels: np.ndarray,
+        fixed: np.ndarray,
+        verbose: bool = False,
+        checkpoint_dir: str | Path | None = None,
+    ) -> CrossFit:
+        """Every sample's probabilities from a network that did not train on it (see
+        :func:`labelclean.selection.cross_fit`); sigma chosen on the first fold where the plan
+        has candidates. ``fixed``: samples whose label is final (a reviewer's)."""
+        folds = self.plan.folds
 
-        def fit_predict(sigma: float, train_rows: np.ndarray, held_rows: np.ndarray) -> np.ndarray:
+        def fit_predict(sigma: float, train_rows: np.ndarray, held_rows: np.ndarray, fold: int) -> np.ndarray:
             subset = torch.from_numpy(train_rows)
-            trainer = self.trainer(inputs[subset], sigma)
-            trainer.fit(inputs[subset], torch.from_numpy(labels[train_rows]), self.num_classes)
+            name = f"fold {fold + 1} of {folds}, sigma {sigma:g}"
+            run_dir = None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold{fold}-sigma{sigma:g}"
+            bar = [ProgressBar(name)] if verbose else []
+            trainer = self.trainer(inputs[subset], sigma, bar, run_dir)
+            trainer.fit(
+                inputs[subset],
+                torch.from_numpy(labels[train_rows]),
+                self.num_classes,
+                fixed=torch.from_numpy(fixed[train_rows]),
+            )
             held = inputs[torch.from_numpy(held_rows)]
             return predict_proba(trainer.momentum_model, held, trainer.device, trainer.config.bf16)
 
-        search = choose_sigma(fit_predict, labels, self.plan.sigma, seed=self.seed % 2**31)
-        return search.chosen, search
+        return cross_fit(
+            fit_predict, labels, self.num_classes, folds=folds, sigma=self.plan.sigma, seed=self.seed % 2**31
+        )
 
     def train(
         self,
@@ -86,9 +105,10 @@ class TrainingRuns:
         decisions: np.ndarray,
         callbacks: Sequence[Callback] = (),
         checkpoint_dir: str | Path | None = None,
-    ) -> tuple[Trainer, SigmaSearch | None, np.ndarray]:
-        """The final run, after the sigma search where the plan has candidates: its trainer, the
-        search, and the rows it trained on.
+        verbose: bool = False,
+    ) -> tuple[Trainer, CrossFit, np.ndarray]:
+        """The cross-fitting runs, then the final run with the sigma they chose: the final
+        trainer, the cross-fit (held-out probabilities of the rows trained on), and those rows.
 
         ``encoded``: each sample's label index; ``decisions``: a reviewer's per sample (None where
         not reviewed). Reviewed labels are fixed targets; samples that fit no class ("none") teach
@@ -97,11 +117,14 @@ class TrainingRuns:
         train_rows = np.flatnonzero(decisions != "none")
         train_inputs = inputs if len(train_rows) == len(inputs) else inputs[torch.from_numpy(train_rows)]
         train_labels = encoded[train_rows]
-        sigma, search = self.choose_sigma(train_inputs, train_labels)
-        trainer = self.trainer(train_inputs, sigma, callbacks, checkpoint_dir)
-        fixed = torch.from_numpy(pd.notna(decisions[train_rows]))
-        trainer.fit(train_inputs, torch.from_numpy(train_labels), self.num_classes, fixed=fixed)
-        return trainer, search, train_rows
+        fixed = pd.notna(decisions[train_rows])
+        held = self.cross_fit(train_inputs, train_labels, fixed, verbose, checkpoint_dir)
+        bar = [ProgressBar("final network")] if verbose else []
+        trainer = self.trainer(train_inputs, held.sigma, [*callbacks, *bar], checkpoint_dir)
+        trainer.fit(
+            train_inputs, torch.from_numpy(train_labels), self.num_classes, fixed=torch.from_numpy(fixed)
+        )
+        return trainer, held, train_rows
 
 
 def embed_once(plan: Plan, backbone: Backbone, data: LoadedData, verbose: bool = False) -> torch.Tensor:

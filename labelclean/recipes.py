@@ -58,6 +58,9 @@ class Recipe:
     a share of the epochs (5/6: the paper's 250 of 300), as an int an epoch.
     ``augment``: "crop" (reflect-padded random crop), "resized_crop" (random
     resized crop, for pretrained backbones), or "none"; all but "none" add flips.
+    ``folds``: how many networks give every sample held-out probabilities
+    (:func:`labelclean.selection.cross_fit`): five where a run is cheap (a head), two where
+    it is not (two networks on half the data cost about one on all of it).
     """
 
     name: str
@@ -69,6 +72,7 @@ class Recipe:
     correction_start: float | int = 5 / 6
     lr_drops: tuple[int, ...] = ()
     augment: str = "crop"
+    folds: int = 2
 
     def correction_epoch(self, epochs: int) -> int:
         """The 0-based epoch from which label correction runs, in a run of ``epochs``."""
@@ -90,6 +94,7 @@ RECIPES = {
             batch_size=128,
             weight_decay=5e-4,
             augment="none",
+            folds=5,
         ),
         Recipe(
             "finetune",
@@ -161,6 +166,7 @@ class Plan:
     (:func:`labelclean.method.momentum_for_steps`). ``augment``: "crop" (reflect padding of
     :func:`crop_padding`), "resized_crop" or "none"; the first two add flips. ``bf16``: bf16
     autocast of the forward pass, None for the "auto" precision (on CUDA, not on the CPU).
+    ``folds``: the cross-fitting folds (at most the number of samples trained on).
     """
 
     recipe: str
@@ -182,6 +188,7 @@ class Plan:
     augment: str
     compile: bool
     bf16: bool | None
+    folds: int
 
     @property
     def precision(self) -> str:
@@ -234,6 +241,7 @@ class Plan:
         sigma = fields["sigma"]
         return cls(
             **{
+                "folds": 0,  # recorded before plans had folds (no cross-fitting then)
                 **fields,
                 "image_size": None if size is None else Resize(**{**size, "crop": tuple(size["crop"])}),
                 "lr_drops": tuple(fields["lr_drops"]),
@@ -289,6 +297,7 @@ def plan_run(
         augment=recipe.augment if params["augment"] else "none",
         compile=params["compile"],
         bf16=None if _is_auto(params["precision"]) else params["precision"] == "bf16",
+        folds=int(pick("folds")),
     )
 
 

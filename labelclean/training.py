@@ -85,13 +85,16 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over epochs showing loss, accuracy against the targets, and phase."""
+    """A tqdm bar over epochs showing loss, accuracy against the targets, and phase; ``desc`` names the run."""
+
+    def __init__(self, desc: str = "labelclean"):
+        self.desc = desc
 
     def on_train_begin(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(
-            total=trainer.config.epochs, initial=len(trainer.history), desc="labelclean", unit="epoch"
+            total=trainer.config.epochs, initial=len(trainer.history), desc=self.desc, unit="epoch"
         )
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:

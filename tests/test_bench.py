@@ -384,7 +384,7 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
     kept = {
         "labelclean": (
             audit["is_suspicious"].to_numpy(),
-            audit["loss"].to_numpy(),
+            -audit["rank"].to_numpy(),
             audit["suggested_label"].to_numpy(),
         ),
         "cleanlab": (
@@ -404,7 +404,7 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
         assert row["suggested_right_on_flipped"] == round((suggested[flipped] == true[flipped]).mean(), 4)
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)  # every sample got an out-of-fold prediction
     assert (
-        "| noise | true_rate | method | flagged | precision | recall | f1 | auroc |"
+        "| noise | true_rate | method | flagged | precision | recall | f1 | oracle_f1 | auroc |"
         in capsys.readouterr().out
     )
     kept = sorted(p.suffix for p in (tmp_path / "detect-runs").iterdir())

@@ -37,17 +37,19 @@ def fitted(digits):
     return SLNCleaner(random_state=0).fit(X_train, NAMES[noisy])
 
 
-def test_flags_are_precise_and_find_most_flips(digits, fitted):
-    """A flag means "the suggestion is more probably right": nearly every flag is a real flip."""
+def test_flags_count_the_wrong_labels_and_find_most_flips(digits, fitted):
+    """As many flags as the expected number of wrong labels, and most of them real flips."""
     _, _, y_train, _, noisy = digits
     flipped = noisy != y_train
     audit = fitted.audit()
     flagged = audit["is_suspicious"].to_numpy()
+    assert flagged.sum() == round(audit["mislabel_prob"].sum())
+    assert abs(flagged.sum() - flipped.sum()) < 0.25 * flipped.sum()
     scores = detection_scores(flagged, flipped)
-    assert scores["precision"] > 0.9 and scores["recall"] > 0.65
+    assert scores["precision"] > 0.8 and scores["recall"] > 0.8
     estimate = fitted.noise_rate_
     assert estimate["low"] <= estimate["estimate"] <= estimate["high"]
-    assert abs(estimate["estimate"] - flipped.mean()) < 0.08
+    assert abs(estimate["estimate"] - flipped.mean()) < 0.05
 
 
 def test_correct_labels_repairs_most_flips_in_the_original_label_space(digits, fitted):
@@ -167,7 +169,7 @@ def test_progress_bars_only_when_verbose(capsys):
     assert capsys.readouterr().err == ""
     SLNCleaner(epochs=2, random_state=0, verbose=True).fit(X[:200], y[:200])
     err = capsys.readouterr().err
-    assert "labelclean" in err and "loss=" in err and "acc=" in err
+    assert "fold 1 of 5" in err and "final network" in err and "loss=" in err and "acc=" in err
 
 
 def test_demo_command_prints_its_table_and_writes_the_audit(demo_run):
@@ -179,8 +181,8 @@ def test_demo_command_prints_its_table_and_writes_the_audit(demo_run):
         table[name] = dict(zip(header, map(float, line.removeprefix(name).split()), strict=True))
     assert table["SLN-MO-LC"]["test_accuracy"] > table["plain cross-entropy"]["test_accuracy"]
     sln = table["SLN-MO-LC"]
-    assert sln["precision"] > 0.95 and sln["f1"] > 0.65  # flags that are right, at the cost of some recall
-    assert sln["fixed_label_accuracy"] > table["plain cross-entropy"]["fixed_label_accuracy"] + 0.05
+    assert sln["precision"] > 0.8 and sln["recall"] > 0.9 and sln["f1"] > 0.85
+    assert sln["fixed_label_accuracy"] > 0.93
     assert f"audit of SLN-MO-LC written to {out}" in done.stdout
     audit = pd.read_parquet(out)
     assert len(audit) == 1347 and int(audit["is_suspicious"].sum()) == table["SLN-MO-LC"]["flagged"]

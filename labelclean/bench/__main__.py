@@ -19,6 +19,7 @@ BENCHMARKS = {
     "cifar100": ("cifar", "Table 2 of the paper"),
     "clothing1m": ("clothing1m", "Table 3 of the paper (ResNet-50, 10 epochs)"),
     "detect": ("detect", "finding wrong labels: one SLNCleaner run vs cleanlab with K-fold CV"),
+    "decisions": ("decisions", "flags, corrections and noise rates on every kind of data, beside cleanlab"),
     "throughput": ("throughput", "training images/s: labelclean's loop vs a per-sample DataLoader loop"),
     "gpu": ("gpu", "the one-shot GPU check (under 8 minutes on one H100): speed, memory, accuracy"),
     "memory": ("memory", "peak RSS of fit on the 50,000 CIFAR-10 training images, on the CPU"),

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from .. import SLNCleaner
-from ..metrics import PLAIN_CE, calibration_error, detection_scores, reliability_curve
+from ..metrics import PLAIN_CE, decision_scores, reliability_curve
 from .data import RATE_TOLERANCE, DataMissing, data_dir, fewer_flips, noisy_labels, parquet_file
 from .report import write_json, write_table
 
@@ -137,7 +136,7 @@ def _note(args: argparse.Namespace, kind: str, version: str) -> str:
         f"CIFAR-10 training images ({inputs}), the paper's noisy label files"
         + (", flips set back to the rates shown" if args.noise_rate else "")
         + f"; labelclean: one SLNCleaner run with its defaults; cleanlab {version}: find_label_issues and "
-        f"get_label_quality_scores on {theirs}. AUROC ranks by loss (labelclean) or -quality (cleanlab); "
+        f"get_label_quality_scores on {theirs}. AUROC and oracle F1 (the top-k with the true k) rank by the audit's rank (labelclean) or -quality (cleanlab); "
         "calibration error: of mislabel_prob (labelclean), of 1 - self-confidence (cleanlab); corrected accuracy: "
         "correct_labels() (labelclean), flags set to the argmax (cleanlab); estimated rate: mean mislabel_prob "
         "with its 95% interval (labelclean), cleanlab.count.num_label_issues / N (cleanlab). Seconds exclude embedding."
@@ -199,7 +198,7 @@ def _embeddings(ds: Any, args: argparse.Namespace) -> np.ndarray:
     return features
 
 
-def _scores(
+def decision_row(
     flagged: np.ndarray,
     ranking: np.ndarray,
     suggested: np.ndarray,
@@ -210,13 +209,11 @@ def _scores(
     seconds: float,
 ) -> dict[str, Any]:
     flipped = noisy != true
+    scores = decision_scores(
+        flagged=flagged, ranking=ranking, mislabel=mislabel, corrected=corrected, given=noisy, true=true
+    )
     return {
-        "flagged": int(flagged.sum()),
-        **{k: round(v, 4) for k, v in detection_scores(flagged, flipped).items()},
-        "auroc": round(float(roc_auc_score(flipped, ranking)), 4),
-        "calibration_error": round(calibration_error(mislabel, flipped), 4),
-        "given_accuracy": round(float((noisy == true).mean()), 4),
-        "corrected_accuracy": round(float((corrected == true).mean()), 4),
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
         "suggested_right_on_flipped": round(float((suggested[flipped] == true[flipped]).mean()), 4),
         "seconds": round(seconds, 1),
     }
@@ -231,7 +228,7 @@ def _keep_scores(keep: Path | None, mislabel: np.ndarray, wrong: np.ndarray) -> 
 def labelclean_detection(
     X, noisy: np.ndarray, true: np.ndarray, seed: int, keep: Path | None = None, **params: Any
 ) -> dict[str, Any]:
-    """One SLNCleaner run: its flags, loss ranking, corrections and noise-rate estimate (audit kept)."""
+    """One SLNCleaner run: its flags, ranking, corrections and noise-rate estimate (audit kept)."""
     started = time.perf_counter()
     cleaner = SLNCleaner(random_state=seed, **params).fit(X, noisy)
     seconds = time.perf_counter() - started  # keeping the audit is not part of the method's time
@@ -242,9 +239,9 @@ def labelclean_detection(
     _keep_scores(keep, mislabel, noisy != true)
     rate = cleaner.noise_rate_
     return {
-        **_scores(
+        **decision_row(
             audit["is_suspicious"].to_numpy(),
-            audit["loss"].to_numpy(),
+            -audit["rank"].to_numpy(),
             audit["suggested_label"].to_numpy(),
             cleaner.correct_labels(),
             mislabel,
@@ -257,9 +254,11 @@ def labelclean_detection(
     }
 
 
-def _cleanlab_scores(
-    probs: np.ndarray, noisy: np.ndarray, true: np.ndarray, seconds: float, keep: Path | None
+def cleanlab_scores(
+    probs: np.ndarray, noisy: np.ndarray, true: np.ndarray, seconds: float, keep: Path | None = None
 ) -> dict[str, Any]:
+    """cleanlab's flags (``find_label_issues``), ranking (``get_label_quality_scores``), flags set
+    to the argmax as corrections, and its count of issues, from out-of-sample ``probs``."""
     from cleanlab.count import num_label_issues
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -273,16 +272,13 @@ def _cleanlab_scores(
     _keep_scores(keep, 1 - quality, noisy != true)
     corrected = np.where(flagged, probs.argmax(1), noisy)
     return {
-        **_scores(flagged, -quality, probs.argmax(1), corrected, 1 - quality, true, noisy, seconds),
+        **decision_row(flagged, -quality, probs.argmax(1), corrected, 1 - quality, true, noisy, seconds),
         "estimated_rate": f"{num_label_issues(noisy, probs) / len(noisy):.3f}",
     }
 
 
-def cleanlab_detection(
-    X, noisy: np.ndarray, true: np.ndarray, seed: int, folds: int = 5, keep: Path | None = None, **params: Any
-) -> dict[str, Any]:
-    """cleanlab on K-fold out-of-sample probabilities of the same network (plain cross-entropy)."""
-    started = time.perf_counter()
+def network_probabilities(X, noisy: np.ndarray, seed: int, folds: int = 5, **params: Any) -> np.ndarray:
+    """K-fold out-of-sample probabilities of the same network as labelclean's, with plain cross-entropy."""
     probs = np.zeros((len(noisy), int(noisy.max()) + 1))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (fit_rows, held_rows) in enumerate(splitter.split(np.zeros(len(noisy)), noisy)):
@@ -290,21 +286,35 @@ def cleanlab_detection(
         model.fit(X.select(fit_rows) if hasattr(X, "select") else X[fit_rows], noisy[fit_rows])
         held = X.select(held_rows) if hasattr(X, "select") else X[held_rows]
         probs[np.ix_(held_rows, model.classes_)] = model.predict_proba(held)
-    return _cleanlab_scores(probs, noisy, true, time.perf_counter() - started, keep)
+    return probs
+
+
+def logistic_probabilities(X: np.ndarray, noisy: np.ndarray, seed: int, folds: int = 5) -> np.ndarray:
+    """cleanlab's documented workflow for feature vectors: K-fold logistic-regression probabilities."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    model = LogisticRegression(C=0.1, max_iter=1000)
+    return cross_val_predict(model, X, noisy, cv=splitter, method="predict_proba")
+
+
+def cleanlab_detection(
+    X, noisy: np.ndarray, true: np.ndarray, seed: int, folds: int = 5, keep: Path | None = None, **params: Any
+) -> dict[str, Any]:
+    """cleanlab on K-fold out-of-sample probabilities of the same network (plain cross-entropy)."""
+    started = time.perf_counter()
+    probs = network_probabilities(X, noisy, seed, folds, **params)
+    return cleanlab_scores(probs, noisy, true, time.perf_counter() - started, keep)
 
 
 def cleanlab_on_features(
     X: np.ndarray, noisy: np.ndarray, true: np.ndarray, seed: int, folds: int = 5, keep: Path | None = None
 ) -> dict[str, Any]:
     """cleanlab's documented workflow for feature vectors: K-fold logistic-regression probabilities."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
-
     started = time.perf_counter()
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    model = LogisticRegression(C=0.1, max_iter=1000)
-    probs = cross_val_predict(model, X, noisy, cv=splitter, method="predict_proba")
-    return _cleanlab_scores(probs, noisy, true, time.perf_counter() - started, keep)
+    probs = logistic_probabilities(X, noisy, seed, folds)
+    return cleanlab_scores(probs, noisy, true, time.perf_counter() - started, keep)
 
 
 def plot_reliability(finished: Path, suffix: str, noises: list[str], path: Path) -> None:
