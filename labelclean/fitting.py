@@ -115,6 +115,13 @@ class TrainingRuns:
         nothing about any class, so they are left out of training (and only scored).
         """
         train_rows = np.flatnonzero(decisions != "none")
+        if len(train_rows) < 3:  # every sample is judged by a network trained on at least 2 others
+            left_out = len(encoded) - len(train_rows)
+            why = f" (the reviewer decided that {left_out} fit no class)" if left_out else ""
+            raise ValueError(
+                f"SLNCleaner needs at least 3 samples to train on, so that each sample's label can be "
+                f"judged by networks trained on the others; {len(train_rows)} of {len(encoded)} are left{why}"
+            )
         train_inputs = inputs if len(train_rows) == len(inputs) else inputs[torch.from_numpy(train_rows)]
         train_labels = encoded[train_rows]
         fixed = pd.notna(decisions[train_rows])

@@ -84,10 +84,10 @@ def cross_fit(
     """Held-out probabilities ``(N, num_classes)`` of every sample, from ``folds`` networks.
 
     ``sigma``: one strength, or candidates chosen on the first fold (module docstring).
-    ``labels``: encoded 0..C-1; ``folds``: at least 2 and at most ``len(labels)``.
+    ``labels``: encoded 0..C-1, at least two; ``folds``: at least 2 (no more than there are samples).
     """
     held_out = np.zeros((len(labels), num_classes))
-    parts = fold_rows(labels, folds, seed)
+    parts = fold_rows(labels, min(folds, len(labels)), seed)
     fold_of = np.zeros(len(labels), dtype=np.int64)
     for fold, held in enumerate(parts):
         fold_of[held] = fold

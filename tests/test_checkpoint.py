@@ -111,15 +111,18 @@ def _other_run(change, X, labels):
 def test_a_checkpoint_of_another_run_is_refused_and_kept(tmp_path, digits, change, differs):
     X, noisy = digits[0][:300], digits[1][:300]
     SLNCleaner(epochs=3, random_state=0, sigma=0.5, checkpoint_dir=tmp_path).fit(X, noisy)
-    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    saved = {path: path.read_bytes() for path in tmp_path.rglob("checkpoint.pt")}
+    assert len(saved) == 6  # each of the 5 cross-fitting networks and the final one keeps its own
+    # The first run of the next fit; its fold holds other samples where the folds follow the labels or seed.
+    first = tmp_path / "fold0-sigma0.5" / "checkpoint.pt"
     X, noisy, params = _other_run(change, X, noisy)
     message = (
-        rf"cannot resume from {re.escape(str(tmp_path / 'checkpoint.pt'))}: it was written by another run: "
-        rf"{differs}\. Nothing was trained or deleted; to start afresh, use a new checkpoint_dir or delete "
+        rf"cannot resume from {re.escape(str(first))}: it was written by another run: "
+        rf"(.*; )?{differs}\. Nothing was trained or deleted; to start afresh, use a new checkpoint_dir or delete "
     )
     with pytest.raises(ValueError, match=message):
         SLNCleaner(checkpoint_dir=tmp_path, **params).fit(X, noisy)
-    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    assert {path: path.read_bytes() for path in tmp_path.rglob("checkpoint.pt")} == saved
     fresh = SLNCleaner(checkpoint_dir=tmp_path / "new", **params).fit(X, noisy)  # the advice works
     assert len(fresh.history_) == params["epochs"]
 

@@ -20,10 +20,12 @@ def first_fit():
 
 
 def _review_uncertain(audit: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The app's exported corrections for the k samples with ``mislabel_prob`` nearest 0.5, answered
-    from the true labels. (Reviewing the highest-loss ones mostly confirms what ``correct_labels``
-    already fixes: measured on the digits demo, 78 wrong labels left before and 79 after.)"""
-    top = audit.iloc[np.argsort(np.abs(audit["mislabel_prob"].to_numpy() - 0.5), kind="stable")[:k]]
+    """The app's exported corrections for the k samples whose corrected label is least probably
+    right, answered from the true labels. (Reviewing the highest-loss ones mostly confirms what
+    ``correct_labels`` already fixes.)"""
+    changed = (audit["corrected_label"] != audit["given_label"]).to_numpy()
+    doubt = np.where(changed, 1 - audit["suggested_true_prob"], audit["mislabel_prob"])
+    top = audit.iloc[np.argsort(-doubt, kind="stable")[:k]]
     truth = TRUE[top["sample_id"]]
     decision = np.where(
         truth == top["suggested_label"], "accept", np.where(truth == top["given_label"], "keep", "relabel")
@@ -93,3 +95,33 @@ def test_a_review_of_other_data_is_refused_with_the_sample_and_label_named():
     other_class = pd.DataFrame({"sample_id": [7], "final_label": [42], "decided_by": ["reviewer: relabel"]})
     with pytest.raises(ValueError, match="sample_id 7 has label 42"):
         SLNCleaner(epochs=1, random_state=0).fit(X, NOISY, reviewed=other_class)
+
+
+def test_a_reviewed_label_is_known_so_it_counts_as_right(first_fit):
+    """Rows a reviewer kept carry no mislabel probability and no share of the noise rate."""
+    flagged = first_fit.audit().query("is_suspicious")
+    review = pd.DataFrame(
+        {
+            "sample_id": flagged["sample_id"],
+            "final_label": flagged["given_label"],
+            "decided_by": "reviewer: keep",
+        }
+    )
+    refit = SLNCleaner(epochs=15, random_state=0).fit(X, NOISY, reviewed=review)
+    audit = refit.audit().set_index("sample_id")
+    kept = audit.loc[flagged["sample_id"]]
+    assert (kept["mislabel_prob"] == 0).all() and not kept["is_suspicious"].any()
+    assert (kept["corrected_label"] == kept["given_label"]).all()
+    assert kept["top_classes"].iloc[0][0]["prob"] == 1.0
+    others = audit.drop(flagged["sample_id"])
+    assert refit.noise_rate_["estimate"] == pytest.approx(
+        others["mislabel_prob"].sum() / len(audit), abs=1e-6
+    )
+    assert refit.noise_rate_["estimate"] < 0.5 * first_fit.noise_rate_["estimate"]
+
+
+def test_every_sample_fitting_no_class_leaves_nothing_to_train_on(tmp_path):
+    decisions = tmp_path / "audit.decisions.json"
+    decisions.write_text(json.dumps({str(i): {"decision": "none", "final_label": None} for i in range(60)}))
+    with pytest.raises(ValueError, match=r"0 of 60 are left \(the reviewer decided that 60 fit no class\)"):
+        SLNCleaner(epochs=1).fit(X[:60], NOISY[:60], reviewed=decisions)
