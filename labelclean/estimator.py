@@ -264,7 +264,29 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             label as a fixed target (label correction leaves it) and are never flagged;
             samples that fit no class are left out of training. The audit's
             ``reviewed`` column shows each sample's decision.
+
+        A fit that fails (bad input, a training run that diverges, an interruption) leaves the
+        cleaner as it was: the previous fit whole, or unfitted.
         """
+        before = dict(self.__dict__)
+        try:
+            self._fit(X, y, image_column=image_column, label_column=label_column, reviewed=reviewed)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        return self
+
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        image_column: str | None,
+        label_column: str | None,
+        reviewed: str | os.PathLike | pd.DataFrame | None,
+    ) -> None:
+        """:meth:`fit`'s steps, each setting the fitted attributes it decides."""
         params = self.get_params(deep=False)
         validate_params(params)
         distributed.init_from_env()  # started by torchrun: train data-parallel
@@ -295,7 +317,6 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)
         self._train_and_audit(data, backbone, encoded, decisions)
         self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
-        return self
 
     def _train_and_audit(
         self, data: LoadedData, backbone: Backbone | None, encoded: np.ndarray, decisions: np.ndarray

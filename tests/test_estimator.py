@@ -1,6 +1,7 @@
 """SLNCleaner end to end on real data (scikit-learn's digits), and its scikit-learn contract."""
 
 import io
+import json
 import shutil
 
 import numpy as np
@@ -159,6 +160,37 @@ def test_clone_keeps_parameters_and_drops_fitted_state(fitted):
     copy = clone(SLNCleaner(sigma=0.5, epochs=3))
     assert copy.get_params()["sigma"] == 0.5 and copy.get_params()["epochs"] == 3
     assert not hasattr(clone(fitted), "model_")
+
+
+def _fitted_state(cleaner: SLNCleaner, X: np.ndarray) -> tuple:
+    return cleaner.classes_.tolist(), cleaner.predict(X).tolist(), cleaner.correct_labels().tolist()
+
+
+@pytest.mark.parametrize("failure", ["reviewed sample unknown", "training diverges"])
+def test_a_refit_that_fails_leaves_the_previous_fit_whole(tmp_path, failure):
+    """A failed refit must never mix the old network with the new classes (predictions shifted by one)."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:150], y[:150]
+    cleaner = SLNCleaner(epochs=2, sigma=1.0, random_state=0).fit(X, y)
+    before = _fitted_state(cleaner, X)
+    if failure == "reviewed sample unknown":
+        decisions = tmp_path / "audit.decisions.json"
+        decisions.write_text(json.dumps({"5000": {"decision": "keep", "final_label": 3}}))
+        with pytest.raises(ValueError, match="sample_id 5000"):
+            cleaner.fit(X, y + 1, reviewed=decisions)
+    else:
+        with pytest.raises(FloatingPointError, match="lower the learning rate"):
+            cleaner.set_params(lr=1e9).fit(X, NAMES[y])
+    assert _fitted_state(cleaner, X) == before
+    assert cleaner.audit()["given_label"].tolist() == y.tolist()
+
+
+def test_a_first_fit_that_fails_leaves_the_cleaner_unfitted():
+    X, y = load_digits(return_X_y=True)
+    cleaner = SLNCleaner(epochs=2, sigma=1.0, lr=1e9, random_state=0)
+    with pytest.raises(FloatingPointError):
+        cleaner.fit(X[:150], y[:150])
+    assert not hasattr(cleaner, "classes_") and not hasattr(cleaner, "model_")
 
 
 def test_progress_bars_only_when_verbose(capsys):
