@@ -20,22 +20,32 @@ __all__ = ["apply_review", "check_one_label_type", "class_names", "encode_labels
 
 
 def check_one_label_type(values: Any) -> None:
-    """Refuse labels mixing strings with numbers (or other types): scikit-learn's "Unknown label type"."""
+    """Refuse labels mixing strings with numbers, or bytes with str: scikit-learn's "Unknown label type".
+
+    numpy would merge them (``1`` and ``"1"``, ``b"a"`` and ``"a"``) into one class.
+    """
     kinds: dict[str, set[str]] = {}
+    examples: dict[str, Any] = {}
     for value in values:
         if value is not None:  # a missing label: reported by row later
-            kinds.setdefault(_label_kind(value), set()).add(type(value).__name__)
+            kind = _label_kind(value)
+            kinds.setdefault(kind, set()).add(type(value).__name__)
+            examples.setdefault(kind, value)
     if len(kinds) > 1:
         names = sorted(set().union(*kinds.values()))
+        first, second = list(examples.values())[:2]
+        advice = "decode the bytes, e.g. label.decode()" if "bytes" in kinds else "all str or all numbers"
         raise ValueError(
-            f"Unknown label type: labels mix types {names}, e.g. 1 and '1' would be two classes; "
-            "use one type (all str or all numbers)"
+            f"Unknown label type: labels mix types {names}, e.g. {first!r} and {second!r}, which would be "
+            f"two classes (or one, merged); use one type ({advice})"
         )
 
 
 def _label_kind(value: Any) -> str:
     """Labels of one kind sort and compare with each other: str with str, numbers with numbers."""
-    if isinstance(value, str | bytes):
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, str):
         return "str"
     return "number" if isinstance(value, Number) else type(value).__name__
 

@@ -100,6 +100,17 @@ def test_a_plain_list_mixing_1_and_str_1_is_refused_not_merged():
         SLNCleaner(epochs=1, random_state=0).fit(X, y)
 
 
+@pytest.mark.parametrize("as_array", [False, True], ids=["list", "object array"])
+def test_labels_mixing_bytes_and_str_are_refused_not_merged(as_array):
+    X, _ = _features(n=40)
+    y = [b"a", "a", "b"] * 13 + ["b"]  # numpy would make b"a" and "a" one class
+    y = np.array(y, dtype=object) if as_array else y
+    with pytest.raises(
+        ValueError, match=r"labels mix types \['bytes', 'str'\], e\.g\. b'a' and 'a'.*decode the bytes"
+    ):
+        SLNCleaner(epochs=1, random_state=0).fit(X, y)
+
+
 def test_continuous_targets_are_refused():
     X, _ = _features(n=40)
     y = np.random.default_rng(0).normal(size=40)  # a regression target: 40 "classes"
