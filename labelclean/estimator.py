@@ -9,6 +9,8 @@ in :mod:`labelclean.labels`, saving and loading in :mod:`labelclean.persistence`
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from numbers import Integral
 from pathlib import Path
@@ -38,6 +40,22 @@ from .selection import SigmaSearch
 from .training import ProgressBar, predict_proba
 
 __all__ = ["SLNCleaner"]
+
+
+@contextmanager
+def _unchanged_on_failure(estimator: BaseEstimator) -> Iterator[None]:
+    """Restore the estimator's attributes if the block raises: a failed fit never leaves half a fit.
+
+    A context manager rather than a wrapper function, so that warnings' stack levels still
+    point at the caller of ``fit``.
+    """
+    before = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(before)
+        raise
 
 
 class SLNCleaner(ClassifierMixin, BaseEstimator):
@@ -265,58 +283,43 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             samples that fit no class are left out of training. The audit's
             ``reviewed`` column shows each sample's decision.
 
-        A fit that fails (bad input, a training run that diverges, an interruption) leaves the
-        cleaner as it was: the previous fit whole, or unfitted.
+        A fit that fails (bad input, a diverging run, an interruption) leaves the cleaner as it was.
         """
-        before = dict(self.__dict__)
-        try:
-            self._fit(X, y, image_column=image_column, label_column=label_column, reviewed=reviewed)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            raise
+        with _unchanged_on_failure(self):
+            params = self.get_params(deep=False)
+            validate_params(params)
+            distributed.init_from_env()  # started by torchrun: train data-parallel
+            backbone = pretrained_backbone(self.model, self.weights)
+            facts = RunFacts.here(is_image=is_image_input(X, image_column))
+            plan = plan_run(params, facts, backbone=backbone)
+            data = load_data(
+                X,
+                y,
+                image_column=image_column,
+                label_column=label_column,
+                image_size=plan.image_size,
+                on_bad_image=self.on_bad_image,
+                verbose=bool(self.verbose),
+                memory_limit=plan.memory_limit,
+            )
+            classes, encoded = training_labels(data.labels, data.description)
+            plan.check_images(tuple(data.inputs.shape[1:]))
+            self.plan_, self.device_, self.finetune_ = plan, torch.device(plan.device), plan.finetune
+            self.classes_, self.class_names_ = classes, class_names(classes, data.class_names)
+            self._record_input(FittedInput.of(data, plan.image_size))
+            self.skipped_, self.data_source_ = data.skipped, data.description
+            self.backbone_ = None if backbone is None else backbone.describe()
+            encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)
+            self._train_and_audit(data, backbone, encoded, decisions)
+            self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         return self
 
-    def _fit(
-        self,
-        X: Any,
-        y: Any,
-        *,
-        image_column: str | None,
-        label_column: str | None,
-        reviewed: str | os.PathLike | pd.DataFrame | None,
-    ) -> None:
-        """:meth:`fit`'s steps, each setting the fitted attributes it decides."""
-        params = self.get_params(deep=False)
-        validate_params(params)
-        distributed.init_from_env()  # started by torchrun: train data-parallel
-        backbone = pretrained_backbone(self.model, self.weights)
-        facts = RunFacts.here(is_image=is_image_input(X, image_column))
-        plan = plan_run(params, facts, backbone=backbone)
-        data = load_data(
-            X,
-            y,
-            image_column=image_column,
-            label_column=label_column,
-            image_size=plan.image_size,
-            on_bad_image=self.on_bad_image,
-            verbose=bool(self.verbose),
-            memory_limit=plan.memory_limit,
-        )
-        classes, encoded = training_labels(data.labels, data.description)
-        plan.check_images(tuple(data.inputs.shape[1:]))
-        self.plan_, self.device_, self.finetune_ = plan, torch.device(plan.device), plan.finetune
-        self.classes_, self.class_names_ = classes, class_names(classes, data.class_names)
-        # What inputs at predict must match; an earlier fit on another kind of input leaves nothing.
+    def _record_input(self, fitted: FittedInput) -> None:
+        """What inputs at predict must match; an earlier fit on another kind of input leaves nothing."""
         for name in ("n_features_in_", "feature_names_in_", "pixel_dtype_"):
             self.__dict__.pop(name, None)
-        for name, value in FittedInput.of(data, plan.image_size).attributes().items():
+        for name, value in fitted.attributes().items():
             setattr(self, name, value)
-        self.skipped_, self.data_source_ = data.skipped, data.description
-        self.backbone_ = None if backbone is None else backbone.describe()
-        encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)
-        self._train_and_audit(data, backbone, encoded, decisions)
-        self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
 
     def _train_and_audit(
         self, data: LoadedData, backbone: Backbone | None, encoded: np.ndarray, decisions: np.ndarray

@@ -66,6 +66,9 @@ def test_a_column_vector_y_is_raveled_with_scikit_learns_warning():
     with pytest.warns(DataConversionWarning, match=r"A column-vector y was passed"):
         data = load_data(X, y.reshape(-1, 1))
     assert data.labels.tolist() == y.tolist()
+    with pytest.warns(DataConversionWarning) as warned:  # from fit, it points at the caller's line
+        SLNCleaner(epochs=1, sigma=1.0, random_state=0).fit(X, y.reshape(-1, 1))
+    assert warned[0].filename == __file__
 
 
 def test_single_class_is_refused():
