@@ -133,7 +133,7 @@ def load_data(
     elif _is_hf_dataset(X):
         data = _from_hf_dataset(X, image_column, label_column, **options)
     elif isinstance(X, pd.DataFrame):
-        data = _from_dataframe(X, image_column, label_column, feature_names=feature_names, **files)
+        data = _from_dataframe(X, image_column, label_column, y=y, feature_names=feature_names, **files)
     elif isinstance(X, (np.ndarray, torch.Tensor, list, tuple)) or hasattr(X, "__array__") or issparse(X):
         data = _from_array(X)
         if data.is_image and image_size is not None:
@@ -627,20 +627,29 @@ def _from_dataframe(
     image_column: str | None,
     label_column: str | None,
     *,
+    y: Any = None,
     feature_names: Sequence[str] | None = None,
     **options: Any,
 ) -> LoadedData:
-    """``feature_names``: the feature columns of a fitted model, never taken for a label or image column."""
+    """``feature_names``: the feature columns of a fitted model, never taken for a label or image column.
+
+    With labels given as ``y`` at fit, a column named like a label column (``class``, ``y``...) is
+    a feature, unless it is named by ``label_column`` or holds ``y`` itself.
+    """
     columns = [str(c) for c in df.columns]
     where = _frame_where(df)
     fitted = set(feature_names if feature_names is not None else ())
     label_names = [c for c in _LABEL_COLUMN_NAMES if c not in fitted]
-    label_col = _pick_column(columns, label_column, label_names, "label", where, unique=True)
+    if y is None or label_column is not None or feature_names is not None:
+        label_col = _pick_column(columns, label_column, label_names, "label", where, unique=True)
+        not_features = [label_col] if label_col else []
+    else:
+        label_col, not_features = None, _copies_of_y(df, label_names, y)
     image_col = _image_column(df, image_column, fitted)
     labels = None if label_col is None else df[label_col].to_numpy()
     row_ids = [str(i) for i in df.index]
     if image_col is None:  # numeric feature columns
-        features = df.drop(columns=[label_col] if label_col else [])
+        features = df.drop(columns=not_features)
         if feature_names is not None:
             features = _fitted_feature_columns(features, feature_names, where)
         non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
@@ -676,10 +685,45 @@ def _frame_where(df: pd.DataFrame) -> str:
     return f"the DataFrame (columns {[str(c) for c in df.columns]})"
 
 
+def _copies_of_y(df: pd.DataFrame, names: Sequence[str], y: Any) -> list[str]:
+    """Columns named like a label column that hold the labels given as ``y``: left out, with a warning.
+
+    As a feature, a copy of the labels would let the network read every label, wrong ones included.
+    """
+    try:
+        given = np.asarray(y, dtype=object).ravel()
+    except (TypeError, ValueError):  # y is refused later, by name
+        return []
+    copies = [
+        c
+        for c in names
+        if c in df.columns and len(given) == len(df) and np.array_equal(df[c].to_numpy(dtype=object), given)
+    ]
+    if copies:
+        warnings.warn(
+            f"columns {copies} of the DataFrame hold the labels given as y: they are left out of the "
+            "features (as features they would reveal every label, wrong ones included)",
+            UserWarning,
+            stacklevel=5,
+        )
+    return copies
+
+
 def _image_column(df: pd.DataFrame, named: str | None, fitted: set[str] | None = None) -> str | None:
-    """The image-path column: the one named, else the first usual name that is not a fitted feature."""
-    names = [c for c in _IMAGE_COLUMN_NAMES if c not in (fitted or set())]
-    return _pick_column([str(c) for c in df.columns], named, names, "image", _frame_where(df))
+    """The image-path column: the one named, else the first usual name that is neither a fitted
+    feature nor a column of numbers (a numeric ``file`` column is a feature, not paths)."""
+    names = [c for c in _IMAGE_COLUMN_NAMES if c not in (fitted or set()) and not _is_numeric_column(df, c)]
+    column = _pick_column([str(c) for c in df.columns], named, names, "image", _frame_where(df))
+    if named is not None and _is_numeric_column(df, column):
+        raise ValueError(
+            f"image column {column!r} holds numbers (e.g. {df[column].iloc[0]}), not image paths; "
+            "name the column of file paths with image_column=, or leave it out for numeric features"
+        )
+    return column
+
+
+def _is_numeric_column(df: pd.DataFrame, name: str) -> bool:
+    return name in df.columns and pd.api.types.is_numeric_dtype(df[name])
 
 
 def _fitted_feature_columns(features: pd.DataFrame, names: Sequence[str], where: str) -> pd.DataFrame:

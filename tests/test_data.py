@@ -344,6 +344,33 @@ def test_dataframe_explicit_label_column_is_not_a_feature():
     assert data.labels.tolist() == [3, 1, 3]
 
 
+@pytest.mark.parametrize("name", ["class", "label", "target", "y"])
+def test_a_feature_column_named_like_labels_stays_a_feature_when_the_labels_come_as_y(name):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=6), name: rng.normal(size=6)})
+    y = np.array([0, 1, 0, 1, 1, 0])
+    data = load_data(df, y)
+    assert data.feature_names == ["a", name] and data.inputs.shape == (6, 2)
+    assert data.labels.tolist() == y.tolist()
+
+
+def test_a_column_holding_the_labels_given_as_y_is_left_out_with_a_warning():
+    df = pd.DataFrame({"a": [0.5, 1.5, 2.5, 3.5], "label": [0, 1, 0, 1]})
+    with pytest.warns(UserWarning, match=r"columns \['label'\] of the DataFrame hold the labels given as y"):
+        data = load_data(df, df["label"])
+    assert data.feature_names == ["a"]
+
+
+def test_a_numeric_column_named_file_is_a_feature_not_image_paths():
+    df = pd.DataFrame({"a": [0.0, 1.0, 2.0], "file": [13.0, 14.0, 15.0], "label": [0, 1, 0]})
+    data = load_data(df)
+    assert not data.is_image and data.feature_names == ["a", "file"]
+    with pytest.raises(
+        ValueError, match=r"image column 'file' holds numbers \(e\.g\. 13\.0\), not image paths"
+    ):
+        load_data(df, image_column="file")
+
+
 # --- arrays and tensors ----------------------------------------------------------------
 
 
