@@ -33,7 +33,7 @@ from .calibration import label_posterior, noise_rate_interval
 from .data import FittedInput, LoadedData, is_image_input, load_data, load_new_data
 from .device import may_use_gpu
 from .fitting import TrainingRuns, embed_once
-from .labels import apply_review, class_names, training_labels
+from .labels import apply_review, class_indices, class_names, training_labels
 from .persistence import load_cleaner, save_cleaner
 from .recipes import RunFacts, plan_run, pretrained_backbone
 from .selection import SigmaSearch
@@ -402,12 +402,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         data = self._load_new(X, y, **columns)
         if data.labels is None:
             raise ValueError(f"no labels found in {data.description}; pass y")
-        predicted = self.classes_[
-            predict_proba(self.model_, data.inputs, self.device_, self.config_.get("bf16")).argmax(axis=1)
-        ]
-        matches = (predicted == data.labels).astype(float)
-        weights = None if sample_weight is None else np.asarray(sample_weight)[data.rows]
-        return float(np.average(matches, weights=weights))
+        weights = None if sample_weight is None else _row_weights(sample_weight, data)
+        given = class_indices(data.labels, self.classes_)
+        proba = predict_proba(self.model_, data.inputs, self.device_, self.config_.get("bf16"))
+        return float(np.average((proba.argmax(axis=1) == given).astype(float), weights=weights))
 
     # --- the audit ---------------------------------------------------------------------
 
@@ -511,6 +509,22 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = may_use_gpu(self.device)
         return tags
+
+
+def _row_weights(sample_weight: Any, data: LoadedData) -> np.ndarray:
+    """``score``'s weights of the rows ``data`` kept: one finite weight >= 0 per input row, not all 0."""
+    weights = np.asarray(sample_weight)
+    if weights.shape != (data.n_rows,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape} but X has {data.n_rows} samples; "
+            "pass one weight per sample"
+        )
+    if weights.dtype.kind not in "iuf" or not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must hold finite numbers >= 0, one per sample")
+    kept = weights[data.rows].astype(float)
+    if kept.sum() == 0:
+        raise ValueError("sample_weight is 0 for every sample scored: no sample counts")
+    return kept
 
 
 def _calibrated_audit(

@@ -311,3 +311,42 @@ def test_predict_and_score_on_image_folders(digit_files):
     truth = np.array([p.parent.name for p in files])
     assert (predicted == truth).mean() == pytest.approx(cleaner.score(test))
     assert np.array_equal(cleaner.predict_proba(flat), cleaner.predict_proba(test))
+
+
+def test_score_matches_folder_names_to_int_classes_by_their_text(tmp_path):
+    """Folders named 0/ and 1/ give the str labels '0' and '1': against int classes they once all counted wrong."""
+    data = load_digits()
+    keep = data.target < 2
+    pixels, labels = (data.images[keep][:120] * 255 / 16).astype(np.uint8), data.target[keep][:120]
+    for row, (image, label) in enumerate(zip(pixels, labels, strict=True)):
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        Image.fromarray(image).save(tmp_path / str(label) / f"{row:03d}.png")
+    rows = [int(p.stem) for p in sorted(tmp_path.rglob("*.png"))]  # the folder's order
+    images = np.repeat(pixels[rows][..., None], 3, axis=-1)  # the folder decodes as RGB
+    cleaner = _small_cnn().fit(images, labels[rows])
+    on_arrays = cleaner.score(images, labels[rows])
+    assert on_arrays > 0.9
+    with pytest.warns(
+        UserWarning, match=r"120 labels are of another type than the classes \(e\.g\. '0' for 0\)"
+    ):
+        assert cleaner.score(tmp_path) == pytest.approx(on_arrays)
+    with pytest.warns(
+        UserWarning, match=r"120 of 120 labels are not classes of this cleaner \(e\.g\. 'zero'"
+    ):
+        assert cleaner.score(images, np.where(labels[rows] == 0, "zero", "one")) == 0.0
+
+
+def test_score_refuses_sample_weights_that_are_not_one_per_sample():
+    X, y = load_digits(return_X_y=True)
+    cleaner = SLNCleaner(epochs=1, sigma=1.0, random_state=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(10,\) but X has 100 samples"):
+        cleaner.score(X[:100], y[:100], sample_weight=np.ones(10))
+    with pytest.raises(ValueError, match="sample_weight must hold finite numbers >= 0"):
+        cleaner.score(X[:100], y[:100], sample_weight=np.full(100, np.nan))
+    weights = (y[:100] == 3).astype(float)  # only the threes count
+    three = cleaner.predict(X[:100])[y[:100] == 3] == 3
+    assert cleaner.score(X[:100], y[:100], sample_weight=weights) == pytest.approx(three.mean())
+
+
+def _small_cnn() -> SLNCleaner:
+    return SLNCleaner(model="cnn_small", epochs=4, batch_size=16, sigma=0.2, augment=False, random_state=0)
