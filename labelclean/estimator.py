@@ -128,6 +128,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         ones keep their size; a custom module keeps the decoded size. (height, width)
         resizes to exactly that; None keeps the decoded size (the most common size
         when they differ).
+    channels : {"auto", "first", "last"}, default="auto"
+        Where the channel axis of a 4-D array of images is: "first" (NCHW) or "last" (NHWC).
+        "auto" tells by which axis holds 1, 3 or 4 channels, and refuses an array where both
+        could (tiny images, such as 40 RGB images of 4 x 4 pixels: (40, 4, 4, 3)).
     on_bad_image : {"raise", "skip"}, default="raise"
         What to do with an image that cannot be read: raise an error naming it, or
         leave it out and record it in ``skipped_``. At prediction "skip" keeps one
@@ -178,6 +182,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         Number of features, for feature vectors (scikit-learn's convention).
     feature_names_in_ : ndarray of str
         A DataFrame's feature columns: :meth:`predict` takes them by name, in any order.
+    feature_mean_, feature_scale_ : ndarray of float64
+        Feature vectors are standardised with these, in float64, before the network's float32
+        (which would collapse timestamps or large counts to a few values).
     pixel_dtype_ : str
         "uint8" or "float32": images at :meth:`predict` must be of the same kind.
     finetune_ : {"full", "head"} or None
@@ -219,6 +226,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cache_dir: str | os.PathLike | None = AUTO,
         augment: bool = True,
         image_size: tuple[int, int] | str | None = AUTO,
+        channels: str = AUTO,
         on_bad_image: str = "raise",
         device: str = AUTO,
         random_state: int | None = None,
@@ -242,6 +250,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.augment = augment
         self.image_size = image_size
+        self.channels = channels
         self.on_bad_image = on_bad_image
         self.device = device
         self.random_state = random_state
@@ -301,6 +310,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
                 on_bad_image=self.on_bad_image,
                 verbose=bool(self.verbose),
                 memory_limit=plan.memory_limit,
+                channels=self.channels,
             )
             classes, encoded = training_labels(data.labels, data.description)
             plan.check_images(tuple(data.inputs.shape[1:]))
@@ -316,7 +326,13 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
     def _record_input(self, fitted: FittedInput) -> None:
         """What inputs at predict must match; an earlier fit on another kind of input leaves nothing."""
-        for name in ("n_features_in_", "feature_names_in_", "pixel_dtype_"):
+        for name in (
+            "n_features_in_",
+            "feature_names_in_",
+            "feature_mean_",
+            "feature_scale_",
+            "pixel_dtype_",
+        ):
             self.__dict__.pop(name, None)
         for name, value in fitted.attributes().items():
             setattr(self, name, value)
@@ -361,6 +377,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
             memory_limit=int(self.memory_limit_gb * 2**30),
+            channels=self.channels,
             **columns,
         )
 

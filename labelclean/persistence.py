@@ -52,6 +52,8 @@ def save_cleaner(cleaner: SLNCleaner, path: str | os.PathLike) -> Path:
             "resize": None if cleaner.resize_ is None else asdict(cleaner.resize_),
             "pixel_dtype": getattr(cleaner, "pixel_dtype_", None),
             "feature_names": list(getattr(cleaner, "feature_names_in_", [])) or None,
+            "feature_mean": _floats(getattr(cleaner, "feature_mean_", None)),
+            "feature_scale": _floats(getattr(cleaner, "feature_scale_", None)),
             "history": cleaner.history_,
             "skipped": cleaner.skipped_,
         }
@@ -99,6 +101,14 @@ def _restore_input(cleaner: SLNCleaner, state: dict[str, Any]) -> None:
         cleaner.pixel_dtype_ = state["pixel_dtype"]
     if state.get("feature_names") is not None:
         cleaner.feature_names_in_ = np.asarray(state["feature_names"], dtype=object)
+    if state.get("feature_mean") is not None:
+        cleaner.feature_mean_ = np.asarray(state["feature_mean"], dtype=np.float64)
+        cleaner.feature_scale_ = np.asarray(state["feature_scale"], dtype=np.float64)
+
+
+def _floats(values: np.ndarray | None) -> list[float] | None:
+    """float64 values for JSON, which writes each float so that it reads back exactly."""
+    return None if values is None else [float(v) for v in values]
 
 
 def _empty_model(cleaner: SLNCleaner, model: nn.Module | Backbone | None) -> nn.Module:

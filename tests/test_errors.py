@@ -311,7 +311,7 @@ def test_nan_in_feature_vectors_names_the_row():
     X, y = _features()
     X[3, 1] = np.nan
     X[17, 0] = np.inf
-    with pytest.raises(ValueError, match=r"non-finite value \(nan\) at row 3, index \[1\]; 2 .*NaN or inf"):
+    with pytest.raises(ValueError, match=r"non-finite value \(nan\) at row 3, column 1; 2 .*NaN or inf"):
         load_data(X, y)
     with pytest.raises(ValueError, match=r"at row 3"):
         SLNCleaner(epochs=2, random_state=0).fit(X, y)
@@ -330,7 +330,7 @@ def test_unsupported_input_type_is_named():
 
 def test_nested_lists_are_arrays():
     data = load_data([[0.0, 1.0], [1.0, 0.0]], [0, 1])
-    assert data.inputs.tolist() == [[0.0, 1.0], [1.0, 0.0]] and "feature vectors" in data.description
+    assert data.inputs.tolist() == [[-1.0, 1.0], [1.0, -1.0]] and "feature vectors" in data.description
 
 
 def test_non_numeric_array_is_refused():
@@ -372,7 +372,7 @@ def test_arrays_of_strings_are_refused_and_object_arrays_of_numbers_read():
     with pytest.raises(ValueError, match=r"X holds strings \(e\.g\. 'x'\)"):
         load_data(np.array([["x", 1.0]], dtype=object))
     data = load_data(X.astype(object), y)
-    assert data.inputs.dtype == torch.float32 and torch.equal(data.inputs, torch.from_numpy(X))
+    assert data.inputs.dtype == torch.float32 and torch.equal(data.inputs, load_data(X, y).inputs)
 
 
 def test_images_too_small_to_crop_are_refused_before_training():
@@ -572,3 +572,15 @@ def test_clone_keeps_parameters():
     assert cloned.epochs == 3
     assert cloned.model == "mlp"
     assert cloned.get_params()["lr"] == "auto"
+
+
+def test_tiny_rgb_images_need_channels_and_then_train_on_their_colours():
+    """(40, 4, 4, 3) could be 4 channels of 4 x 3 pixels: it once trained on that, silently."""
+    X = np.zeros((40, 4, 4, 3), np.uint8)
+    y = np.arange(40) % 2
+    X[y == 1, :, :, 0] = 255  # class 1: red
+    with pytest.raises(ValueError, match=r"images of shape \(40, 4, 4, 3\): 4 channels of 4 x 3 pixels"):
+        SLNCleaner(epochs=1, augment=False, random_state=0).fit(X, y)
+    cleaner = SLNCleaner(channels="last", epochs=1, augment=False, random_state=0).fit(X, y)
+    assert cleaner.input_shape_ == (3, 4, 4) and "NHWC" in cleaner.data_source_
+    assert cleaner.predict(X[:4]).shape == (4,)

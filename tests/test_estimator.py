@@ -350,3 +350,30 @@ def test_score_refuses_sample_weights_that_are_not_one_per_sample():
 
 def _small_cnn() -> SLNCleaner:
     return SLNCleaner(model="cnn_small", epochs=4, batch_size=16, sigma=0.2, augment=False, random_state=0)
+
+
+def test_float64_features_far_from_zero_keep_their_differences():
+    """Timestamps near 1.6e9 whose classes lie 40 s apart: float32 alone keeps 2 distinct values of 59."""
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    seconds = 1.6e9 + rng.integers(0, 30, 200) + 40 * y
+    X = np.column_stack([seconds, rng.normal(size=200)])
+    cleaner = SLNCleaner(epochs=15, sigma=0.5, random_state=0).fit(X, y)
+    assert cleaner.score(X, y) > 0.95
+    assert cleaner.audit()["is_suspicious"].sum() <= 5  # every label is right
+    np.testing.assert_allclose(cleaner.feature_mean_, X.mean(axis=0))
+
+
+def test_features_beyond_float32_train_and_a_value_too_far_out_is_named(tmp_path):
+    X, y = load_digits(return_X_y=True)
+    huge = X[:150] * 1e38  # finite in float64, up to 1.6e39: beyond float32's 3.4e38
+    cleaner = SLNCleaner(epochs=2, sigma=1.0, random_state=0).fit(huge, y[:150])
+    small = SLNCleaner(epochs=2, sigma=1.0, random_state=0).fit(X[:150], y[:150])
+    np.testing.assert_allclose(cleaner.predict_proba(huge), small.predict_proba(X[:150]), atol=1e-4)
+    loaded = SLNCleaner.load(small.save(tmp_path / "saved"))
+    np.testing.assert_allclose(loaded.predict_proba(X[:150]), small.predict_proba(X[:150]), atol=1e-6)
+    with pytest.raises(
+        ValueError,
+        match=r"X has a value too large \(1e\+39\) at row 0, column 0: standardised with the means and scales",
+    ):
+        small.predict(huge[:5] + 1e39)
