@@ -17,6 +17,7 @@ benchmark presets (:mod:`labelclean.bench.presets`) plan their runs from these r
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -296,12 +297,13 @@ def pretrained_backbone(model: Any, weights: Any) -> Backbone | None:
     """The pretrained backbone ``model`` names (a torchvision model) or is; None to train from scratch.
 
     Built before the plan, which takes the image size from the backbone's weights. ``weights``
-    "auto": torchvision's "DEFAULT" weights of the model.
+    "auto": torchvision's "DEFAULT" weights of the model. A Backbone given is copied: the
+    fitted network owns its module, which later edits of the caller's module leave alone.
     """
     from .backbones import Backbone, is_torchvision_model, torchvision_backbone
 
     if isinstance(model, Backbone):
-        return model
+        return copy.deepcopy(model)
     if is_torchvision_model(model):
         return torchvision_backbone(model, "DEFAULT" if _is_auto(weights) else weights)
     return None
@@ -331,7 +333,7 @@ def _network_choice(
 ) -> tuple[str, str]:
     """The network's recorded name, and what is built: a registered name, "module" or "backbone"."""
     if backbone is not None:
-        name = backbone.name if model is backbone else str(model)
+        name = str(model) if isinstance(model, str) else backbone.name
         return name, "backbone" if finetune == "full" else "mlp"
     if isinstance(model, nn.Module):
         return type(model).__name__, "module"
