@@ -135,6 +135,7 @@ def load_data(
         raise ValueError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
     if isinstance(image_size, (tuple, list)):
         image_size = Resize(crop=(int(image_size[0]), int(image_size[1])))
+    _warn_unused_columns(X, image_column, label_column)
     options = dict(image_size=image_size, on_bad_image=on_bad_image, verbose=verbose)
     files = dict(options, memory_limit=memory_limit)
     if isinstance(X, (str, os.PathLike)):
@@ -158,6 +159,19 @@ def load_data(
     if data.labels is not None:
         _check_labels_present(data)
     return data
+
+
+def _warn_unused_columns(X: Any, image_column: str | None, label_column: str | None) -> None:
+    """Column names name columns of a DataFrame or a dataset; given with anything else, they are said unused."""
+    named = {"image_column": image_column, "label_column": label_column}
+    given = ", ".join(f"{name}={value!r}" for name, value in named.items() if value is not None)
+    if given and not (isinstance(X, pd.DataFrame) or _is_hf_dataset(X)):
+        warnings.warn(
+            f"{given} {'are' if image_column and label_column else 'is'} not used: columns are for a DataFrame or a datasets.Dataset, and X is a "
+            f"{type(X).__name__}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def is_image_input(X: Any, image_column: str | None = None) -> bool:
@@ -690,24 +704,8 @@ def _from_dataframe(
     labels = None if label_col is None else df[label_col].to_numpy()
     row_ids = [str(i) for i in df.index]
     if image_col is None:  # numeric feature columns
-        features = df.drop(columns=not_features)
-        if feature_names is not None:
-            features = _fitted_feature_columns(features, feature_names, where)
-        non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-        if non_numeric:
-            raise ValueError(
-                f"{where} has no image-path column and non-numeric columns {non_numeric}; "
-                "name the image-path column with image_column= or pass numeric features only"
-            )
-        data = _from_array(
-            features.to_numpy(dtype=np.float64),
-            columns=list(features.columns),
-            row_ids=row_ids,
-            scaling=scaling,
-        )
+        data = _features_of_frame(df.drop(columns=not_features), feature_names, where, row_ids, scaling)
         data.labels = labels
-        data.description = f"DataFrame of {features.shape[1]} feature columns"
-        data.feature_names = [str(c) for c in features.columns]
         return data
     paths = [None if pd.isna(p) else Path(str(p)) for p in df[image_col]]
     sources = [
@@ -723,6 +721,33 @@ def _from_dataframe(
         skipped=skipped,
         n_rows=len(df),
     )
+
+
+def _features_of_frame(
+    features: pd.DataFrame,
+    feature_names: Sequence[str] | None,
+    where: str,
+    row_ids: Sequence[str],
+    scaling: FeatureScaling | None,
+) -> LoadedData:
+    """The numeric columns of a DataFrame as feature vectors (at predict: the fitted ones, by name).
+
+    ``where`` names the DataFrame in errors.
+    """
+    if feature_names is not None:
+        features = _fitted_feature_columns(features, feature_names, where)
+    non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if non_numeric:
+        raise ValueError(
+            f"{where} has no image-path column and non-numeric columns {non_numeric}; "
+            "name the image-path column with image_column= or pass numeric features only"
+        )
+    data = _from_array(
+        features.to_numpy(dtype=np.float64), columns=list(features.columns), row_ids=row_ids, scaling=scaling
+    )
+    data.description = f"DataFrame of {features.shape[1]} feature columns"
+    data.feature_names = [str(c) for c in features.columns]
+    return data
 
 
 def _frame_where(df: pd.DataFrame) -> str:

@@ -9,6 +9,7 @@ in :mod:`labelclean.labels`, saving and loading in :mod:`labelclean.persistence`
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from .device import may_use_gpu
 from .fitting import TrainingRuns, embed_once
 from .labels import apply_review, class_indices, class_names, training_labels
 from .persistence import load_cleaner, save_cleaner
-from .recipes import RunFacts, plan_run, pretrained_backbone
+from .recipes import RunFacts, plan_run, pretrained_backbone, unused_settings
 from .selection import SigmaSearch
 from .training import ProgressBar, predict_proba
 
@@ -301,16 +302,15 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             backbone = pretrained_backbone(self.model, self.weights)
             facts = RunFacts.here(is_image=is_image_input(X, image_column))
             plan = plan_run(params, facts, backbone=backbone)
+            for note in unused_settings(params, plan, is_image=facts.is_image):
+                warnings.warn(note, UserWarning, stacklevel=2)
             data = load_data(
                 X,
                 y,
                 image_column=image_column,
                 label_column=label_column,
                 image_size=plan.image_size,
-                on_bad_image=self.on_bad_image,
-                verbose=bool(self.verbose),
-                memory_limit=plan.memory_limit,
-                channels=self.channels,
+                **self._reading(plan.memory_limit),
             )
             classes, encoded = training_labels(data.labels, data.description)
             plan.check_images(tuple(data.inputs.shape[1:]))
@@ -370,15 +370,18 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     def _load_new(self, X: Any, y: Any = None, **columns: Any) -> LoadedData:
         """New inputs, sized and checked as the fitted ones (warnings point at the caller of the caller)."""
         check_is_fitted(self)
+        fitted = FittedInput.from_attributes(vars(self))
         return load_new_data(
-            X,
-            y,
-            fitted=FittedInput.from_attributes(vars(self)),
+            X, y, fitted=fitted, **self._reading(int(self.memory_limit_gb * 2**30)), **columns
+        )
+
+    def _reading(self, memory_limit: int) -> dict[str, Any]:
+        """How inputs are read, at fit and at predict."""
+        return dict(
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
-            memory_limit=int(self.memory_limit_gb * 2**30),
+            memory_limit=memory_limit,
             channels=self.channels,
-            **columns,
         )
 
     def predict_proba(self, X: Any, **columns: Any) -> np.ndarray:

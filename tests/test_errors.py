@@ -584,3 +584,56 @@ def test_tiny_rgb_images_need_channels_and_then_train_on_their_colours():
     cleaner = SLNCleaner(channels="last", epochs=1, augment=False, random_state=0).fit(X, y)
     assert cleaner.input_shape_ == (3, 4, 4) and "NHWC" in cleaner.data_source_
     assert cleaner.predict(X[:4]).shape == (4,)
+
+
+def _tiny_images() -> tuple[np.ndarray, np.ndarray]:
+    y = np.arange(40) % 2
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 100, (40, 8, 8, 3)) + 120 * y[:, None, None, None]).astype(np.uint8), y
+
+
+@pytest.mark.parametrize(
+    ("params", "images", "message"),
+    [
+        (
+            dict(model="cnn_small", weights="/data/my_pretrained.pth"),
+            True,
+            r"weights='/data/my_pretrained.pth' is not used: weights are for a torchvision model name, "
+            r"and model='cnn_small' trains from scratch",
+        ),
+        (
+            dict(finetune="full"),
+            True,
+            r"finetune='full' is not used: it says how a pretrained backbone trains, and model='auto' trains from scratch",
+        ),
+        (dict(cache_dir="/tmp/embeddings"), False, r"cache_dir='/tmp/embeddings' is not used"),
+        (
+            dict(image_size=(64, 64)),
+            False,
+            r"image_size=\(64, 64\) is not used: it sizes images, and X holds feature vectors",
+        ),
+        (
+            dict(correction_start=100),
+            False,
+            r"label correction never runs: correction_start=100 is not below epochs=1",
+        ),
+    ],
+    ids=[
+        "weights without a backbone",
+        "finetune without a backbone",
+        "cache_dir",
+        "image_size",
+        "correction_start",
+    ],
+)
+def test_settings_a_run_does_not_use_are_said_naming_them(params, images, message):
+    X, y = _tiny_images() if images else _features()
+    with pytest.warns(UserWarning, match=message) as warned:
+        SLNCleaner(epochs=1, sigma=1.0, random_state=0, **params).fit(X, y)
+    assert warned[0].filename == __file__
+
+
+def test_column_names_given_with_an_array_are_said_unused():
+    X, y = _features()
+    with pytest.warns(UserWarning, match=r"label_column='nope' is not used: columns are for a DataFrame"):
+        SLNCleaner(epochs=1, sigma=1.0, random_state=0).fit(X, y, label_column="nope")
