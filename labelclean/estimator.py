@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -443,6 +443,11 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         at least ``min_prob``; the rest keep their given label.
         """
         check_is_fitted(self)
+        if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, Real)):
+            raise TypeError(
+                f"min_prob must be a number between 0 and 1, or None; got {min_prob!r} "
+                f"({type(min_prob).__name__})"
+            )
         audit = self.audit_
         change = audit["is_suspicious"].to_numpy()
         if min_prob is not None:

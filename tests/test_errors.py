@@ -537,6 +537,20 @@ def test_suspicious_samples_top_k_must_be_a_count():
     assert len(cleaner.suspicious_samples(top_k=0)) == 0
 
 
+def test_correct_labels_min_prob_must_be_a_probability():
+    X, y = _features()
+    cleaner = SLNCleaner(epochs=1, random_state=0).fit(X, y)
+    for bad in ("0.5", True, [0.5]):
+        with pytest.raises(
+            TypeError,
+            match=rf"min_prob must be a number between 0 and 1, or None; got {re.escape(repr(bad))}",
+        ):
+            cleaner.correct_labels(min_prob=bad)
+    with pytest.raises(ValueError, match="min_prob must be between 0 and 1, got nan"):
+        cleaner.correct_labels(min_prob=float("nan"))
+    assert cleaner.correct_labels(min_prob=np.float32(0.5)).shape == (len(y),)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
