@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -578,6 +579,83 @@ def test_loading_a_damaged_save_names_the_file(tmp_path, damage, message):
         )
     with pytest.raises((ValueError, FileNotFoundError), match=rf"cannot load a cleaner from .*{message}"):
         SLNCleaner.load(folder)
+
+
+def _edit_config(folder: Path, edit) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("mix", "message"),
+    [
+        ("classes reordered", r"config\.json was changed after save\(\): its \['classes'\] differ"),
+        ("input shape edited", r"config\.json was changed after save\(\): its \['input_shape'\] differ"),
+        (
+            "weights of another save",
+            r"model\.pt \(the weights\) is not the file save\(\) wrote with this config",
+        ),
+        (
+            "audit of another save",
+            r"audit\.parquet \(the audit\) is not the file save\(\) wrote with this config",
+        ),
+        (
+            "weights of another save, unfingerprinted",
+            r"model\.pt \(the weights\) does not fit the network config\.json describes \(size mismatch for "
+            r".*; were config\.json and model\.pt taken from different saves",
+        ),
+        (
+            "unknown parameter",
+            r"config\.json has parameters this labelclean \(.*\) does not know: \['new_param'\]",
+        ),
+        ("invalid parameter", r"config\.json: SLNCleaner parameter epochs='lots' must be a whole number"),
+    ],
+    ids=lambda value: value if " " in value and "\\" not in value else "",
+)
+def test_a_save_folder_with_mixed_or_edited_parts_is_refused_naming_the_file(tmp_path, mix, message):
+    """Parts of two saves, or an edited class list, once loaded and predicted wrong class names."""
+    X, y = _features(n=60)
+    words = np.array(["ant", "bee", "cat"])
+    folder = SLNCleaner(epochs=1, random_state=0).fit(X, words[np.arange(60) % 3]).save(tmp_path / "one")
+    other = SLNCleaner(epochs=1, random_state=1).fit(X, y).save(tmp_path / "other")
+    if mix == "classes reordered":
+        _edit_config(folder, lambda c: c.__setitem__("classes", c["classes"][::-1]))
+    elif mix == "input shape edited":
+        _edit_config(folder, lambda c: c.__setitem__("input_shape", [3]))
+    elif mix.startswith("weights of another save"):
+        (folder / "model.pt").write_bytes((other / "model.pt").read_bytes())
+        if mix.endswith("unfingerprinted"):  # a folder saved before fingerprints were recorded
+            _edit_config(folder, lambda c: c.pop("fingerprint"))
+    elif mix == "audit of another save":
+        (folder / "audit.parquet").write_bytes((other / "audit.parquet").read_bytes())
+    elif mix == "unknown parameter":
+        _edit_config(folder, lambda c: c["params"].__setitem__("new_param", 1))
+    else:
+        _edit_config(folder, lambda c: c["params"].__setitem__("epochs", "lots"))
+    with pytest.raises(ValueError, match=rf"cannot load a cleaner from {re.escape(str(folder))}: {message}"):
+        SLNCleaner.load(folder)
+
+
+def test_a_cleaner_loads_into_a_custom_module_of_its_architecture_only(tmp_path):
+    X, y = _features()
+    torch.manual_seed(0)
+    folder = SLNCleaner(model=torch.nn.Linear(5, 2), epochs=1, random_state=0).fit(X, y).save(tmp_path / "c")
+    with pytest.raises(
+        ValueError,
+        match=r"model\.pt \(the weights\) does not fit the network given as model= \(size mismatch .*; "
+        r"pass model= an unfitted instance of the architecture",
+    ):
+        SLNCleaner.load(folder, model=torch.nn.Linear(5, 3))
+    assert SLNCleaner.load(folder, model=torch.nn.Linear(5, 2)).predict(X).shape == (len(y),)
+
+
+def test_save_to_a_path_that_is_a_file_says_it_writes_a_folder(tmp_path):
+    X, y = _features()
+    cleaner = SLNCleaner(epochs=1, random_state=0).fit(X, y)
+    (tmp_path / "cleaner.pkl").write_bytes(b"")
+    with pytest.raises(FileExistsError, match=r"cleaner\.pkl: it is a file, and save\(\) writes a folder"):
+        cleaner.save(tmp_path / "cleaner.pkl")
 
 
 def test_clone_keeps_parameters():
