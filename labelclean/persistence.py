@@ -230,6 +230,11 @@ def _read_saved_config(folder: Path) -> dict[str, Any]:
             f"cannot load a cleaner from {folder}: no such folder (write one with save())"
         )
     state = _read_saved_part(folder / "config.json", lambda p: json.loads(p.read_text()))
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"cannot load a cleaner from {folder}: config.json holds a JSON {type(state).__name__}, "
+            "not the object of settings save() writes; save the cleaner again"
+        )
     missing = _REQUIRED - set(state)
     if missing:
         raise ValueError(f"cannot load a cleaner from {folder}: config.json lacks {sorted(missing)}")

@@ -560,6 +560,10 @@ def test_correct_labels_min_prob_must_be_a_probability():
         ("empty weights", r"model\.pt \(the weights\) is damaged \(\w+Error"),
         ("broken config", r"config\.json \(the settings\) is damaged \(JSONDecodeError"),
         ("config without settings", r"config\.json lacks \['input_shape'"),
+        (
+            "config that is a list",
+            r"config\.json holds a JSON list, not the object of settings save\(\) writes",
+        ),
     ],
 )
 def test_loading_a_damaged_save_names_the_file(tmp_path, damage, message):
@@ -573,6 +577,8 @@ def test_loading_a_damaged_save_names_the_file(tmp_path, damage, message):
         (folder / "model.pt").write_bytes(b"")
     elif damage == "broken config":
         (folder / "config.json").write_text('{"params": ')
+    elif damage == "config that is a list":
+        (folder / "config.json").write_text("[]")
     else:
         (folder / "config.json").write_text(
             '{"params": {}, "resolved": {}, "classes": [], "classes_dtype": "<i8"}'
