@@ -23,7 +23,8 @@ from .images import BadImageError, Resize, decode_image, decoder_threads, stack_
 # Every file was read through once before training (or prediction) began.
 _CHANGED = (
     "it could be read when the images were first read through, so it was changed, moved or deleted "
-    "since; restore it (a checkpoint_dir keeps the epochs done) or fit again, which reads the folder afresh"
+    "since; restore it and fit again (a checkpoint_dir resumes when the file is moved back unchanged), "
+    "or fit again without it"
 )
 
 
