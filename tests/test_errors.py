@@ -735,3 +735,16 @@ def test_column_names_given_with_an_array_are_said_unused():
     X, y = _features()
     with pytest.warns(UserWarning, match=r"label_column='nope' is not used: columns are for a DataFrame"):
         SLNCleaner(epochs=1, sigma=1.0, random_state=0).fit(X, y, label_column="nope")
+
+
+def test_a_network_for_the_other_kind_of_input_is_refused_saying_which_fits():
+    X, y = _features()
+    with pytest.raises(
+        ValueError, match=r"model='cnn_small' takes images, got feature vectors .*use model='mlp'"
+    ):
+        SLNCleaner(model="cnn_small", epochs=1, sigma=1.0, random_state=0).fit(X, y)
+    images, labels = _tiny_images()
+    with pytest.raises(
+        ValueError, match=r"model='mlp' takes feature vectors, got images .*use model='cnn_small'"
+    ):
+        SLNCleaner(model="mlp", epochs=1, sigma=1.0, random_state=0).fit(images, labels)
