@@ -758,16 +758,18 @@ def _copies_of_y(df: pd.DataFrame, names: Sequence[str], y: Any) -> list[str]:
     """Columns named like a label column that hold the labels given as ``y``: left out, with a warning.
 
     As a feature, a copy of the labels would let the network read every label, wrong ones included.
+    A copy may differ in type (1 and "1"): values are compared as given, and by their text.
     """
     try:
         given = np.asarray(y, dtype=object).ravel()
     except (TypeError, ValueError):  # y is refused later, by name
         return []
-    copies = [
-        c
-        for c in names
-        if c in df.columns and len(given) == len(df) and np.array_equal(df[c].to_numpy(dtype=object), given)
-    ]
+
+    def holds_y(column: str) -> bool:
+        values = df[column].to_numpy(dtype=object)
+        return np.array_equal(values, given) or np.array_equal(values.astype(str), given.astype(str))
+
+    copies = [c for c in names if c in df.columns and len(given) == len(df) and holds_y(c)]
     if copies:
         warnings.warn(
             f"columns {copies} of the DataFrame hold the labels given as y: they are left out of the "

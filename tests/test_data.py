@@ -358,9 +358,12 @@ def test_a_feature_column_named_like_labels_stays_a_feature_when_the_labels_come
 
 def test_a_column_holding_the_labels_given_as_y_is_left_out_with_a_warning():
     df = pd.DataFrame({"a": [0.5, 1.5, 2.5, 3.5], "label": [0, 1, 0, 1]})
-    with pytest.warns(UserWarning, match=r"columns \['label'\] of the DataFrame hold the labels given as y"):
-        data = load_data(df, df["label"])
-    assert data.feature_names == ["a"]
+    for y in (df["label"], df["label"].astype(str)):  # the same labels as text too
+        with pytest.warns(
+            UserWarning, match=r"columns \['label'\] of the DataFrame hold the labels given as y"
+        ):
+            data = load_data(df, y)
+        assert data.feature_names == ["a"]
 
 
 def test_a_numeric_column_named_file_is_a_feature_not_image_paths():
