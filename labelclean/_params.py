@@ -141,6 +141,7 @@ CONSTRAINTS = {
     "compile": _flag,
     "image_size": _image_size,
     "on_bad_image": _choice("raise", "skip"),
+    "channels": _choice(AUTO, "first", "last"),
     "precision": _choice(AUTO, "bf16", "fp32"),
     "model": _model,
     "device": _device,
