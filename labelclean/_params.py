@@ -141,6 +141,7 @@ CONSTRAINTS = {
     "compile": _flag,
     "image_size": _image_size,
     "on_bad_image": _choice("raise", "skip"),
+    "channels": _choice(AUTO, "first", "last"),
     "precision": _choice(AUTO, "bf16", "fp32"),
     "folds": _number(Integral, 2, auto=True),
     "model": _model,

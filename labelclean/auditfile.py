@@ -99,6 +99,8 @@ DECISIONS = {
     "relabel": "relabel",
     "none": "fits no class",
 }
+# The columns of read_reviewed's table, which it also reads back.
+_READ_REVIEWED_COLUMNS = frozenset({"sample_id", "label", "fits_no_class", "decision"})
 REVIEWER_PREFIX = "reviewer: "  # ``decided_by`` of a reviewed row in the corrections
 _INTEGER = re.compile(r"^-?\d+$")
 
@@ -199,7 +201,8 @@ def read_reviewed(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     - ``<audit>.corrections.parquet`` or ``.csv`` from the app's Export (or that table as a
       DataFrame): columns ``sample_id``, ``final_label`` and ``decided_by``, which is
       ``"reviewer: D"`` on reviewed rows; the other rows (``"auto: corrected_label"``) are
-      the audit's own suggestion, not a review, and are left out.
+      the audit's own suggestion, not a review, and are left out;
+    - the DataFrame this function returns.
 
     ``D`` is ``accept`` (the suggested label), ``keep`` (the given label), ``relabel`` (a
     label the reviewer chose) or ``none`` (the sample fits no class; ``L`` is null).
@@ -209,8 +212,11 @@ def read_reviewed(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     labels, else strings; missing exactly where ``fits_no_class``), ``fits_no_class`` (bool)
     and ``decision``. A CSV carries no types: there, labels that all look like integers come
     back as integers (use the Parquet or the decisions file for digit-string class names).
+    A sample listed twice is refused, naming both decisions, unless they agree.
     """
     if isinstance(source, pd.DataFrame):
+        if _READ_REVIEWED_COLUMNS.issubset(source.columns) and "decided_by" not in source.columns:
+            return _reviewed_from_itself(source)
         return _reviewed_from_corrections(source, "the corrections DataFrame")
     path = Path(source)
     if not path.is_file():
@@ -225,19 +231,33 @@ def read_reviewed(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     raise ValueError(f"{path}: expected a .decisions.json, .corrections.parquet or .corrections.csv file")
 
 
+class _JsonObject(list):
+    """A JSON object's (key, value) pairs in file order: a key written twice stays twice."""
+
+
 def _reviewed_from_decisions(path: Path) -> pd.DataFrame:
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(), object_pairs_hook=_JsonObject)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from err
-    if not isinstance(raw, dict):
+    if not isinstance(raw, _JsonObject):
         raise ValueError(f"{path}: expected a JSON object of sample_id -> decision")
     rows = []
-    for key, entry in raw.items():
-        if not isinstance(entry, dict):
+    for key, entry in raw:
+        if not isinstance(entry, _JsonObject):
             raise ValueError(f"{path}: sample {key!r} has {entry!r}, not a decision object")
-        rows.append((_sample_id(key, path), entry.get("decision"), entry.get("final_label")))
+        fields = dict(entry)
+        rows.append((_sample_id(key, path), fields.get("decision"), fields.get("final_label")))
     return _reviewed_frame(rows, str(path), typed=True)
+
+
+def _reviewed_from_itself(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`read_reviewed`'s own table, checked again (it may have been edited)."""
+    rows = [
+        (_sample_id(sid, "the reviewed DataFrame"), decision, None if pd.isna(label) else label)
+        for sid, decision, label in zip(frame["sample_id"], frame["decision"], frame["label"], strict=True)
+    ]
+    return _reviewed_frame(rows, "the reviewed DataFrame", typed=True)
 
 
 def _reviewed_from_corrections(frame: pd.DataFrame, where: str, typed: bool = True) -> pd.DataFrame:
@@ -271,7 +291,7 @@ def _reviewed_frame(rows: list[tuple[int, Any, Any]], where: str, typed: bool) -
                 f"{where}: sample {sample_id} ({decision}) "
                 + ("has no label" if label is None else f"fits no class but has the label {label!r}")
             )
-    rows.sort(key=lambda row: row[0])
+    rows = _one_decision_per_sample(rows, where)
     labels = [_plain(label) for _, _, label in rows]
     return pd.DataFrame(
         {
@@ -281,6 +301,25 @@ def _reviewed_frame(rows: list[tuple[int, Any, Any]], where: str, typed: bool) -
             "decision": pd.array([r[1] for r in rows], dtype="string"),
         }
     )
+
+
+def _one_decision_per_sample(rows: list[tuple[int, Any, Any]], where: str) -> list[tuple[int, Any, Any]]:
+    """The rows sorted by sample id, a sample listed twice once: refused when its decisions differ."""
+    first: dict[int, tuple[int, Any, Any]] = {}
+    for row in rows:
+        sample_id, decision, label = row
+        seen = first.setdefault(sample_id, row)
+        if (seen[1], _plain(seen[2])) != (decision, _plain(label)):
+            raise ValueError(
+                f"{where}: sample_id {sample_id} is listed twice with different decisions: "
+                f"{_decision_text(seen)} and {_decision_text(row)}; keep the one you mean and remove the other"
+            )
+    return sorted(first.values(), key=lambda row: row[0])
+
+
+def _decision_text(row: tuple[int, Any, Any]) -> str:
+    _, decision, label = row
+    return "none (fits no class)" if decision == "none" else f"{decision} {_plain(label)!r}"
 
 
 def _plain(value: Any) -> Any:

@@ -33,6 +33,7 @@ from scipy.sparse import issparse
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
 
+from .features import FeatureScaling
 from .images import (
     UNREADABLE,
     BadImageError,
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file", "filename")
 _LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
 
@@ -71,7 +73,8 @@ class LoadedData:
     float32 for features; ``labels`` holds the raw label values (``None`` when the
     input carries none); ``sources`` the file path or dataset row of each sample;
     ``rows`` the position of each sample in the original input (rows of skipped
-    images are missing); ``skipped`` the ``(source, reason)`` of inputs left out.
+    images are missing); ``skipped`` the ``(source, reason)`` of inputs left out;
+    ``feature_scaling`` how feature vectors were standardised (None for images).
     """
 
     inputs: torch.Tensor | ImageFiles
@@ -83,6 +86,7 @@ class LoadedData:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     n_rows: int = -1  # rows of the original input, skipped images included
     feature_names: list[str] | None = None  # the columns of a DataFrame of features, in order
+    feature_scaling: FeatureScaling | None = None
 
     def __post_init__(self) -> None:
         if self.n_rows < 0:
@@ -112,6 +116,8 @@ def load_data(
     verbose: bool = False,
     memory_limit: int | None = None,
     feature_names: Sequence[str] | None = None,
+    feature_scaling: FeatureScaling | None = None,
+    channels: str = "auto",
 ) -> LoadedData:
     """Read any supported input into a :class:`LoadedData`.
 
@@ -120,12 +126,16 @@ def load_data(
     or (height, width) to resize to exactly); images that still differ in size are
     then resized to the most common size. None keeps the decoded size.
     Image files whose decoded size would pass ``memory_limit`` bytes stay on disk
-    (:class:`labelclean.streaming.ImageFiles`) and are decoded batch by batch.
+    (:class:`labelclean.streaming.ImageFiles`) and are decoded batch by batch. Feature vectors
+    are standardised in float64, with ``feature_scaling`` when given, else with their own
+    means and scales. ``channels`` ("auto", "first" or "last"): where the channel axis of a
+    4-D array is; "auto" refuses an array where axis 1 and the last could both be.
     """
     if on_bad_image not in ("raise", "skip"):
         raise ValueError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
     if isinstance(image_size, (tuple, list)):
         image_size = Resize(crop=(int(image_size[0]), int(image_size[1])))
+    _warn_unused_columns(X, image_column, label_column)
     options = dict(image_size=image_size, on_bad_image=on_bad_image, verbose=verbose)
     files = dict(options, memory_limit=memory_limit)
     if isinstance(X, (str, os.PathLike)):
@@ -133,9 +143,10 @@ def load_data(
     elif _is_hf_dataset(X):
         data = _from_hf_dataset(X, image_column, label_column, **options)
     elif isinstance(X, pd.DataFrame):
-        data = _from_dataframe(X, image_column, label_column, feature_names=feature_names, **files)
+        features = dict(y=y, feature_names=feature_names, scaling=feature_scaling)
+        data = _from_dataframe(X, image_column, label_column, **features, **files)
     elif isinstance(X, (np.ndarray, torch.Tensor, list, tuple)) or hasattr(X, "__array__") or issparse(X):
-        data = _from_array(X)
+        data = _from_array(X, channels=channels, scaling=feature_scaling)
         if data.is_image and image_size is not None:
             data.inputs = resize_images(data.inputs, image_size)
     else:
@@ -148,6 +159,19 @@ def load_data(
     if data.labels is not None:
         _check_labels_present(data)
     return data
+
+
+def _warn_unused_columns(X: Any, image_column: str | None, label_column: str | None) -> None:
+    """Column names name columns of a DataFrame or a dataset; given with anything else, they are said unused."""
+    named = {"image_column": image_column, "label_column": label_column}
+    given = ", ".join(f"{name}={value!r}" for name, value in named.items() if value is not None)
+    if given and not (isinstance(X, pd.DataFrame) or _is_hf_dataset(X)):
+        warnings.warn(
+            f"{given} {'are' if image_column and label_column else 'is'} not used: columns are for a DataFrame or a datasets.Dataset, and X is a "
+            f"{type(X).__name__}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def is_image_input(X: Any, image_column: str | None = None) -> bool:
@@ -175,13 +199,15 @@ class FittedInput:
     """What inputs at predict must match, as fit saw them: sample shape, decode size, pixels, columns.
 
     ``pixel_dtype`` is "uint8" or "float32" for images (None for features); ``feature_names``
-    the columns of a DataFrame of features (None otherwise).
+    the columns of a DataFrame of features (None otherwise); ``scaling`` how feature vectors
+    are standardised (None for images).
     """
 
     shape: tuple[int, ...]
     resize: Resize | None = None
     pixel_dtype: str | None = None
     feature_names: tuple[str, ...] | None = None
+    scaling: FeatureScaling | None = None
 
     @classmethod
     def of(cls, data: LoadedData, resize: Resize | None) -> FittedInput:
@@ -191,6 +217,7 @@ class FittedInput:
             resize=resize if data.is_image else None,
             pixel_dtype=str(data.inputs.dtype).removeprefix("torch.") if data.is_image else None,
             feature_names=None if data.feature_names is None else tuple(data.feature_names),
+            scaling=data.feature_scaling,
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -202,17 +229,34 @@ class FittedInput:
             record["n_features_in_"] = self.shape[0]
         if self.feature_names is not None:
             record["feature_names_in_"] = np.asarray(self.feature_names, dtype=object)
+        if self.scaling is not None:
+            record["feature_mean_"] = np.asarray(self.scaling.mean)
+            record["feature_scale_"] = np.asarray(self.scaling.scale)
         return record
 
     @classmethod
     def from_attributes(cls, attributes: Mapping[str, Any]) -> FittedInput:
-        """The record :meth:`attributes` (or a loaded estimator) left."""
+        """The record :meth:`attributes` (or a loaded estimator) left.
+
+        A cleaner fitted before features were standardised has no means and scales: its
+        features are taken as they are.
+        """
         names = attributes.get("feature_names_in_")
+        shape = tuple(attributes["input_shape_"])
+        scaling = None
+        if len(shape) == 1:
+            mean, scale = attributes.get("feature_mean_"), attributes.get("feature_scale_")
+            scaling = (
+                FeatureScaling.identity(shape[0])
+                if mean is None
+                else FeatureScaling(tuple(np.asarray(mean).tolist()), tuple(np.asarray(scale).tolist()))
+            )
         return cls(
-            shape=tuple(attributes["input_shape_"]),
+            shape=shape,
             resize=attributes["resize_"],
             pixel_dtype=attributes.get("pixel_dtype_"),
             feature_names=None if names is None else tuple(names),
+            scaling=scaling,
         )
 
     def decode_size(self) -> Resize | None:
@@ -230,9 +274,7 @@ class FittedInput:
         shape = tuple(data.inputs.shape[1:])
         if shape != self.shape:
             if len(shape) == 1 and len(self.shape) == 1:
-                raise ValueError(
-                    f"X has {shape[0]} features, but SLNCleaner is expecting {self.shape[0]} features as input"
-                )
+                raise _feature_count_error(shape[0], self.shape[0])
             raise ValueError(
                 f"X has samples of shape {shape}, but SLNCleaner was fitted on shape {self.shape}"
             )
@@ -270,10 +312,22 @@ class FittedInput:
         )
 
 
+def _feature_count_error(given: int, fitted: int) -> ValueError:
+    """scikit-learn's words for new feature vectors of another width."""
+    return ValueError(f"X has {given} features, but SLNCleaner is expecting {fitted} features as input")
+
+
 def load_new_data(X: Any, y: Any = None, *, fitted: FittedInput, **options: Any) -> LoadedData:
     """Inputs for ``predict`` or ``score``: decoded at the fitted size, columns taken by the fitted
     names, then checked against ``fitted``. ``options`` go to :func:`load_data`."""
-    data = load_data(X, y, image_size=fitted.decode_size(), feature_names=fitted.feature_names, **options)
+    data = load_data(
+        X,
+        y,
+        image_size=fitted.decode_size(),
+        feature_names=fitted.feature_names,
+        feature_scaling=fitted.scaling,
+        **options,
+    )
     fitted.check(data)
     return data
 
@@ -627,34 +681,31 @@ def _from_dataframe(
     image_column: str | None,
     label_column: str | None,
     *,
+    y: Any = None,
     feature_names: Sequence[str] | None = None,
+    scaling: FeatureScaling | None = None,
     **options: Any,
 ) -> LoadedData:
-    """``feature_names``: the feature columns of a fitted model, never taken for a label or image column."""
+    """``feature_names``: the feature columns of a fitted model, never taken for a label or image column.
+
+    With labels given as ``y`` at fit, a column named like a label column (``class``, ``y``...) is
+    a feature, unless it is named by ``label_column`` or holds ``y`` itself.
+    """
     columns = [str(c) for c in df.columns]
     where = _frame_where(df)
     fitted = set(feature_names if feature_names is not None else ())
     label_names = [c for c in _LABEL_COLUMN_NAMES if c not in fitted]
-    label_col = _pick_column(columns, label_column, label_names, "label", where, unique=True)
+    if y is None or label_column is not None or feature_names is not None:
+        label_col = _pick_column(columns, label_column, label_names, "label", where, unique=True)
+        not_features = [label_col] if label_col else []
+    else:
+        label_col, not_features = None, _copies_of_y(df, label_names, y)
     image_col = _image_column(df, image_column, fitted)
     labels = None if label_col is None else df[label_col].to_numpy()
     row_ids = [str(i) for i in df.index]
     if image_col is None:  # numeric feature columns
-        features = df.drop(columns=[label_col] if label_col else [])
-        if feature_names is not None:
-            features = _fitted_feature_columns(features, feature_names, where)
-        non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-        if non_numeric:
-            raise ValueError(
-                f"{where} has no image-path column and non-numeric columns {non_numeric}; "
-                "name the image-path column with image_column= or pass numeric features only"
-            )
-        data = _from_array(
-            features.to_numpy(dtype=np.float32), columns=list(features.columns), row_ids=row_ids
-        )
+        data = _features_of_frame(df.drop(columns=not_features), feature_names, where, row_ids, scaling)
         data.labels = labels
-        data.description = f"DataFrame of {features.shape[1]} feature columns"
-        data.feature_names = [str(c) for c in features.columns]
         return data
     paths = [None if pd.isna(p) else Path(str(p)) for p in df[image_col]]
     sources = [
@@ -672,14 +723,78 @@ def _from_dataframe(
     )
 
 
+def _features_of_frame(
+    features: pd.DataFrame,
+    feature_names: Sequence[str] | None,
+    where: str,
+    row_ids: Sequence[str],
+    scaling: FeatureScaling | None,
+) -> LoadedData:
+    """The numeric columns of a DataFrame as feature vectors (at predict: the fitted ones, by name).
+
+    ``where`` names the DataFrame in errors.
+    """
+    if feature_names is not None:
+        features = _fitted_feature_columns(features, feature_names, where)
+    non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if non_numeric:
+        raise ValueError(
+            f"{where} has no image-path column and non-numeric columns {non_numeric}; "
+            "name the image-path column with image_column= or pass numeric features only"
+        )
+    data = _from_array(
+        features.to_numpy(dtype=np.float64), columns=list(features.columns), row_ids=row_ids, scaling=scaling
+    )
+    data.description = f"DataFrame of {features.shape[1]} feature columns"
+    data.feature_names = [str(c) for c in features.columns]
+    return data
+
+
 def _frame_where(df: pd.DataFrame) -> str:
     return f"the DataFrame (columns {[str(c) for c in df.columns]})"
 
 
+def _copies_of_y(df: pd.DataFrame, names: Sequence[str], y: Any) -> list[str]:
+    """Columns named like a label column that hold the labels given as ``y``: left out, with a warning.
+
+    As a feature, a copy of the labels would let the network read every label, wrong ones included.
+    A copy may differ in type (1 and "1"): values are compared as given, and by their text.
+    """
+    try:
+        given = np.asarray(y, dtype=object).ravel()
+    except (TypeError, ValueError):  # y is refused later, by name
+        return []
+
+    def holds_y(column: str) -> bool:
+        values = df[column].to_numpy(dtype=object)
+        return np.array_equal(values, given) or np.array_equal(values.astype(str), given.astype(str))
+
+    copies = [c for c in names if c in df.columns and len(given) == len(df) and holds_y(c)]
+    if copies:
+        warnings.warn(
+            f"columns {copies} of the DataFrame hold the labels given as y: they are left out of the "
+            "features (as features they would reveal every label, wrong ones included)",
+            UserWarning,
+            stacklevel=5,
+        )
+    return copies
+
+
 def _image_column(df: pd.DataFrame, named: str | None, fitted: set[str] | None = None) -> str | None:
-    """The image-path column: the one named, else the first usual name that is not a fitted feature."""
-    names = [c for c in _IMAGE_COLUMN_NAMES if c not in (fitted or set())]
-    return _pick_column([str(c) for c in df.columns], named, names, "image", _frame_where(df))
+    """The image-path column: the one named, else the first usual name that is neither a fitted
+    feature nor a column of numbers (a numeric ``file`` column is a feature, not paths)."""
+    names = [c for c in _IMAGE_COLUMN_NAMES if c not in (fitted or set()) and not _is_numeric_column(df, c)]
+    column = _pick_column([str(c) for c in df.columns], named, names, "image", _frame_where(df))
+    if named is not None and _is_numeric_column(df, column):
+        raise ValueError(
+            f"image column {column!r} holds numbers (e.g. {df[column].iloc[0]}), not image paths; "
+            "name the column of file paths with image_column=, or leave it out for numeric features"
+        )
+    return column
+
+
+def _is_numeric_column(df: pd.DataFrame, name: str) -> bool:
+    return name in df.columns and pd.api.types.is_numeric_dtype(df[name])
 
 
 def _fitted_feature_columns(features: pd.DataFrame, names: Sequence[str], where: str) -> pd.DataFrame:
@@ -702,45 +817,86 @@ def _from_array(
     X: Any,
     columns: Sequence[str] | None = None,
     row_ids: Sequence[str] | None = None,
+    *,
+    channels: str = "auto",
+    scaling: FeatureScaling | None = None,
 ) -> LoadedData:
-    """Images or features from an array; ``row_ids`` name rows (default: positions)."""
-    tensor = _numeric_tensor(X)
-    shape = tuple(tensor.shape)
-    row_ids = [str(i) for i in range(tensor.shape[0])] if row_ids is None else list(row_ids)
-    if tensor.ndim == 2:
-        kind = "feature vectors"
-    elif tensor.ndim == 3:
-        tensor, kind = tensor.unsqueeze(1), "grayscale images"
-    elif tensor.ndim == 4:
-        channels_last = tensor.shape[-1] in (1, 3, 4) and tensor.shape[1] not in (1, 3, 4)
-        tensor = tensor.permute(0, 3, 1, 2) if channels_last else tensor
-        if tensor.shape[1] not in (1, 3, 4):
-            raise ValueError(
-                f"cannot tell the channel axis of images of shape {shape}: expected "
-                "1, 3 or 4 channels first (NCHW) or last (NHWC)"
-            )
-        kind = "images " + ("NHWC" if channels_last else "NCHW")
+    """Images or features from an array; ``row_ids`` name rows (default: positions).
+
+    Feature vectors are standardised in float64 before they become float32
+    (:mod:`labelclean.features`): with ``scaling`` when given (the fitted one), else with
+    their own means and scales. ``channels``: where a 4-D array's channel axis is.
+    """
+    array = _numeric_array(X)
+    row_ids = [str(i) for i in range(array.shape[0])] if row_ids is None else list(row_ids)
+    _refuse_non_finite(array, columns, row_ids)
+    if array.ndim == 2:
+        if scaling is not None and len(scaling.mean) != array.shape[1]:
+            raise _feature_count_error(array.shape[1], len(scaling.mean))
+        scaling = _feature_scaling(array, columns) if scaling is None else scaling
+        values = scaling.apply(array)
+        _refuse_too_large(~np.isfinite(values), array, columns, row_ids)
+        tensor, kind = torch.from_numpy(values), "feature vectors"
+    elif array.ndim in (3, 4):
+        if array.dtype.kind == "f" and array.dtype.itemsize > 4:
+            _refuse_too_large(np.abs(array) > _FLOAT32_MAX, array, columns, row_ids)
+        tensor, kind = _image_tensor(array, channels)
+        tensor = tensor if tensor.dtype == torch.uint8 else tensor.float()
     else:
         raise ValueError(
-            f"X must be 2-D (feature vectors), 3-D (grayscale images) or 4-D (images), got shape {shape}"
+            "X must be 2-D (feature vectors), 3-D (grayscale images) or 4-D (images), "
+            f"got shape {array.shape}"
         )
-    if tensor.dtype != torch.uint8:
-        tensor = tensor.float()
-        _check_finite(tensor, columns, row_ids)
     return LoadedData(
         inputs=tensor.contiguous(),
         labels=None,
         sources=[f"row {r}" for r in row_ids],
         rows=np.arange(tensor.shape[0]),
-        description=f"array of {tensor.shape[0]} {kind}, shape {shape}",
+        description=f"array of {tensor.shape[0]} {kind}, shape {array.shape}",
+        feature_scaling=scaling,
     )
 
 
-def _numeric_tensor(X: Any) -> torch.Tensor:
-    """X as a CPU tensor of numbers, refused with scikit-learn's wording when it is not.
+def _image_tensor(array: np.ndarray, channels: str) -> tuple[torch.Tensor, str]:
+    """NCHW images from a 3-D (grayscale) or 4-D array, and what they were.
 
-    Lists and other array-likes are converted; sparse, complex, string, empty and 1-D
-    inputs are refused (``check_array``), as are booleans.
+    A 4-D array whose axis 1 and last axis could both be channels (1, 3 or 4: tiny images such
+    as (N, 4, 4, 3)) is refused unless ``channels`` says which ("first": NCHW, "last": NHWC).
+    """
+    # torch wants writable memory without negative strides: read-only arrays (e.g. pandas'
+    # to_numpy) and reversed views (X[:, ::-1], np.flip) are copied.
+    if not array.flags.writeable or any(stride < 0 for stride in array.strides):
+        array = array.copy()
+    tensor = torch.from_numpy(array)
+    if tensor.ndim == 3:
+        return tensor.unsqueeze(1), "grayscale images"
+    shape = tuple(array.shape)
+    first, last = shape[1] in (1, 3, 4), shape[-1] in (1, 3, 4)
+    if channels == "auto" and first and last:
+        raise ValueError(
+            f"cannot tell the channel axis of images of shape {shape}: {shape[1]} channels of "
+            f"{shape[2]} x {shape[3]} pixels (NCHW), or {shape[3]} channels of {shape[1]} x {shape[2]} "
+            "pixels (NHWC); say which with SLNCleaner(channels='first') for NCHW or channels='last' for NHWC"
+        )
+    if channels == "auto":
+        channels = "last" if last else "first"
+    if not (first if channels == "first" else last):
+        raise ValueError(
+            f"cannot tell the channel axis of images of shape {shape}: expected 1, 3 or 4 channels "
+            + {"auto": "first (NCHW) or last (NHWC)", "first": "first (NCHW, channels='first')"}.get(
+                channels, "last (NHWC, channels='last')"
+            )
+        )
+    if channels == "last":
+        return tensor.permute(0, 3, 1, 2), "images NHWC"
+    return tensor, "images NCHW"
+
+
+def _numeric_array(X: Any) -> np.ndarray:
+    """X as a NumPy array of numbers, refused with scikit-learn's wording when it is not.
+
+    Lists, tensors and other array-likes are converted; sparse, complex, string, empty and
+    1-D inputs are refused (``check_array``), as are booleans.
     """
     if isinstance(X, torch.Tensor):
         if X.layout != torch.strided:
@@ -753,8 +909,7 @@ def _numeric_tensor(X: Any) -> torch.Tensor:
     array = check_array(X, dtype="numeric", allow_nd=True, ensure_all_finite=False, input_name="X")
     if array.dtype == bool:
         raise TypeError("X must hold numbers, got dtype bool")
-    # torch wants writable memory; read-only arrays (e.g. pandas' to_numpy) are copied.
-    return torch.from_numpy(array if array.flags.writeable else array.copy())
+    return array
 
 
 def _refuse_strings(X: np.ndarray) -> None:
@@ -767,13 +922,59 @@ def _refuse_strings(X: np.ndarray) -> None:
         )
 
 
-def _check_finite(tensor: torch.Tensor, columns: Sequence[str] | None, row_ids: Sequence[str]) -> None:
-    bad = ~torch.isfinite(tensor)
+def _refuse_non_finite(array: np.ndarray, columns: Sequence[str] | None, row_ids: Sequence[str]) -> None:
+    if array.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(array)
     if bad.any():
-        where = bad.nonzero()[0].tolist()
-        row = row_ids[where[0]]
-        what = f"column {columns[where[1]]!r}" if columns is not None else f"index {where[1:]}"
+        where = np.argwhere(bad)[0]
         raise ValueError(
-            f"X has a non-finite value ({tensor[tuple(where)].item()}) at row {row}, {what}; "
+            f"X has a non-finite value ({array[tuple(where)]}) at {_position(where, columns, row_ids)}; "
             f"{int(bad.sum())} non-finite values in all (X must not contain NaN or inf)"
         )
+
+
+def _feature_scaling(features: np.ndarray, columns: Sequence[str] | None) -> FeatureScaling:
+    """The features' own means and scales, refusing values too large to average in float64."""
+    scaling = FeatureScaling.fit(features)
+    column = scaling.overflowing()
+    if column is not None:
+        name = f"column {columns[column]!r}" if columns is not None else f"feature {column}"
+        largest = np.abs(features[:, column]).max()
+        raise ValueError(
+            f"X has values too large to standardise in {name} (up to {largest:.3g}): divide them by "
+            "a power of ten first"
+        )
+    return scaling
+
+
+def _refuse_too_large(
+    bad: np.ndarray, array: np.ndarray, columns: Sequence[str] | None, row_ids: Sequence[str]
+) -> None:
+    """Finite values that float32 (which ends at 3.4e38) cannot hold are named, never called inf.
+
+    ``bad``: where, in ``array``'s layout; feature vectors count once standardised.
+    """
+    if not bad.any():
+        return
+    where = np.argwhere(bad)[0]
+    if array.ndim == 2:
+        advice = (
+            "standardised with the means and scales of the features fit saw, it is beyond float32's "
+            "3.4e38, which the network computes in: are the features in the units fit saw?"
+        )
+    else:
+        advice = "float32, which the network computes in, ends at 3.4e38: scale the images (e.g. to 0-1)"
+    raise ValueError(
+        f"X has a value too large ({array[tuple(where)]:.3g}) at {_position(where, columns, row_ids)}: "
+        f"{advice} ({int(bad.sum())} such values in all)"
+    )
+
+
+def _position(where: np.ndarray, columns: Sequence[str] | None, row_ids: Sequence[str]) -> str:
+    """ "row R, column 'c'" (or the index within the sample) of an element of X."""
+    if columns is not None:
+        what = f"column {columns[where[1]]!r}"
+    else:
+        what = f"column {where[1]}" if len(where) == 2 else f"index {where[1:].tolist()}"
+    return f"row {row_ids[where[0]]}, {what}"

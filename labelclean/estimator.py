@@ -9,8 +9,11 @@ in :mod:`labelclean.labels`, saving and loading in :mod:`labelclean.persistence`
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +34,29 @@ from .calibration import fit_noise_model
 from .data import FittedInput, LoadedData, is_image_input, load_data, load_new_data
 from .device import may_use_gpu
 from .fitting import TrainingRuns, embed_once
-from .labels import apply_review, class_names, training_labels
+from .labels import apply_review, class_indices, class_names, training_labels
 from .persistence import load_cleaner, save_cleaner
-from .recipes import RunFacts, plan_run, pretrained_backbone
+from .recipes import RunFacts, plan_run, pretrained_backbone, unused_settings
 from .selection import CrossFit
 from .training import predict_proba
 
 __all__ = ["SLNCleaner"]
+
+
+@contextmanager
+def _unchanged_on_failure(estimator: BaseEstimator) -> Iterator[None]:
+    """Restore the estimator's attributes if the block raises: a failed fit never leaves half a fit.
+
+    A context manager rather than a wrapper function, so that warnings' stack levels still
+    point at the caller of ``fit``.
+    """
+    before = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(before)
+        raise
 
 
 class SLNCleaner(ClassifierMixin, BaseEstimator):
@@ -111,6 +130,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         ones keep their size; a custom module keeps the decoded size. (height, width)
         resizes to exactly that; None keeps the decoded size (the most common size
         when they differ).
+    channels : {"auto", "first", "last"}, default="auto"
+        Where the channel axis of a 4-D array of images is: "first" (NCHW) or "last" (NHWC).
+        "auto" tells by which axis holds 1, 3 or 4 channels, and refuses an array where both
+        could (tiny images, such as 40 RGB images of 4 x 4 pixels: (40, 4, 4, 3)).
     on_bad_image : {"raise", "skip"}, default="raise"
         What to do with an image that cannot be read: raise an error naming it, or
         leave it out and record it in ``skipped_``. At prediction "skip" keeps one
@@ -164,6 +187,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         Number of features, for feature vectors (scikit-learn's convention).
     feature_names_in_ : ndarray of str
         A DataFrame's feature columns: :meth:`predict` takes them by name, in any order.
+    feature_mean_, feature_scale_ : ndarray of float64
+        Feature vectors are standardised with these, in float64, before the network's float32
+        (which would collapse timestamps or large counts to a few values).
     pixel_dtype_ : str
         "uint8" or "float32": images at :meth:`predict` must be of the same kind.
     finetune_ : {"full", "head"} or None
@@ -206,6 +232,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         cache_dir: str | os.PathLike | None = AUTO,
         augment: bool = True,
         image_size: tuple[int, int] | str | None = AUTO,
+        channels: str = AUTO,
         on_bad_image: str = "raise",
         device: str = AUTO,
         random_state: int | None = None,
@@ -230,6 +257,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.augment = augment
         self.image_size = image_size
+        self.channels = channels
         self.on_bad_image = on_bad_image
         self.device = device
         self.random_state = random_state
@@ -271,38 +299,50 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             label as a fixed target (label correction leaves it) and are never flagged;
             samples that fit no class are left out of training. The audit's
             ``reviewed`` column shows each sample's decision.
+
+        A fit that fails (bad input, a diverging run, an interruption) leaves the cleaner as it was.
         """
-        params = self.get_params(deep=False)
-        validate_params(params)
-        distributed.init_from_env()  # started by torchrun: train data-parallel
-        backbone = pretrained_backbone(self.model, self.weights)
-        facts = RunFacts.here(is_image=is_image_input(X, image_column))
-        plan = plan_run(params, facts, backbone=backbone)
-        data = load_data(
-            X,
-            y,
-            image_column=image_column,
-            label_column=label_column,
-            image_size=plan.image_size,
-            on_bad_image=self.on_bad_image,
-            verbose=bool(self.verbose),
-            memory_limit=plan.memory_limit,
-        )
-        classes, encoded = training_labels(data.labels, data.description)
-        plan.check_images(tuple(data.inputs.shape[1:]))
-        self.plan_, self.device_, self.finetune_ = plan, torch.device(plan.device), plan.finetune
-        self.classes_, self.class_names_ = classes, class_names(classes, data.class_names)
-        # What inputs at predict must match; an earlier fit on another kind of input leaves nothing.
-        for name in ("n_features_in_", "feature_names_in_", "pixel_dtype_"):
-            self.__dict__.pop(name, None)
-        for name, value in FittedInput.of(data, plan.image_size).attributes().items():
-            setattr(self, name, value)
-        self.skipped_, self.data_source_ = data.skipped, data.description
-        self.backbone_ = None if backbone is None else backbone.describe()
-        encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)
-        self._train_and_audit(data, backbone, encoded, decisions)
-        self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
+        with _unchanged_on_failure(self):
+            params = self.get_params(deep=False)
+            validate_params(params)
+            distributed.init_from_env()  # started by torchrun: train data-parallel
+            backbone = pretrained_backbone(self.model, self.weights)
+            facts = RunFacts.here(is_image=is_image_input(X, image_column))
+            plan = plan_run(params, facts, backbone=backbone)
+            for note in unused_settings(params, plan, is_image=facts.is_image):
+                warnings.warn(note, UserWarning, stacklevel=2)
+            data = load_data(
+                X,
+                y,
+                image_column=image_column,
+                label_column=label_column,
+                image_size=plan.image_size,
+                **self._reading(plan.memory_limit),
+            )
+            classes, encoded = training_labels(data.labels, data.description)
+            plan.check_images(tuple(data.inputs.shape[1:]))
+            self.plan_, self.device_, self.finetune_ = plan, torch.device(plan.device), plan.finetune
+            self.classes_, self.class_names_ = classes, class_names(classes, data.class_names)
+            self._record_input(FittedInput.of(data, plan.image_size))
+            self.skipped_, self.data_source_ = data.skipped, data.description
+            self.backbone_ = None if backbone is None else backbone.describe()
+            encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)
+            self._train_and_audit(data, backbone, encoded, decisions)
+            self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         return self
+
+    def _record_input(self, fitted: FittedInput) -> None:
+        """What inputs at predict must match; an earlier fit on another kind of input leaves nothing."""
+        for name in (
+            "n_features_in_",
+            "feature_names_in_",
+            "feature_mean_",
+            "feature_scale_",
+            "pixel_dtype_",
+        ):
+            self.__dict__.pop(name, None)
+        for name, value in fitted.attributes().items():
+            setattr(self, name, value)
 
     def _train_and_audit(
         self, data: LoadedData, backbone: Backbone | None, encoded: np.ndarray, decisions: np.ndarray
@@ -338,14 +378,18 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     def _load_new(self, X: Any, y: Any = None, **columns: Any) -> LoadedData:
         """New inputs, sized and checked as the fitted ones (warnings point at the caller of the caller)."""
         check_is_fitted(self)
+        fitted = FittedInput.from_attributes(vars(self))
         return load_new_data(
-            X,
-            y,
-            fitted=FittedInput.from_attributes(vars(self)),
+            X, y, fitted=fitted, **self._reading(int(self.memory_limit_gb * 2**30)), **columns
+        )
+
+    def _reading(self, memory_limit: int) -> dict[str, Any]:
+        """How inputs are read, at fit and at predict."""
+        return dict(
             on_bad_image=self.on_bad_image,
             verbose=bool(self.verbose),
-            memory_limit=int(self.memory_limit_gb * 2**30),
-            **columns,
+            memory_limit=memory_limit,
+            channels=self.channels,
         )
 
     def predict_proba(self, X: Any, **columns: Any) -> np.ndarray:
@@ -386,12 +430,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         data = self._load_new(X, y, **columns)
         if data.labels is None:
             raise ValueError(f"no labels found in {data.description}; pass y")
-        predicted = self.classes_[
-            predict_proba(self.model_, data.inputs, self.device_, self.config_.get("bf16")).argmax(axis=1)
-        ]
-        matches = (predicted == data.labels).astype(float)
-        weights = None if sample_weight is None else np.asarray(sample_weight)[data.rows]
-        return float(np.average(matches, weights=weights))
+        weights = None if sample_weight is None else _row_weights(sample_weight, data)
+        given = class_indices(data.labels, self.classes_)
+        proba = predict_proba(self.model_, data.inputs, self.device_, self.config_.get("bf16"))
+        return float(np.average((proba.argmax(axis=1) == given).astype(float), weights=weights))
 
     # --- the audit ---------------------------------------------------------------------
 
@@ -410,6 +452,11 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         (``suggested_true_prob``) is at least ``min_prob``; the rest keep their given label.
         """
         check_is_fitted(self)
+        if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, Real)):
+            raise TypeError(
+                f"min_prob must be a number between 0 and 1, or None; got {min_prob!r} "
+                f"({type(min_prob).__name__})"
+            )
         audit = self.audit_
         change = (audit["corrected_label"] != audit["given_label"]).to_numpy()
         if min_prob is not None:
@@ -496,6 +543,22 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = may_use_gpu(self.device)
         return tags
+
+
+def _row_weights(sample_weight: Any, data: LoadedData) -> np.ndarray:
+    """``score``'s weights of the rows ``data`` kept: one finite weight >= 0 per input row, not all 0."""
+    weights = np.asarray(sample_weight)
+    if weights.shape != (data.n_rows,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape} but X has {data.n_rows} samples; "
+            "pass one weight per sample"
+        )
+    if weights.dtype.kind not in "iuf" or not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must hold finite numbers >= 0, one per sample")
+    kept = weights[data.rows].astype(float)
+    if kept.sum() == 0:
+        raise ValueError("sample_weight is 0 for every sample scored: no sample counts")
+    return kept
 
 
 def _calibrated_audit(

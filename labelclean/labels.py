@@ -7,6 +7,7 @@ training loop sees only their indices into the sorted ``classes``.
 from __future__ import annotations
 
 import os
+import warnings
 from numbers import Number
 from typing import Any
 
@@ -16,26 +17,43 @@ from sklearn.utils.multiclass import type_of_target
 
 from .auditfile import read_reviewed
 
-__all__ = ["apply_review", "check_one_label_type", "class_names", "encode_labels", "training_labels"]
+__all__ = [
+    "apply_review",
+    "check_one_label_type",
+    "class_indices",
+    "class_names",
+    "encode_labels",
+    "training_labels",
+]
 
 
 def check_one_label_type(values: Any) -> None:
-    """Refuse labels mixing strings with numbers (or other types): scikit-learn's "Unknown label type"."""
+    """Refuse labels mixing strings with numbers, or bytes with str: scikit-learn's "Unknown label type".
+
+    numpy would merge them (``1`` and ``"1"``, ``b"a"`` and ``"a"``) into one class.
+    """
     kinds: dict[str, set[str]] = {}
+    examples: dict[str, Any] = {}
     for value in values:
         if value is not None:  # a missing label: reported by row later
-            kinds.setdefault(_label_kind(value), set()).add(type(value).__name__)
+            kind = _label_kind(value)
+            kinds.setdefault(kind, set()).add(type(value).__name__)
+            examples.setdefault(kind, value)
     if len(kinds) > 1:
         names = sorted(set().union(*kinds.values()))
+        first, second = list(examples.values())[:2]
+        advice = "decode the bytes, e.g. label.decode()" if "bytes" in kinds else "all str or all numbers"
         raise ValueError(
-            f"Unknown label type: labels mix types {names}, e.g. 1 and '1' would be two classes; "
-            "use one type (all str or all numbers)"
+            f"Unknown label type: labels mix types {names}, e.g. {first!r} and {second!r}, which would be "
+            f"two classes (or one, merged); use one type ({advice})"
         )
 
 
 def _label_kind(value: Any) -> str:
     """Labels of one kind sort and compare with each other: str with str, numbers with numbers."""
-    if isinstance(value, str | bytes):
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, str):
         return "str"
     return "number" if isinstance(value, Number) else type(value).__name__
 
@@ -78,6 +96,38 @@ def encode_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"Unknown label type: {kind}. Pass one class label (int or str) per sample")
     classes, encoded = np.unique(labels, return_inverse=True)
     return classes, encoded.astype(np.int64)
+
+
+def class_indices(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Each label's index into ``classes``, -1 for a label that is no class.
+
+    Labels of another type than the classes (folders named ``0/`` and ``1/`` read as the str
+    labels '0' and '1', against int classes 0 and 1) are matched by their text, and labels
+    that match no class are said: both with a warning (pointing at the caller's caller).
+    """
+    values = [v.item() if isinstance(v, np.generic) else v for v in labels.tolist()]
+    known = classes.tolist()
+    index = {label: k for k, label in enumerate(known)}
+    by_text = {str(label): k for k, label in enumerate(known)}
+    exact = [index.get(v, -1) for v in values]
+    found = np.array([k if k >= 0 else by_text.get(str(v), -1) for v, k in zip(values, exact, strict=True)])
+    as_text = [v for v, k, f in zip(values, exact, found, strict=True) if k < 0 <= f]
+    if as_text:
+        warnings.warn(
+            f"{len(as_text)} labels are of another type than the classes (e.g. {as_text[0]!r} for "
+            f"{known[by_text[str(as_text[0])]]!r}): matched to the classes by their text",
+            UserWarning,
+            stacklevel=3,
+        )
+    unknown = [v for v, f in zip(values, found, strict=True) if f < 0]
+    if unknown:
+        warnings.warn(
+            f"{len(unknown)} of {len(values)} labels are not classes of this cleaner (e.g. {unknown[0]!r}; "
+            f"the classes are {known}): they count as wrong",
+            UserWarning,
+            stacklevel=3,
+        )
+    return found
 
 
 def class_names(classes: np.ndarray, names: list[str] | None) -> list[str]:

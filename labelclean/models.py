@@ -186,10 +186,16 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...]) -> nn
         raise ValueError(f"unknown model {name!r}; use 'auto', one of {sorted(MODELS)}, or a torch.nn.Module")
     if name == "mlp":
         if len(input_shape) != 1:
-            raise ValueError(f"'mlp' takes feature vectors, got inputs of shape {input_shape}")
+            raise ValueError(
+                f"model='mlp' takes feature vectors, got images of shape {input_shape}; use "
+                "model='cnn_small' or 'wrn28_2' for images (or 'auto', which picks one)"
+            )
         return mlp(num_classes, input_shape[0])
     if len(input_shape) != 3:
-        raise ValueError(f"{name!r} takes images, got inputs of shape {input_shape}")
+        raise ValueError(
+            f"model={name!r} takes images, got feature vectors of shape {input_shape}; use model='mlp' "
+            "for feature vectors (or 'auto', which picks it)"
+        )
     return MODELS[name](num_classes, in_channels=input_shape[0])
 
 

@@ -4,10 +4,17 @@ A saved cleaner is ``config.json`` (parameters, the plan, fitted attributes), ``
 (a plain state dict, loaded with ``weights_only=True``) and ``audit.parquet``. Loading
 rebuilds the network's architecture from the record and loads the weights into it;
 nothing is downloaded. Folders saved before the plan was recorded load too.
+
+``config.json`` also records a fingerprint of the folder: a digest of each setting that
+decides what the network's outputs mean (the classes, in order, the input shape, the
+network...) and of each of the other two files. Loading checks it, so that a folder whose
+parts were mixed with another save's, or whose class list was edited, is refused by name
+rather than predicting wrong class names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -20,7 +27,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import distributed
+from . import __version__, distributed
+from ._params import AUTO, validate_params
 from .auditfile import write_audit
 from .backbones import Backbone, is_torchvision_model, torchvision_backbone
 from .device import resolve_device
@@ -35,11 +43,32 @@ if TYPE_CHECKING:
 __all__ = ["load_cleaner", "save_cleaner"]
 
 _REQUIRED = {"params", "resolved", "classes", "classes_dtype", "input_shape"}
+# The settings whose change would change what a loaded network's outputs mean or how inputs reach it.
+_FINGERPRINTED = (
+    "classes",
+    "classes_dtype",
+    "class_names",
+    "input_shape",
+    "resize",
+    "pixel_dtype",
+    "feature_names",
+    "feature_mean",
+    "feature_scale",
+    "resolved",
+    "backbone",
+    "finetune",
+)
+_PARTS = {"model.pt": "the weights", "audit.parquet": "the audit"}
 
 
 def save_cleaner(cleaner: SLNCleaner, path: str | os.PathLike) -> Path:
     """Write ``config.json``, ``model.pt`` and ``audit.parquet`` into the folder ``path`` (rank 0 only)."""
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(
+            f"cannot save to {folder}: it is a file, and save() writes a folder (config.json, model.pt, "
+            "audit.parquet); pass the path of a folder (it is created if missing)"
+        )
     if distributed.is_main():  # under torch.distributed, rank 0 writes
         folder.mkdir(parents=True, exist_ok=True)
         weights = cleaner.model_.state_dict()
@@ -52,10 +81,17 @@ def save_cleaner(cleaner: SLNCleaner, path: str | os.PathLike) -> Path:
             "resize": None if cleaner.resize_ is None else asdict(cleaner.resize_),
             "pixel_dtype": getattr(cleaner, "pixel_dtype_", None),
             "feature_names": list(getattr(cleaner, "feature_names_in_", [])) or None,
+            "feature_mean": _floats(getattr(cleaner, "feature_mean_", None)),
+            "feature_scale": _floats(getattr(cleaner, "feature_scale_", None)),
             "history": cleaner.history_,
             "skipped": cleaner.skipped_,
         }
-        text = json.dumps(state, indent=2, default=str)
+        state = json.loads(json.dumps(state, default=str))  # as load() will read it
+        state["fingerprint"] = {
+            "config": {key: _digest(state.get(key)) for key in _FINGERPRINTED},
+            **{name: _file_digest(folder / name) for name in _PARTS},
+        }
+        text = json.dumps(state, indent=2)
         atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(text))
     distributed.barrier()
     return folder
@@ -65,7 +101,7 @@ def load_cleaner(cls: type[SLNCleaner], path: str | os.PathLike, model: nn.Modul
     """The cleaner :func:`save_cleaner` wrote to ``path``; ``model``: an unfitted custom network to load into."""
     folder = Path(path)
     state = _read_saved_config(folder)
-    params = state["params"]
+    params = _saved_params(cls, folder, state["params"])
     cleaner = cls(**{**params, "model": model if model is not None else params["model"]})
     _restore_input(cleaner, state)
     cleaner.classes_ = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
@@ -81,11 +117,67 @@ def load_cleaner(cls: type[SLNCleaner], path: str | os.PathLike, model: nn.Modul
     cleaner.finetune_ = state.get("finetune")
     cleaner.sigma_search_ = state.get("sigma_search")
     cleaner.noise_rate_ = state.get("noise_rate")
-    cleaner.model_ = _empty_model(cleaner, model)
-    cleaner.model_.load_state_dict(_read_saved_part(folder / "model.pt", "the weights", _load_weights))
-    cleaner.model_.eval()
-    cleaner.audit_ = _read_saved_part(folder / "audit.parquet", "the audit", pd.read_parquet)
+    fingerprint = state.get("fingerprint", {})
+    weights = _read_saved_part(folder / "model.pt", _load_weights, fingerprint.get("model.pt"))
+    cleaner.model_ = _network_with(weights, _empty_model(cleaner, model), folder, custom=model is not None)
+    cleaner.audit_ = _read_saved_part(
+        folder / "audit.parquet", pd.read_parquet, fingerprint.get("audit.parquet")
+    )
     return cleaner
+
+
+def _saved_params(cls: type[SLNCleaner], folder: Path, params: Any) -> dict[str, Any]:
+    """The saved parameters, refused by name when this version does not know one or one is invalid.
+
+    ``model`` is checked when the network is built, ``device`` where it is used (a cleaner fitted
+    on a GPU may be loaded on a laptop).
+    """
+    if not isinstance(params, dict):
+        raise ValueError(f"cannot load a cleaner from {folder}: config.json's params is not a JSON object")
+    unknown = sorted(set(params) - set(cls._get_param_names()))
+    if unknown:
+        raise ValueError(
+            f"cannot load a cleaner from {folder}: config.json has parameters this labelclean "
+            f"({__version__}) does not know: {unknown}; was it saved by another version, or edited?"
+        )
+    try:
+        validate_params({**cls().get_params(deep=False), **params, "model": AUTO, "device": AUTO})
+    except ValueError as err:
+        raise ValueError(f"cannot load a cleaner from {folder}: config.json: {err}") from None
+    return params
+
+
+def _check_fingerprint(folder: Path, state: dict[str, Any]) -> None:
+    """Refuse a config.json whose recorded settings changed after save() (folders saved before
+    fingerprints were recorded have none to check)."""
+    recorded = state.get("fingerprint", {}).get("config", {})
+    changed = [key for key, digest in recorded.items() if _digest(state.get(key)) != digest]
+    if changed:
+        raise ValueError(
+            f"cannot load a cleaner from {folder}: config.json was changed after save(): its {changed} "
+            "differ from what was saved with the weights (predictions would be named or read wrongly); "
+            "save the cleaner again"
+        )
+
+
+def _network_with(
+    weights: dict[str, torch.Tensor], network: nn.Module, folder: Path, *, custom: bool
+) -> nn.Module:
+    """``network`` with the saved weights, or an error naming what does not fit."""
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as err:
+        problems = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        if custom:
+            advice = "pass model= an unfitted instance of the architecture the cleaner was fitted with"
+        else:
+            advice = "were config.json and model.pt taken from different saves? save the cleaner again"
+        raise ValueError(
+            f"cannot load a cleaner from {folder}: model.pt (the weights) does not fit the network "
+            f"{'given as model=' if custom else 'config.json describes'} ({problems[0] if problems else err}"
+            f"{f'; {len(problems)} problems in all' if len(problems) > 1 else ''}); {advice}"
+        ) from None
+    return network.eval()
 
 
 def _restore_input(cleaner: SLNCleaner, state: dict[str, Any]) -> None:
@@ -99,6 +191,14 @@ def _restore_input(cleaner: SLNCleaner, state: dict[str, Any]) -> None:
         cleaner.pixel_dtype_ = state["pixel_dtype"]
     if state.get("feature_names") is not None:
         cleaner.feature_names_in_ = np.asarray(state["feature_names"], dtype=object)
+    if state.get("feature_mean") is not None:
+        cleaner.feature_mean_ = np.asarray(state["feature_mean"], dtype=np.float64)
+        cleaner.feature_scale_ = np.asarray(state["feature_scale"], dtype=np.float64)
+
+
+def _floats(values: np.ndarray | None) -> list[float] | None:
+    """float64 values for JSON, which writes each float so that it reads back exactly."""
+    return None if values is None else [float(v) for v in values]
 
 
 def _empty_model(cleaner: SLNCleaner, model: nn.Module | Backbone | None) -> nn.Module:
@@ -129,28 +229,58 @@ def _read_saved_config(folder: Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"cannot load a cleaner from {folder}: no such folder (write one with save())"
         )
-    state = _read_saved_part(folder / "config.json", "the settings", lambda p: json.loads(p.read_text()))
+    state = _read_saved_part(folder / "config.json", lambda p: json.loads(p.read_text()))
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"cannot load a cleaner from {folder}: config.json holds a JSON {type(state).__name__}, "
+            "not the object of settings save() writes; save the cleaner again"
+        )
     missing = _REQUIRED - set(state)
     if missing:
         raise ValueError(f"cannot load a cleaner from {folder}: config.json lacks {sorted(missing)}")
+    _check_fingerprint(folder, state)
     return state
 
 
-def _read_saved_part(path: Path, what: str, read: Callable[[Path], Any]) -> Any:
-    """``read(path)``, or an error naming the damaged or missing file of a saved cleaner."""
+def _read_saved_part(path: Path, read: Callable[[Path], Any], digest: str | None = None) -> Any:
+    """``read(path)``, or an error naming the damaged, missing or foreign file of a saved cleaner.
+
+    ``digest``: the file's digest save() recorded (None: not recorded, nothing to check).
+    """
+    what = _PARTS.get(path.name, "the settings")
     if not path.exists():
         raise FileNotFoundError(
             f"cannot load a cleaner from {path.parent}: {path.name} ({what}) is missing; save() writes "
             "config.json, model.pt and audit.parquet"
         )
     try:
-        return read(path)
+        content = read(path)
     except Exception as err:  # json, torch and pyarrow each raise their own kinds
         cause = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         raise ValueError(
             f"cannot load a cleaner from {path.parent}: {path.name} ({what}) is damaged ({cause}); "
             "save the cleaner again"
         ) from err
+    if digest is not None and _file_digest(path) != digest:
+        raise ValueError(
+            f"cannot load a cleaner from {path.parent}: {path.name} ({what}) is not the file save() wrote "
+            "with this config.json (its content differs): were parts of two saved folders mixed? Copy a "
+            "saved folder whole, or save the cleaner again"
+        )
+    return content
+
+
+def _digest(value: Any) -> str:
+    """A short digest of a JSON value (as config.json holds it)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def _load_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ benchmark presets (:mod:`labelclean.bench.presets`) plan their runs from these r
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ __all__ = [
     "plan_run",
     "pretrained_backbone",
     "recipe_kind",
+    "unused_settings",
 ]
 
 # From-scratch CNNs train at CIFAR's size: larger images are resized down to it, smaller ones kept.
@@ -301,16 +303,54 @@ def plan_run(
     )
 
 
+def unused_settings(params: Mapping[str, Any], plan: Plan, *, is_image: bool) -> list[str]:
+    """Settings given that this run does not use, each said with why (for a warning).
+
+    Warned about rather than refused, as scikit-learn does, so that one set of settings can
+    serve a search over models.
+    """
+    model = params["model"]
+    named = f"model={model!r}" if isinstance(model, str) else f"model={type(model).__name__}(...)"
+    scratch = f"{named} trains from scratch"
+    notes = []
+    weights = params["weights"]
+    if weights is not None and not _is_auto(weights) and not (isinstance(model, str) and plan.finetune):
+        why = scratch if plan.finetune is None else f"{named} is a Backbone with its own weights"
+        notes.append(f"weights={weights!r} is not used: weights are for a torchvision model name, and {why}")
+    if plan.finetune is None and not _is_auto(params["finetune"]):
+        notes.append(
+            f"finetune={params['finetune']!r} is not used: it says how a pretrained backbone trains, and {scratch}"
+        )
+    cache_dir = params["cache_dir"]
+    if plan.finetune != "head" and cache_dir is not None and not _is_auto(cache_dir):
+        notes.append(
+            f"cache_dir={cache_dir!r} is not used: it keeps the embeddings of a frozen backbone "
+            f"(finetune='head'), and this run trains {'from scratch' if plan.finetune is None else 'the whole backbone'}"
+        )
+    if not is_image and isinstance(params["image_size"], (tuple, list)):
+        notes.append(
+            f"image_size={params['image_size']!r} is not used: it sizes images, and X holds feature vectors"
+        )
+    start = params["correction_start"]
+    if not _is_auto(start) and start is not None and start >= plan.epochs:
+        notes.append(
+            f"label correction never runs: correction_start={start} is not below epochs={plan.epochs} "
+            "(correction_start=None says so without a warning)"
+        )
+    return notes
+
+
 def pretrained_backbone(model: Any, weights: Any) -> Backbone | None:
     """The pretrained backbone ``model`` names (a torchvision model) or is; None to train from scratch.
 
     Built before the plan, which takes the image size from the backbone's weights. ``weights``
-    "auto": torchvision's "DEFAULT" weights of the model.
+    "auto": torchvision's "DEFAULT" weights of the model. A Backbone given is copied: the
+    fitted network owns its module, which later edits of the caller's module leave alone.
     """
     from .backbones import Backbone, is_torchvision_model, torchvision_backbone
 
     if isinstance(model, Backbone):
-        return model
+        return copy.deepcopy(model)
     if is_torchvision_model(model):
         return torchvision_backbone(model, "DEFAULT" if _is_auto(weights) else weights)
     return None
@@ -340,7 +380,7 @@ def _network_choice(
 ) -> tuple[str, str]:
     """The network's recorded name, and what is built: a registered name, "module" or "backbone"."""
     if backbone is not None:
-        name = backbone.name if model is backbone else str(model)
+        name = str(model) if isinstance(model, str) else backbone.name
         return name, "backbone" if finetune == "full" else "mlp"
     if isinstance(model, nn.Module):
         return type(model).__name__, "module"

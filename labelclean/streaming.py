@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .images import Resize, decode_image, decoder_threads, stack_nchw
+from .images import BadImageError, Resize, decode_image, decoder_threads, stack_nchw
+
+# Every file was read through once before training (or prediction) began.
+_CHANGED = (
+    "it could be read when the images were first read through, so it was changed, moved or deleted "
+    "since; restore it and fit again (a checkpoint_dir resumes when the file is moved back unchanged), "
+    "or fit again without it"
+)
 
 
 class ImageFiles:
@@ -62,7 +69,10 @@ class ImageFiles:
         """A hash of the files as they are on disk (paths, sizes, mtimes), without reading them."""
         hasher = hashlib.blake2b(f"ImageFiles {self.resize}".encode(), digest_size=16)
         for path in self.paths:
-            stat = os.stat(path)
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                raise BadImageError(f"image file {path} is gone: {_CHANGED}") from None
             hasher.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         return hasher.hexdigest()
 
@@ -72,7 +82,10 @@ class ImageFiles:
     def _read(self, row: int) -> np.ndarray:
         """One file's pixels at ``size``; a file that fails now is named (:class:`BadImageError`)."""
         path = Path(self.paths[row])
-        return decode_image(str(path), lambda: path, self.resize)
+        try:
+            return decode_image(str(path), lambda: path, self.resize)
+        except BadImageError as err:
+            raise BadImageError(f"{err}; {_CHANGED}") from err
 
     def __getstate__(self) -> dict[str, Any]:  # the pool does not pickle
         return {k: v for k, v in self.__dict__.items() if k != "_pool"}

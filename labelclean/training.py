@@ -142,6 +142,8 @@ class Trainer:
         self._setup(inputs, labels, num_classes)
         self.fixed = torch.zeros(len(labels), dtype=torch.bool) if fixed is None else fixed.bool()
         self.fixed = self.fixed.to(self.device)
+        if self.checkpoint_path is not None:
+            self._fingerprint()  # the run as it starts: a file changed later cannot stop its checkpoints
         checkpoint.resume(self, self.checkpoint_path)
         for callback in self.callbacks:
             callback.on_train_begin(self)

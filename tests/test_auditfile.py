@@ -128,6 +128,42 @@ def test_read_reviewed_names_what_is_wrong_in_a_decisions_file(tmp_path, content
         read_reviewed(bad)
 
 
+@pytest.mark.parametrize("kind", ["decisions", "corrections"])
+def test_a_sample_listed_twice_is_refused_naming_both_decisions_unless_they_agree(tmp_path, kind):
+    if kind == "decisions":  # a JSON object whose key is written twice (json.loads keeps the last)
+        source = tmp_path / "audit.decisions.json"
+        source.write_text(
+            '{"12": {"decision": "relabel", "final_label": "d1"}, '
+            '"12": {"decision": "relabel", "final_label": "d2"}}'
+        )
+    else:
+        source = pd.DataFrame(
+            {"sample_id": [12, 12], "final_label": ["d1", "d2"], "decided_by": ["reviewer: relabel"] * 2}
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"sample_id 12 is listed twice with different decisions: relabel 'd1' and relabel 'd2'",
+    ):
+        read_reviewed(source)
+    agreeing = pd.DataFrame(
+        {
+            "sample_id": [12, 3, 12],
+            "final_label": ["d1", None, "d1"],
+            "decided_by": ["reviewer: relabel", "reviewer: none", "reviewer: relabel"],
+        }
+    )
+    assert read_reviewed(agreeing)["sample_id"].tolist() == [3, 12]
+
+
+def test_read_reviewed_reads_its_own_table_back(tmp_path):
+    decisions = tmp_path / "audit.decisions.json"
+    decisions.write_text(
+        '{"4": {"decision": "keep", "final_label": "d4"}, "2": {"decision": "none", "final_label": null}}'
+    )
+    table = read_reviewed(decisions)
+    pd.testing.assert_frame_equal(read_reviewed(table), table)
+
+
 def test_read_reviewed_wants_a_file_it_knows(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_reviewed(tmp_path / "missing.decisions.json")

@@ -146,6 +146,22 @@ def test_any_module_with_its_preprocessing_is_a_backbone(photos, tmp_path):
     assert np.allclose(restored.predict_proba(photos), cleaner.predict_proba(photos), atol=1e-5)
 
 
+def test_a_fitted_head_owns_its_backbone_module():
+    """The caller who keeps training or editing their module must not change the cleaner's predictions."""
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    images = (rng.integers(0, 64, (40, 16, 16, 3)) + 150 * y[:, None, None, None]).astype(np.uint8)
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    backbone = Backbone(module, crop_size=16, resize_size=16, name="tiny")
+    cleaner = SLNCleaner(model=backbone, finetune="head", cache_dir=None, epochs=2, sigma=1.0, random_state=0)
+    before = cleaner.fit(images, y).predict_proba(images)
+    with torch.no_grad():
+        module[0].weight.mul_(-3)
+    np.testing.assert_array_equal(cleaner.predict_proba(images), before)
+    assert cleaner.model is backbone and cleaner.backbone_["name"] == "tiny"
+
+
 # --- what a backbone must be, and what a weights file must hold --------------------------
 
 

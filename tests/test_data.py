@@ -330,7 +330,9 @@ def test_dataframe_of_numeric_columns_is_features_named_by_row_index():
     assert not data.is_image
     assert data.inputs.shape == (5, 3)
     assert data.inputs.dtype == torch.float32
-    np.testing.assert_allclose(data.inputs.numpy(), df[["f0", "f1", "count"]].to_numpy(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(
+        data.inputs.numpy(), _standardised(df[["f0", "f1", "count"]].to_numpy()), rtol=1e-6
+    )
     assert data.labels.tolist() == ["a", "b", "a", "b", "b"]
     assert data.sources == [f"row {i}" for i in range(10, 15)]
     np.testing.assert_array_equal(data.rows, np.arange(5))
@@ -344,17 +346,53 @@ def test_dataframe_explicit_label_column_is_not_a_feature():
     assert data.labels.tolist() == [3, 1, 3]
 
 
+@pytest.mark.parametrize("name", ["class", "label", "target", "y"])
+def test_a_feature_column_named_like_labels_stays_a_feature_when_the_labels_come_as_y(name):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=6), name: rng.normal(size=6)})
+    y = np.array([0, 1, 0, 1, 1, 0])
+    data = load_data(df, y)
+    assert data.feature_names == ["a", name] and data.inputs.shape == (6, 2)
+    assert data.labels.tolist() == y.tolist()
+
+
+def test_a_column_holding_the_labels_given_as_y_is_left_out_with_a_warning():
+    df = pd.DataFrame({"a": [0.5, 1.5, 2.5, 3.5], "label": [0, 1, 0, 1]})
+    for y in (df["label"], df["label"].astype(str)):  # the same labels as text too
+        with pytest.warns(
+            UserWarning, match=r"columns \['label'\] of the DataFrame hold the labels given as y"
+        ):
+            data = load_data(df, y)
+        assert data.feature_names == ["a"]
+
+
+def test_a_numeric_column_named_file_is_a_feature_not_image_paths():
+    df = pd.DataFrame({"a": [0.0, 1.0, 2.0], "file": [13.0, 14.0, 15.0], "label": [0, 1, 0]})
+    data = load_data(df)
+    assert not data.is_image and data.feature_names == ["a", "file"]
+    with pytest.raises(
+        ValueError, match=r"image column 'file' holds numbers \(e\.g\. 13\.0\), not image paths"
+    ):
+        load_data(df, image_column="file")
+
+
 # --- arrays and tensors ----------------------------------------------------------------
 
 
-def test_feature_array_becomes_float32_rows_with_their_labels():
+def _standardised(X: np.ndarray) -> np.ndarray:
+    """Each column minus its mean, over its standard deviation, in float64, as float32."""
+    X = X.astype(np.float64)
+    return ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)
+
+
+def test_feature_array_becomes_standardised_float32_rows_with_their_labels():
     X = np.arange(24, dtype=np.float64).reshape(6, 4)
     y = np.array([0, 1, 0, 1, 2, 2])
     data = load_data(X, y)
     assert not data.is_image
     assert data.inputs.shape == (6, 4)
     assert data.inputs.dtype == torch.float32
-    np.testing.assert_array_equal(data.inputs.numpy(), X.astype(np.float32))
+    np.testing.assert_allclose(data.inputs.numpy(), _standardised(X), rtol=1e-6)
     np.testing.assert_array_equal(data.labels, y)
     assert data.sources == [f"row {i}" for i in range(6)]
     np.testing.assert_array_equal(data.rows, np.arange(6))
@@ -399,10 +437,10 @@ def test_nchw_float_image_array_stays_float_nchw():
 
 
 def test_torch_tensor_images_and_labels_read_like_arrays():
-    X = torch.rand(5, 3, 4, 4)
+    X = torch.rand(5, 3, 6, 6)
     y = torch.tensor([1, 0, 1, 0, 1])
     data = load_data(X, y)
-    assert data.inputs.shape == (5, 3, 4, 4)
+    assert data.inputs.shape == (5, 3, 6, 6)
     assert data.inputs.dtype == torch.float32
     assert torch.equal(data.inputs, X)
     assert isinstance(data.labels, np.ndarray)
@@ -415,4 +453,43 @@ def test_float64_torch_features_become_float32():
     data = load_data(X, y=np.arange(7) % 2)
     assert data.inputs.shape == (7, 3)
     assert data.inputs.dtype == torch.float32
-    torch.testing.assert_close(data.inputs, X.float())
+    np.testing.assert_allclose(data.inputs.numpy(), _standardised(X.numpy()), rtol=1e-5)
+
+
+def test_reversed_views_of_features_and_images_are_read():
+    """X[::-1] and np.flip give negative strides, which torch cannot wrap: they are copied."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(6, 4))
+    reversed_rows = load_data(features[::-1])
+    np.testing.assert_allclose(reversed_rows.inputs.numpy(), _standardised(features)[::-1], rtol=1e-6)
+    images = rng.integers(0, 256, (4, 8, 6, 3), dtype=np.uint8)
+    flipped = load_data(np.flip(images, axis=2))
+    np.testing.assert_array_equal(flipped.inputs.numpy(), images[:, :, ::-1].transpose(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels", "expected"),
+    [
+        ((5, 4, 4, 3), "last", (5, 3, 4, 4)),
+        ((5, 3, 4, 4), "first", (5, 3, 4, 4)),
+        ((5, 8, 6, 3), "auto", (5, 3, 8, 6)),
+        ((5, 3, 8, 6), "auto", (5, 3, 8, 6)),
+    ],
+)
+def test_channels_says_where_the_channel_axis_is(shape, channels, expected):
+    X = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    data = load_data(X, channels=channels)
+    assert tuple(data.inputs.shape) == expected
+    if channels == "last":
+        np.testing.assert_array_equal(data.inputs.numpy(), X.transpose(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("shape", [(5, 4, 4, 3), (5, 3, 4, 4), (5, 1, 8, 1)])
+def test_images_whose_channel_axis_is_ambiguous_are_refused_naming_both_readings(shape):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot tell the channel axis .* \(NCHW\), or .* \(NHWC\); say which with SLNCleaner\(channels='first'\)",
+    ):
+        load_data(np.zeros(shape, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"expected 1, 3 or 4 channels first \(NCHW, channels='first'\)"):
+        load_data(np.zeros((5, 8, 8, 3), dtype=np.uint8), channels="first")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -66,6 +67,9 @@ def test_a_column_vector_y_is_raveled_with_scikit_learns_warning():
     with pytest.warns(DataConversionWarning, match=r"A column-vector y was passed"):
         data = load_data(X, y.reshape(-1, 1))
     assert data.labels.tolist() == y.tolist()
+    with pytest.warns(DataConversionWarning) as warned:  # from fit, it points at the caller's line
+        SLNCleaner(epochs=1, sigma=1.0, random_state=0).fit(X, y.reshape(-1, 1))
+    assert warned[0].filename == __file__
 
 
 def test_single_class_is_refused():
@@ -97,6 +101,17 @@ def test_a_plain_list_mixing_1_and_str_1_is_refused_not_merged():
     X, _ = _features(n=40)
     y = [1, "1"] * 20  # numpy would turn both into the string "1": a single class
     with pytest.raises(ValueError, match=r"Unknown label type: labels mix types \['int', 'str'\]"):
+        SLNCleaner(epochs=1, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("as_array", [False, True], ids=["list", "object array"])
+def test_labels_mixing_bytes_and_str_are_refused_not_merged(as_array):
+    X, _ = _features(n=40)
+    y = [b"a", "a", "b"] * 13 + ["b"]  # numpy would make b"a" and "a" one class
+    y = np.array(y, dtype=object) if as_array else y
+    with pytest.raises(
+        ValueError, match=r"labels mix types \['bytes', 'str'\], e\.g\. b'a' and 'a'.*decode the bytes"
+    ):
         SLNCleaner(epochs=1, random_state=0).fit(X, y)
 
 
@@ -297,7 +312,7 @@ def test_nan_in_feature_vectors_names_the_row():
     X, y = _features()
     X[3, 1] = np.nan
     X[17, 0] = np.inf
-    with pytest.raises(ValueError, match=r"non-finite value \(nan\) at row 3, index \[1\]; 2 .*NaN or inf"):
+    with pytest.raises(ValueError, match=r"non-finite value \(nan\) at row 3, column 1; 2 .*NaN or inf"):
         load_data(X, y)
     with pytest.raises(ValueError, match=r"at row 3"):
         SLNCleaner(epochs=2, random_state=0).fit(X, y)
@@ -316,7 +331,7 @@ def test_unsupported_input_type_is_named():
 
 def test_nested_lists_are_arrays():
     data = load_data([[0.0, 1.0], [1.0, 0.0]], [0, 1])
-    assert data.inputs.tolist() == [[0.0, 1.0], [1.0, 0.0]] and "feature vectors" in data.description
+    assert data.inputs.tolist() == [[-1.0, 1.0], [1.0, -1.0]] and "feature vectors" in data.description
 
 
 def test_non_numeric_array_is_refused():
@@ -358,7 +373,7 @@ def test_arrays_of_strings_are_refused_and_object_arrays_of_numbers_read():
     with pytest.raises(ValueError, match=r"X holds strings \(e\.g\. 'x'\)"):
         load_data(np.array([["x", 1.0]], dtype=object))
     data = load_data(X.astype(object), y)
-    assert data.inputs.dtype == torch.float32 and torch.equal(data.inputs, torch.from_numpy(X))
+    assert data.inputs.dtype == torch.float32 and torch.equal(data.inputs, load_data(X, y).inputs)
 
 
 def test_images_too_small_to_crop_are_refused_before_training():
@@ -523,6 +538,20 @@ def test_suspicious_samples_top_k_must_be_a_count():
     assert len(cleaner.suspicious_samples(top_k=0)) == 0
 
 
+def test_correct_labels_min_prob_must_be_a_probability():
+    X, y = _features()
+    cleaner = SLNCleaner(epochs=1, random_state=0).fit(X, y)
+    for bad in ("0.5", True, [0.5]):
+        with pytest.raises(
+            TypeError,
+            match=rf"min_prob must be a number between 0 and 1, or None; got {re.escape(repr(bad))}",
+        ):
+            cleaner.correct_labels(min_prob=bad)
+    with pytest.raises(ValueError, match="min_prob must be between 0 and 1, got nan"):
+        cleaner.correct_labels(min_prob=float("nan"))
+    assert cleaner.correct_labels(min_prob=np.float32(0.5)).shape == (len(y),)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -531,6 +560,10 @@ def test_suspicious_samples_top_k_must_be_a_count():
         ("empty weights", r"model\.pt \(the weights\) is damaged \(\w+Error"),
         ("broken config", r"config\.json \(the settings\) is damaged \(JSONDecodeError"),
         ("config without settings", r"config\.json lacks \['input_shape'"),
+        (
+            "config that is a list",
+            r"config\.json holds a JSON list, not the object of settings save\(\) writes",
+        ),
     ],
 )
 def test_loading_a_damaged_save_names_the_file(tmp_path, damage, message):
@@ -544,6 +577,8 @@ def test_loading_a_damaged_save_names_the_file(tmp_path, damage, message):
         (folder / "model.pt").write_bytes(b"")
     elif damage == "broken config":
         (folder / "config.json").write_text('{"params": ')
+    elif damage == "config that is a list":
+        (folder / "config.json").write_text("[]")
     else:
         (folder / "config.json").write_text(
             '{"params": {}, "resolved": {}, "classes": [], "classes_dtype": "<i8"}'
@@ -552,9 +587,164 @@ def test_loading_a_damaged_save_names_the_file(tmp_path, damage, message):
         SLNCleaner.load(folder)
 
 
+def _edit_config(folder: Path, edit) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("mix", "message"),
+    [
+        ("classes reordered", r"config\.json was changed after save\(\): its \['classes'\] differ"),
+        ("input shape edited", r"config\.json was changed after save\(\): its \['input_shape'\] differ"),
+        (
+            "weights of another save",
+            r"model\.pt \(the weights\) is not the file save\(\) wrote with this config",
+        ),
+        (
+            "audit of another save",
+            r"audit\.parquet \(the audit\) is not the file save\(\) wrote with this config",
+        ),
+        (
+            "weights of another save, unfingerprinted",
+            r"model\.pt \(the weights\) does not fit the network config\.json describes \(size mismatch for "
+            r".*; were config\.json and model\.pt taken from different saves",
+        ),
+        (
+            "unknown parameter",
+            r"config\.json has parameters this labelclean \(.*\) does not know: \['new_param'\]",
+        ),
+        ("invalid parameter", r"config\.json: SLNCleaner parameter epochs='lots' must be a whole number"),
+    ],
+    ids=lambda value: value if " " in value and "\\" not in value else "",
+)
+def test_a_save_folder_with_mixed_or_edited_parts_is_refused_naming_the_file(tmp_path, mix, message):
+    """Parts of two saves, or an edited class list, once loaded and predicted wrong class names."""
+    X, y = _features(n=60)
+    words = np.array(["ant", "bee", "cat"])
+    folder = SLNCleaner(epochs=1, random_state=0).fit(X, words[np.arange(60) % 3]).save(tmp_path / "one")
+    other = SLNCleaner(epochs=1, random_state=1).fit(X, y).save(tmp_path / "other")
+    if mix == "classes reordered":
+        _edit_config(folder, lambda c: c.__setitem__("classes", c["classes"][::-1]))
+    elif mix == "input shape edited":
+        _edit_config(folder, lambda c: c.__setitem__("input_shape", [3]))
+    elif mix.startswith("weights of another save"):
+        (folder / "model.pt").write_bytes((other / "model.pt").read_bytes())
+        if mix.endswith("unfingerprinted"):  # a folder saved before fingerprints were recorded
+            _edit_config(folder, lambda c: c.pop("fingerprint"))
+    elif mix == "audit of another save":
+        (folder / "audit.parquet").write_bytes((other / "audit.parquet").read_bytes())
+    elif mix == "unknown parameter":
+        _edit_config(folder, lambda c: c["params"].__setitem__("new_param", 1))
+    else:
+        _edit_config(folder, lambda c: c["params"].__setitem__("epochs", "lots"))
+    with pytest.raises(ValueError, match=rf"cannot load a cleaner from {re.escape(str(folder))}: {message}"):
+        SLNCleaner.load(folder)
+
+
+def test_a_cleaner_loads_into_a_custom_module_of_its_architecture_only(tmp_path):
+    X, y = _features()
+    torch.manual_seed(0)
+    folder = SLNCleaner(model=torch.nn.Linear(5, 2), epochs=1, random_state=0).fit(X, y).save(tmp_path / "c")
+    with pytest.raises(
+        ValueError,
+        match=r"model\.pt \(the weights\) does not fit the network given as model= \(size mismatch .*; "
+        r"pass model= an unfitted instance of the architecture",
+    ):
+        SLNCleaner.load(folder, model=torch.nn.Linear(5, 3))
+    assert SLNCleaner.load(folder, model=torch.nn.Linear(5, 2)).predict(X).shape == (len(y),)
+
+
+def test_save_to_a_path_that_is_a_file_says_it_writes_a_folder(tmp_path):
+    X, y = _features()
+    cleaner = SLNCleaner(epochs=1, random_state=0).fit(X, y)
+    (tmp_path / "cleaner.pkl").write_bytes(b"")
+    with pytest.raises(FileExistsError, match=r"cleaner\.pkl: it is a file, and save\(\) writes a folder"):
+        cleaner.save(tmp_path / "cleaner.pkl")
+
+
 def test_clone_keeps_parameters():
     cloned = clone(SLNCleaner(sigma=0.5, epochs=3, model="mlp"))
     assert cloned.sigma == 0.5
     assert cloned.epochs == 3
     assert cloned.model == "mlp"
     assert cloned.get_params()["lr"] == "auto"
+
+
+def test_tiny_rgb_images_need_channels_and_then_train_on_their_colours():
+    """(40, 4, 4, 3) could be 4 channels of 4 x 3 pixels: it once trained on that, silently."""
+    X = np.zeros((40, 4, 4, 3), np.uint8)
+    y = np.arange(40) % 2
+    X[y == 1, :, :, 0] = 255  # class 1: red
+    with pytest.raises(ValueError, match=r"images of shape \(40, 4, 4, 3\): 4 channels of 4 x 3 pixels"):
+        SLNCleaner(epochs=1, augment=False, random_state=0).fit(X, y)
+    cleaner = SLNCleaner(channels="last", epochs=1, augment=False, random_state=0).fit(X, y)
+    assert cleaner.input_shape_ == (3, 4, 4) and "NHWC" in cleaner.data_source_
+    assert cleaner.predict(X[:4]).shape == (4,)
+
+
+def _tiny_images() -> tuple[np.ndarray, np.ndarray]:
+    y = np.arange(40) % 2
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 100, (40, 8, 8, 3)) + 120 * y[:, None, None, None]).astype(np.uint8), y
+
+
+@pytest.mark.parametrize(
+    ("params", "images", "message"),
+    [
+        (
+            dict(model="cnn_small", weights="/data/my_pretrained.pth"),
+            True,
+            r"weights='/data/my_pretrained.pth' is not used: weights are for a torchvision model name, "
+            r"and model='cnn_small' trains from scratch",
+        ),
+        (
+            dict(finetune="full"),
+            True,
+            r"finetune='full' is not used: it says how a pretrained backbone trains, and model='auto' trains from scratch",
+        ),
+        (dict(cache_dir="/tmp/embeddings"), False, r"cache_dir='/tmp/embeddings' is not used"),
+        (
+            dict(image_size=(64, 64)),
+            False,
+            r"image_size=\(64, 64\) is not used: it sizes images, and X holds feature vectors",
+        ),
+        (
+            dict(correction_start=100),
+            False,
+            r"label correction never runs: correction_start=100 is not below epochs=1",
+        ),
+    ],
+    ids=[
+        "weights without a backbone",
+        "finetune without a backbone",
+        "cache_dir",
+        "image_size",
+        "correction_start",
+    ],
+)
+def test_settings_a_run_does_not_use_are_said_naming_them(params, images, message):
+    X, y = _tiny_images() if images else _features()
+    with pytest.warns(UserWarning, match=message) as warned:
+        SLNCleaner(epochs=1, sigma=1.0, random_state=0, **params).fit(X, y)
+    assert warned[0].filename == __file__
+
+
+def test_column_names_given_with_an_array_are_said_unused():
+    X, y = _features()
+    with pytest.warns(UserWarning, match=r"label_column='nope' is not used: columns are for a DataFrame"):
+        SLNCleaner(epochs=1, sigma=1.0, random_state=0).fit(X, y, label_column="nope")
+
+
+def test_a_network_for_the_other_kind_of_input_is_refused_saying_which_fits():
+    X, y = _features()
+    with pytest.raises(
+        ValueError, match=r"model='cnn_small' takes images, got feature vectors .*use model='mlp'"
+    ):
+        SLNCleaner(model="cnn_small", epochs=1, sigma=1.0, random_state=0).fit(X, y)
+    images, labels = _tiny_images()
+    with pytest.raises(
+        ValueError, match=r"model='mlp' takes feature vectors, got images .*use model='cnn_small'"
+    ):
+        SLNCleaner(model="mlp", epochs=1, sigma=1.0, random_state=0).fit(images, labels)

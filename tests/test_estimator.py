@@ -1,6 +1,7 @@
 """SLNCleaner end to end on real data (scikit-learn's digits), and its scikit-learn contract."""
 
 import io
+import json
 import shutil
 
 import numpy as np
@@ -163,6 +164,37 @@ def test_clone_keeps_parameters_and_drops_fitted_state(fitted):
     assert not hasattr(clone(fitted), "model_")
 
 
+def _fitted_state(cleaner: SLNCleaner, X: np.ndarray) -> tuple:
+    return cleaner.classes_.tolist(), cleaner.predict(X).tolist(), cleaner.correct_labels().tolist()
+
+
+@pytest.mark.parametrize("failure", ["reviewed sample unknown", "training diverges"])
+def test_a_refit_that_fails_leaves_the_previous_fit_whole(tmp_path, failure):
+    """A failed refit must never mix the old network with the new classes (predictions shifted by one)."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:150], y[:150]
+    cleaner = SLNCleaner(epochs=2, sigma=1.0, random_state=0).fit(X, y)
+    before = _fitted_state(cleaner, X)
+    if failure == "reviewed sample unknown":
+        decisions = tmp_path / "audit.decisions.json"
+        decisions.write_text(json.dumps({"5000": {"decision": "keep", "final_label": 3}}))
+        with pytest.raises(ValueError, match="sample_id 5000"):
+            cleaner.fit(X, y + 1, reviewed=decisions)
+    else:
+        with pytest.raises(FloatingPointError, match="lower the learning rate"):
+            cleaner.set_params(lr=1e9).fit(X, NAMES[y])
+    assert _fitted_state(cleaner, X) == before
+    assert cleaner.audit()["given_label"].tolist() == y.tolist()
+
+
+def test_a_first_fit_that_fails_leaves_the_cleaner_unfitted():
+    X, y = load_digits(return_X_y=True)
+    cleaner = SLNCleaner(epochs=2, sigma=1.0, lr=1e9, random_state=0)
+    with pytest.raises(FloatingPointError):
+        cleaner.fit(X[:150], y[:150])
+    assert not hasattr(cleaner, "classes_") and not hasattr(cleaner, "model_")
+
+
 def test_progress_bars_only_when_verbose(capsys):
     X, y = load_digits(return_X_y=True)
     SLNCleaner(epochs=2, random_state=0).fit(X[:200], y[:200])
@@ -281,3 +313,69 @@ def test_predict_and_score_on_image_folders(digit_files):
     truth = np.array([p.parent.name for p in files])
     assert (predicted == truth).mean() == pytest.approx(cleaner.score(test))
     assert np.array_equal(cleaner.predict_proba(flat), cleaner.predict_proba(test))
+
+
+def test_score_matches_folder_names_to_int_classes_by_their_text(tmp_path):
+    """Folders named 0/ and 1/ give the str labels '0' and '1': against int classes they once all counted wrong."""
+    data = load_digits()
+    keep = data.target < 2
+    pixels, labels = (data.images[keep][:120] * 255 / 16).astype(np.uint8), data.target[keep][:120]
+    for row, (image, label) in enumerate(zip(pixels, labels, strict=True)):
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        Image.fromarray(image).save(tmp_path / str(label) / f"{row:03d}.png")
+    rows = [int(p.stem) for p in sorted(tmp_path.rglob("*.png"))]  # the folder's order
+    images = np.repeat(pixels[rows][..., None], 3, axis=-1)  # the folder decodes as RGB
+    cleaner = _small_cnn().fit(images, labels[rows])
+    on_arrays = cleaner.score(images, labels[rows])
+    assert on_arrays > 0.9
+    with pytest.warns(
+        UserWarning, match=r"120 labels are of another type than the classes \(e\.g\. '0' for 0\)"
+    ):
+        assert cleaner.score(tmp_path) == pytest.approx(on_arrays)
+    with pytest.warns(
+        UserWarning, match=r"120 of 120 labels are not classes of this cleaner \(e\.g\. 'zero'"
+    ):
+        assert cleaner.score(images, np.where(labels[rows] == 0, "zero", "one")) == 0.0
+
+
+def test_score_refuses_sample_weights_that_are_not_one_per_sample():
+    X, y = load_digits(return_X_y=True)
+    cleaner = SLNCleaner(epochs=1, sigma=1.0, random_state=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(10,\) but X has 100 samples"):
+        cleaner.score(X[:100], y[:100], sample_weight=np.ones(10))
+    with pytest.raises(ValueError, match="sample_weight must hold finite numbers >= 0"):
+        cleaner.score(X[:100], y[:100], sample_weight=np.full(100, np.nan))
+    weights = (y[:100] == 3).astype(float)  # only the threes count
+    three = cleaner.predict(X[:100])[y[:100] == 3] == 3
+    assert cleaner.score(X[:100], y[:100], sample_weight=weights) == pytest.approx(three.mean())
+
+
+def _small_cnn() -> SLNCleaner:
+    return SLNCleaner(model="cnn_small", epochs=4, batch_size=16, sigma=0.2, augment=False, random_state=0)
+
+
+def test_float64_features_far_from_zero_keep_their_differences():
+    """Timestamps near 1.6e9 whose classes lie 40 s apart: float32 alone keeps 2 distinct values of 59."""
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    seconds = 1.6e9 + rng.integers(0, 30, 200) + 40 * y
+    X = np.column_stack([seconds, rng.normal(size=200)])
+    cleaner = SLNCleaner(epochs=15, sigma=0.5, random_state=0).fit(X, y)
+    assert cleaner.score(X, y) > 0.95
+    assert cleaner.audit()["is_suspicious"].sum() <= 5  # every label is right
+    np.testing.assert_allclose(cleaner.feature_mean_, X.mean(axis=0))
+
+
+def test_features_beyond_float32_train_and_a_value_too_far_out_is_named(tmp_path):
+    X, y = load_digits(return_X_y=True)
+    huge = X[:150] * 1e38  # finite in float64, up to 1.6e39: beyond float32's 3.4e38
+    cleaner = SLNCleaner(epochs=2, sigma=1.0, random_state=0).fit(huge, y[:150])
+    small = SLNCleaner(epochs=2, sigma=1.0, random_state=0).fit(X[:150], y[:150])
+    np.testing.assert_allclose(cleaner.predict_proba(huge), small.predict_proba(X[:150]), atol=1e-4)
+    loaded = SLNCleaner.load(small.save(tmp_path / "saved"))
+    np.testing.assert_allclose(loaded.predict_proba(X[:150]), small.predict_proba(X[:150]), atol=1e-6)
+    with pytest.raises(
+        ValueError,
+        match=r"X has a value too large \(1e\+39\) at row 0, column 0: standardised with the means and scales",
+    ):
+        small.predict(huge[:5] + 1e39)

@@ -12,6 +12,7 @@ from PIL import Image
 from labelclean import BadImageError, SLNCleaner
 from labelclean.images import Resize
 from labelclean.streaming import ImageFiles, prefetch
+from labelclean.training import Callback
 
 
 def _folder(tmp_path, n=60):
@@ -92,6 +93,30 @@ def test_a_file_damaged_after_loading_is_named_when_its_batch_is_decoded(tmp_pat
         BadImageError, match=rf"cannot read image {re.escape(paths[5])}: image file is truncated"
     ):
         files[torch.tensor([0, 5])]
+
+
+@pytest.mark.parametrize("change", ["deleted", "written over"])
+def test_a_file_changed_during_training_is_named_with_what_to_do(tmp_path, change):
+    """A file deleted after the first epoch once stopped the fit with a bare FileNotFoundError."""
+    (tmp_path / "images").mkdir()
+    root = _folder(tmp_path / "images", n=12)
+    victim = root / "class_0" / "000.png"
+
+    class Vandal(Callback):
+        def on_epoch_end(self, trainer, record):
+            if change == "deleted":
+                victim.unlink(missing_ok=True)
+            else:
+                victim.write_bytes(b"junk")
+
+    cleaner = SLNCleaner(
+        epochs=3, random_state=0, memory_limit_gb=1e-9, callbacks=[Vandal()], checkpoint_dir=tmp_path / "ck"
+    )
+    with pytest.raises(
+        BadImageError, match=rf"{re.escape(str(victim))}.*changed, moved or deleted since; restore it"
+    ):
+        cleaner.fit(root)
+    assert (tmp_path / "ck" / "checkpoint.pt").exists()  # the epoch trained before the change is kept
 
 
 def test_images_of_a_minority_size_are_sized_alike_at_fit_predict_and_streamed(tmp_path):
