@@ -74,11 +74,20 @@ def confidence_ranks(probs: np.ndarray, groups: np.ndarray | None = None) -> tup
 
 
 def _share_at_rank_zero(differs: np.ndarray, ranks: np.ndarray) -> float:
-    """Where a least-squares line through ``(rank, differs)`` meets rank zero."""
+    """Where a least-squares line through ``(rank, differs)`` meets rank zero, its slope shrunk
+    towards flat by how little the data support it (positive-part James-Stein): a network sure and
+    right over the whole range gets the plain mean, whose spread is a quarter of the end point's."""
+    mean = float(differs.mean()) if len(differs) else 0.0
     if len(differs) < 3 or np.ptp(ranks) == 0:
-        return float(differs.mean()) if len(differs) else 0.0
-    design = np.stack([np.ones(len(ranks)), ranks], 1)
-    return float(np.linalg.lstsq(design, differs.astype(float), rcond=None)[0][0])
+        return mean
+    centred = ranks - ranks.mean()
+    slope = float((centred * (differs - mean)).sum() / (centred**2).sum())
+    residual = differs - mean - slope * centred
+    slope_variance = float((residual**2).sum() / (len(differs) - 2) / (centred**2).sum())
+    if slope == 0:
+        return mean
+    kept = max(0.0, 1 - slope_variance / slope**2)
+    return mean - kept * slope * float(ranks.mean())
 
 
 def transition_estimate(

@@ -91,7 +91,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     epochs, lr, batch_size, weight_decay : int, float or "auto", default="auto"
         Passes over the data, SGD learning rate (SGD momentum 0.9; constant, except
         that fine-tuning drops it tenfold after epoch 5, as for Clothing1M), batch
-        size and weight decay.
+        size (on a few hundred samples "auto" makes it smaller, so that an epoch still
+        has 25 steps) and weight decay.
     correction_start : int, None or "auto", default="auto"
         Epochs trained before label correction starts (then once per epoch, without
         SLN); None = never. "auto" = 5/6 of ``epochs`` (the paper: 250 of 300), 1

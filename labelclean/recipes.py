@@ -49,6 +49,9 @@ __all__ = [
 
 # From-scratch CNNs train at CIFAR's size: larger images are resized down to it, smaller ones kept.
 SCRATCH_SIDE = 32
+# batch_size="auto" on little data: at least this many steps an epoch, in batches of at least 16.
+MIN_STEPS_PER_EPOCH = 25
+MIN_SIZED_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,8 @@ class Plan:
     :func:`crop_padding`), "resized_crop" or "none"; the first two add flips. ``bf16``: bf16
     autocast of the forward pass, None for the "auto" precision (on CUDA, not on the CPU).
     ``folds``: the cross-fitting folds (at most the number of samples trained on).
+    ``batch_size``: the batch, or for ``batch_size="auto"`` its upper bound, and ``sized_batch``
+    True: each run's batch is then made smaller where its data are few (:meth:`batch_for`).
     """
 
     recipe: str
@@ -191,6 +196,15 @@ class Plan:
     compile: bool
     bf16: bool | None
     folds: int
+    sized_batch: bool = False
+
+    def batch_for(self, n_samples: int) -> int:
+        """The batch of a run on ``n_samples``: the plan's, or with ``sized_batch`` no larger than gives
+        an epoch :data:`MIN_STEPS_PER_EPOCH` steps. A recipe's epochs were tuned on thousands of
+        samples; on a few hundred its batch would leave a run a few dozen steps, too few to fit."""
+        if not self.sized_batch:
+            return self.batch_size
+        return max(MIN_SIZED_BATCH, min(self.batch_size, n_samples // MIN_STEPS_PER_EPOCH))
 
     @property
     def precision(self) -> str:
@@ -201,14 +215,15 @@ class Plan:
     def training_config(self, n_samples: int, sample_shape: tuple[int, ...], sigma: float) -> TrainingConfig:
         """The loop's settings for one training run on ``n_samples`` of ``sample_shape`` with ``sigma``."""
         augment = len(sample_shape) == 3 and self.augment != "none"
+        batch_size = self.batch_for(n_samples)
         if self.momentum is None:
-            momentum = momentum_for_steps(training_steps(self.epochs, n_samples, self.batch_size))
+            momentum = momentum_for_steps(training_steps(self.epochs, n_samples, batch_size))
         else:
             momentum = self.momentum
         return TrainingConfig(
             epochs=self.epochs,
             lr=self.lr,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             weight_decay=self.weight_decay,
             sigma=sigma,
             momentum=momentum,
@@ -292,6 +307,7 @@ def plan_run(
         lr=float(pick("lr")),
         lr_drops=recipe.lr_drops if _is_auto(params["lr"]) else (),
         batch_size=int(pick("batch_size")),
+        sized_batch=_is_auto(params["batch_size"]),
         weight_decay=float(pick("weight_decay")),
         sigma=tuple(map(float, sigma)) if isinstance(sigma, (list, tuple)) else float(sigma),
         momentum=None if _is_auto(params["momentum"]) else float(params["momentum"]),
