@@ -371,6 +371,30 @@ def test_each_change_returns_what_it_replaced_so_it_can_be_undone(image_audit):
     assert DecisionStore(store.path).as_dict() == {}
 
 
+def test_two_sessions_deciding_at_once_lose_nothing(image_audit):
+    """Two tabs are two sessions, each with its own store on one file, in server threads."""
+    import threading
+
+    path = decisions_path(image_audit)
+    stores = [DecisionStore(path), DecisionStore(path)]
+    start = threading.Barrier(2)
+
+    def decide(store: DecisionStore, ids: range) -> None:
+        start.wait()
+        for sample_id in ids:
+            store.record(sample_id, "keep", "cat")
+
+    threads = [
+        threading.Thread(target=decide, args=(store, range(k * 100, k * 100 + 100)))
+        for k, store in enumerate(stores)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(DecisionStore(path).as_dict()) == list(range(200))
+
+
 def test_failed_write_leaves_the_old_decisions_file_intact(image_audit, monkeypatch):
     store = DecisionStore(decisions_path(image_audit))
     store.record(1, "accept", "dog")
