@@ -246,6 +246,33 @@ def test_pictures_go_to_the_browser_as_they_are_unless_too_big_or_unreadable_the
         sources.picture(b"not an image", 192)
 
 
+def phone_photo(size: tuple[int, int] = (400, 200), orientation: int = 6) -> bytes:
+    """A JPEG stored sideways, as phone cameras write them: left half red, right half blue,
+    with the EXIF orientation that turns it upright (6: rotate 90 degrees clockwise)."""
+    image = Image.new("RGB", size, "red")
+    image.paste((0, 0, 255), (size[0] // 2, 0, size[0], size[1]))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_pictures_are_turned_upright_by_their_exif_orientation():
+    """Issue 17, B3 on the app's side: thumbnails and the larger view show photos upright."""
+    for max_side, side in ((None, 400), (192, 192), (100, 100)):
+        shown = sources.picture(phone_photo(), max_side)
+        assert (shown.width, shown.height) == (200, 400)  # the upright size
+        with Image.open(io.BytesIO(shown.data)) as back:
+            assert back.size == (side // 2, side) and back.getexif().get(0x0112, 1) == 1
+            top, bottom = (
+                back.getpixel((back.width // 2, 2)),
+                back.getpixel((back.width // 2, back.height - 3)),
+            )
+        assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # turned clockwise: red on top
+    assert sources.picture(phone_photo(orientation=1), None).width == 400
+
+
 def test_sources_outside_the_root_are_refused(tmp_path, file_audit):
     audit = review.load_audit(file_audit)
     root = file_audit.parent / "data"
