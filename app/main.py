@@ -46,8 +46,9 @@ def decision_store(audit: AuditData) -> DecisionStore:
 def show_messages() -> None:
     if "save_error" in st.session_state:
         st.error(st.session_state.pop("save_error"))
-    if "flash" in st.session_state:
-        st.toast(st.session_state.pop("flash"))
+    flash = actions.review_state().flash
+    while flash:
+        st.toast(flash.pop(0))
 
 
 def main() -> None:
@@ -77,8 +78,8 @@ def main() -> None:
     elif view == "Export":
         export.export_view(audit, store)
     else:
-        filters, per_page = sidebar.filters(audit)
-        grid.review_view(audit, store, filters, per_page)
+        filters, order, per_page = sidebar.filters(audit)
+        grid.review_view(audit, store, filters, order, per_page)
 
 
 main()

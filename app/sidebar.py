@@ -75,9 +75,9 @@ def _audits_nearby(current: str | None) -> list[str]:
     )
 
 
-def filters(audit: AuditData) -> tuple[Filters, int]:
-    """The review filters (a component in the sidebar); returns them and the page size."""
-    state = actions.filter_state()
+def filters(audit: AuditData) -> tuple[Filters, str, int]:
+    """The review filters (a component in the sidebar); returns them, the order and the page size."""
+    state = actions.filter_state(audit)
     pairs = audit.pairs
     pair_keys = list(zip(pairs["given_label"].tolist(), pairs["suggested_label"].tolist(), strict=True))
     top = score_top(audit, state["score"])
@@ -88,6 +88,8 @@ def filters(audit: AuditData) -> tuple[Filters, int]:
         FILTERS(
             key="filters",
             data={
+                "order": state["order"],
+                "orders": list(audit.orders.items()),
                 "flagged_only": state["flagged_only"],
                 "status": state["status"],
                 "statuses": list(STATUSES.items()),
@@ -118,4 +120,4 @@ def filters(audit: AuditData) -> tuple[Filters, int]:
         flagged_only=state["flagged_only"],
         status=state["status"],
     )
-    return chosen, state["per_page"]
+    return chosen, state["order"], state["per_page"]

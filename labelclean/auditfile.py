@@ -92,8 +92,8 @@ DECISIONS = {
     "relabel": "relabel",
     "none": "fits no class",
 }
-REVIEW_ORDERS = {
-    "gain": "most valuable review first (the chance that the label kept without a review is wrong)",
+REVIEW_ORDERS = {  # how review_order sorts, as the review app names it
+    "gain": "most valuable review first",
     "loss": "most suspicious first (highest loss)",
 }
 REVIEWER_PREFIX = "reviewer: "  # ``decided_by`` of a reviewed row in the corrections

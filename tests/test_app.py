@@ -20,10 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from app import decisions, review, sources  # noqa: E402
+from app import cards, decisions, review, sources  # noqa: E402
 from app.decisions import DecisionStore  # noqa: E402
 from app.review import Filters  # noqa: E402
 from app.sources import UnsafePathError  # noqa: E402
+from app.state import ReviewState, apply_actions, resolve_show  # noqa: E402
 from labelclean.audit import build_audit, write_audit  # noqa: E402
 from labelclean.auditfile import AUDIT_COLUMNS, decisions_path, read_audit_metadata, read_reviewed  # noqa: E402
 
@@ -145,14 +146,14 @@ def test_digit_keys():
 
 
 def test_top_classes_from_a_column_or_what_the_audit_has(tmp_path):
-    path = make_audit(tmp_path / "plain", n=12)
+    path = make_audit(tmp_path / "plain", n=12, top_classes=False)
     audit = review.load_audit(path)
     flagged = next(audit.frame[audit.frame["is_suspicious"]].itertuples(index=False))
     shown, complete = review.top_classes(audit, flagged)
-    assert not complete
+    assert not complete  # the calibrated chances of the two labels the audit knows
     assert shown == [
-        (flagged.suggested_label, pytest.approx(flagged.suggested_prob)),
-        (flagged.given_label, pytest.approx(flagged.given_prob)),
+        (flagged.suggested_label, pytest.approx(flagged.suggested_true_prob)),
+        (flagged.given_label, pytest.approx(1 - flagged.mislabel_prob)),
     ]
     table = pq.read_table(path)
     top = [[{"label": "owl", "prob": 0.7}, {"label": "cat", "prob": 0.2}, {"label": "dog", "prob": 0.1}]] * 12
@@ -166,6 +167,23 @@ def test_top_classes_from_a_column_or_what_the_audit_has(tmp_path):
         ("cat", pytest.approx(0.2)),
         ("dog", pytest.approx(0.1)),
     ]
+
+
+def test_cards_list_the_three_likeliest_classes_and_the_given_label(tmp_path):
+    """Issue 18, item 2: every card shows the alternatives, an unflagged one too."""
+    path = make_audit(tmp_path / "top", n=300, classes=np.array([f"class {i}" for i in range(6)]))
+    audit = review.load_audit(path)
+    file_rows = pq.read_table(path, columns=["top_classes"]).column(0).to_pylist()
+    for row in audit.frame.itertuples(index=False):
+        listed, complete = cards.class_rows(audit, row)
+        top = file_rows[row.file_row]
+        assert complete and [r["name"] for r in listed[:3]] == [t["label"] for t in top]
+        assert [r["prob"] for r in listed[:3]] == pytest.approx([t["prob"] for t in top])
+        assert listed[0]["name"] == row.suggested_label  # the suggestion is the likeliest class
+        given = [r for r in listed if r["given"]]
+        assert len(given) == 1 and given[0]["name"] == row.given_label
+        assert given[0]["prob"] == pytest.approx(1 - row.mislabel_prob, abs=1e-6)
+        assert len(listed) == 3 + (row.given_label not in [t["label"] for t in top])
 
 
 def test_overview_numbers(image_audit):
@@ -440,6 +458,98 @@ def test_failed_write_leaves_the_old_decisions_file_intact(image_audit, monkeypa
     assert 2 not in store  # the failed decision is not kept in memory either
     monkeypatch.undo()
     assert DecisionStore(store.path).as_dict() == {1: json.loads(before)["1"]}
+
+
+# --- the grid's actions ------------------------------------------------------------------------------
+
+
+class Grid:
+    """A browser tab's side of the action queue: numbered actions, resent until acknowledged."""
+
+    def __init__(self, client: str):
+        self.client, self.seq, self.queue = client, 0, []
+
+    def press(self, **action) -> dict:
+        self.seq += 1
+        self.queue.append({**action, "seq": self.seq})
+        return {"client": self.client, "actions": list(self.queue)}
+
+    def acknowledge(self, state: ReviewState) -> None:
+        self.queue = [a for a in self.queue if a["seq"] > state.applied.get(self.client, 0)]
+
+
+def test_the_grids_queue_applies_each_action_once_in_order(image_audit):
+    audit = review.load_audit(image_audit)
+    store, state = DecisionStore.for_audit(audit), ReviewState()
+    view = review.filter_audit(audit.ordered("gain"), Filters())
+    ids = [str(s) for s in view["sample_id"]]
+    tab = Grid("tab-1")
+
+    def run(payload):  # one Streamlit run: the callback, then the drawing's acknowledgement
+        apply_actions(state, store, audit, view, 4, payload)
+        resolve_show(state, audit, view, 4)
+        tab.acknowledge(state)
+
+    # Keys at 0 ms: Streamlit delivers only the newest pending trigger, which carries them all.
+    tab.press(type="accept", id=ids[0])
+    tab.press(type="keep", id=ids[1])
+    run(tab.press(type="relabel", id=ids[2], label="owl"))
+    pending = tab.press(type="none", id=ids[3])  # the 4th card: the last of page 1
+    run(pending)
+    run(pending)  # resent before its acknowledgement arrived: applied once
+    saved = store.as_dict()
+    rows = [audit.row(int(i)) for i in ids[:4]]
+    assert [saved[int(i)]["decision"] for i in ids[:4]][:2] == ["accept", "keep"]
+    assert saved[int(ids[0])]["final_label"] == rows[0].suggested_label
+    assert saved[int(ids[2])]["final_label"] == "owl" and saved[int(ids[3])]["final_label"] is None
+    assert len(state.undo) == 4 and tab.queue == [] and state.applied == {"tab-1": 4}
+    assert state.page == 2 and state.focus == ids[4]  # moved on to the next page's first card
+
+    # A relabel to the suggested (given) class is an accept (keep); refusals say why.
+    f1, f2 = [i for i in ids[12:] if audit.row(int(i)).is_suspicious][:2]
+    tab.press(type="relabel", id=f1, label=audit.name(audit.row(int(f1)).suggested_label))
+    tab.press(type="relabel", id=f2, label=audit.name(audit.row(int(f2)).given_label))
+    tab.press(type="relabel", id=ids[6], label="zebra")
+    run(tab.press(type="accept", id="999999"))
+    assert store.get(int(f1))["decision"] == "accept" and store.get(int(f2))["decision"] == "keep"
+    assert int(ids[6]) not in store
+    assert [(r["seq"], r["id"]) for r in state.refused] == [(7, ids[6]), (8, "999999")]
+    assert "'zebra' is not a class" in state.refused[0]["text"]
+    assert "not in this audit" in state.refused[1]["text"]
+
+    # Another tab numbers its own actions; undo shows the page of what it undid.
+    other = Grid("tab-2")
+    apply_actions(state, store, audit, view, 4, other.press(type="keep", id=ids[9]))
+    assert store.get(int(ids[9]))["decision"] == "keep" and state.applied["tab-2"] == 1
+    run(tab.press(type="undo"))  # tab-2's keep was this session's last decision
+    run(tab.press(type="undo"))
+    assert int(ids[9]) not in store and f2 not in store
+    assert state.page == review.page_of(view, int(f2), 4) and state.focus == f2
+    run(tab.press(type="undo"))
+    run(tab.press(type="undo"))  # back to the "none" on the 4th card, on page 1
+    assert state.page == 1 and state.focus == ids[3] and int(ids[3]) not in store
+
+    # The larger view moves on to the next sample; closing it shows that sample's page.
+    run(tab.press(type="open", id=ids[8]))
+    run(tab.press(type="accept", id=ids[8]))
+    assert state.detail == ids[9]
+    run(tab.press(type="close"))
+    assert state.detail is None and state.page == 3 and state.focus == ids[9]
+
+
+def test_a_decision_that_cannot_be_saved_is_refused_and_not_kept(image_audit, monkeypatch):
+    audit = review.load_audit(image_audit)
+    store, state = DecisionStore.for_audit(audit), ReviewState()
+    view = audit.frame
+    first = str(view["sample_id"].iat[0])
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(decisions, "atomic_write", full_disk)
+    apply_actions(state, store, audit, view, 24, Grid("tab").press(type="accept", id=first))
+    assert "No space left on device" in state.refused[0]["text"] and state.refused[0]["id"] == first
+    assert len(store) == 0 and state.undo == [] and state.applied == {"tab": 1}  # refused, not retried
 
 
 # --- export and the way back into fit -----------------------------------------------------------------
