@@ -206,8 +206,9 @@ def test_overview_numbers(image_audit):
 
 
 def test_heat_map_text_is_never_white_on_white_and_the_histogram_has_ticks(image_audit):
-    """Defect 7: the colour scale starts at 0 and text turns white only on its darker half;
-    the loss histogram's count axis is square-root, not symlog (which had ticks 0 and 500 only)."""
+    """Defect 7: the colour scale starts at 0 and text turns white only on its darker half.
+    Issue 18: the loss histogram draws flagged and not flagged samples in panels of their own,
+    each a plain count axis (stacked bars on a square-root axis misstated the upper part)."""
     from app import overview
 
     audit = review.load_audit(image_audit)
@@ -217,8 +218,14 @@ def test_heat_map_text_is_never_white_on_white_and_the_histogram_has_ticks(image
     assert heat["encoding"]["color"]["scale"]["domain"] == [0, most]
     white = text["encoding"]["color"]["condition"]
     assert white["value"] == "white" and white["test"] == f"(datum.count > {most / 2})"
-    y = overview.loss_histogram(audit).to_dict()["encoding"]["y"]
-    assert y["scale"]["type"] == "sqrt" and y["axis"]["tickCount"] == 5
+    histogram = overview.loss_histogram(audit).to_dict()
+    flagged, clean = histogram["vconcat"]
+    for panel, mask in ((flagged, audit.flagged), (clean, ~audit.flagged)):
+        assert "scale" not in panel["encoding"]["y"] and "stack" not in panel["encoding"]["y"]
+        assert panel["height"] >= 120 and panel["title"]["text"].endswith(f": {int(mask.sum()):,}")
+        bars = histogram["datasets"][panel["data"]["name"]]
+        assert sum(bar["count"] for bar in bars) == mask.sum()
+    assert flagged["encoding"]["x"]["scale"] == clean["encoding"]["x"]["scale"]  # one loss axis
 
 
 # --- images and paths ------------------------------------------------------------------------------
