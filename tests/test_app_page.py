@@ -239,6 +239,26 @@ def test_bulk_accept_saves_and_shows_no_help_text(monkeypatch, image_audit):
     assert "No space left on device" in at.error[0].value
 
 
+def test_a_bulk_accept_confirmation_holds_for_its_own_view_only(monkeypatch, image_audit):
+    """Issue 18: armed for a pair's few samples, the confirmation showed "Accept 60" on the
+    next filter; now another view asks again, and a stale confirmation accepts nothing."""
+    audit = review.load_audit(image_audit)
+    pair = tuple(audit.pairs.iloc[-1][["given_label", "suggested_label"]])
+    few = review.filter_audit(audit.frame, Filters(pair=pair, flagged_only=True))
+    at = app_test(monkeypatch, image_audit).run()
+    pick_pair_in_the_overview(at, pair)
+    at.button(key="bulk_ask").click().run()
+    stale = at.button(key="bulk_accept")
+    assert stale.label == f"Accept {len(few)} suggestions"
+    at.button(key="clear_pair").click().run()  # another view: every flagged sample
+    assert_clean(at)
+    assert not [b for b in at.button if b.key == "bulk_accept"]
+    assert at.button(key="bulk_ask").label.startswith(f"Bulk accept the {int(audit.flagged.sum())} ")
+    at.session_state["bulk_confirm"] = "from another view|5"
+    at.run()
+    assert not [b for b in at.button if b.key == "bulk_accept"] and not decisions_path(image_audit).exists()
+
+
 def test_an_audit_rewritten_by_pandas_opens_with_a_note(monkeypatch, image_audit, tmp_path):
     """Defect 5: a pandas round trip dropped the metadata and the app refused the file."""
     rewritten = tmp_path / "rewritten.parquet"
