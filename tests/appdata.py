@@ -89,3 +89,12 @@ def make_audit(
     path = folder / "audit.parquet"
     write_audit(audit, path, metadata, row_group_size=row_group_size)
     return path
+
+
+def camera_photo(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
+    """A camera-size JPEG (smooth, so it stays a few hundred kilobytes)."""
+    ramp = np.linspace(0, 255, size[0], dtype=np.uint8)
+    pixels = np.stack([np.tile(ramp, (size[1], 1))] * 3, axis=-1)
+    pixels[size[1] // 3 : size[1] // 2, size[0] // 4 : size[0] // 2] = (200, 40, 40)
+    Image.fromarray(pixels).save(path, format="JPEG", quality=80)
+    return path

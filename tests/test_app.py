@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -13,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from appdata import CLASSES, make_audit, png
+from appdata import CLASSES, camera_photo, make_audit, png
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -296,6 +297,28 @@ def test_pictures_are_turned_upright_by_their_exif_orientation():
             )
         assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # turned clockwise: red on top
     assert sources.picture(phone_photo(orientation=1), None).width == 400
+
+
+def test_the_larger_view_sends_a_bounded_copy_of_a_photo_once(file_audit):
+    """Issue 18: the larger view re-sent the whole camera file on every run (0.9 s to open,
+    1.2 s a decision); pixels are kept sharp only where the browser scales an image up."""
+    audit = review.load_audit(file_audit)
+    store = DecisionStore.for_audit(audit)
+    first = audit.frame.iloc[0]
+    camera_photo(Path(audit.source(first.file_row)))
+    sent: set[str] = set()
+    shown = cards.detail(audit, store, audit.frame, str(first.sample_id), sent)
+    assert shown["image"].startswith("data:image/jpeg") and shown["image_key"] in sent
+    with Image.open(io.BytesIO(base64.b64decode(shown["image"].split(",", 1)[1]))) as copy:
+        assert copy.size == (cards.DETAIL_SIDE, cards.DETAIL_SIDE * 3 // 4)
+    assert (shown["width"], shown["height"]) == (4000, 3000) and not shown["sharp"]
+    assert "4000x3000 px JPEG, shown at most 2048 px a side" in shown["image_note"]
+    again = cards.detail(audit, store, audit.frame, str(first.sample_id), sent)
+    assert again["image"] is None and again["image_key"] == shown["image_key"]  # the browser has it
+    small = cards.detail(audit, store, audit.frame, str(audit.frame.iloc[1].sample_id), sent)
+    assert small["sharp"] and small["width"] == 8  # an 8-pixel digit: scaled up, pixels sharp
+    grid_cards = cards.cards(audit, store, audit.frame.iloc[:2], 1)
+    assert not grid_cards[0]["sharp"] and grid_cards[0]["shrunk"] and grid_cards[1]["sharp"]
 
 
 def test_sources_outside_the_root_are_refused(tmp_path, file_audit):

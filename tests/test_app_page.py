@@ -10,11 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from appdata import make_audit
+from appdata import camera_photo, make_audit
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -512,3 +513,67 @@ def test_browser_two_tabs_deciding_at_once_lose_nothing(tmp_path):
         browser.close()
     decided = {k: v["decision"] for k, v in json.loads(decisions_path(path).read_text()).items()}
     assert decided == {**dict.fromkeys(ids[:6], "accept"), **dict.fromkeys(ids[12:18], "keep")}
+
+
+LONG = "a class whose name is far too long to fit on any card"
+
+
+def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path):
+    """Issue 18, item 5: the larger view sends a photo once and zooms; shrunk photos are not
+    pixelated; long class names stay inside their cards; Esc in a sidebar control gives the
+    keys back to the grid (a hint says so while the control has them)."""
+    sync_api = browser_or_skip()
+    from labelclean.bench.app import _card, _run_drawn, streamlit_server
+
+    path = make_audit(tmp_path / "folder", files=True, n=40, classes=np.array(["cat", "dog", LONG, "owl"]))
+    audit = review.load_audit(path)
+    ids = [str(i) for i in audit.ordered("gain")["sample_id"]]
+    camera_photo(Path(audit.source(audit.row(int(ids[0])).file_row)))
+    with (
+        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        page.set_default_timeout(30_000)
+        page.goto(url)
+        wait_drawn(page, 0)
+        assert _card(page, 0).locator("img").get_attribute("class") == ""  # a shrunk photo: smooth
+        assert _card(page, 1).locator("img").get_attribute("class") == "lc-sharp"  # 8 pixels, scaled up
+        assert page.evaluate(
+            "() => [...document.querySelectorAll('.lc-card')].every(c => c.scrollWidth <= c.clientWidth)"
+        )
+        long_name = page.locator(".lc-cname", has_text=LONG).first
+        assert long_name.evaluate("el => el.scrollWidth > el.clientWidth")  # cut with an ellipsis
+        assert LONG in long_name.evaluate("el => el.closest('.lc-class').title")
+
+        box = page.locator(".lc-filters [name=class_add]")
+        box.focus()
+        assert page.locator(".lc-hint").is_visible() and "Classes" in page.locator(".lc-hint").inner_text()
+        page.keyboard.press("Escape")
+        assert page.locator(".lc-hint").is_hidden()
+        assert page.evaluate("() => document.activeElement.classList.contains('lc-root')")
+        press(page, "k")  # the keys are the grid's again
+        assert json.loads(decisions_path(path).read_text())[ids[0]]["decision"] == "keep"
+        before = _run_drawn(page)
+        page.locator(".lc-filters select[name=columns]").select_option("4")
+        wait_drawn(page, before)
+        assert page.evaluate("() => document.activeElement.tagName") != "SELECT"  # handed back at once
+        press(page, "u")  # undo the keep: the photo's card has the focus again
+
+        before = _run_drawn(page)
+        page.keyboard.press("Enter")
+        wait_drawn(page, before)
+        picture = page.locator(".lc-detail[data-full='1'] .lc-detail-pic img")
+        assert picture.evaluate("img => img.naturalWidth") == 2048
+        fitted = picture.evaluate("img => img.clientWidth")
+        page.keyboard.press("z")
+        assert page.locator(".lc-detail-pic.lc-zoom").count() == 1
+        assert picture.evaluate("img => img.clientWidth") == 2048 > fitted
+        page.keyboard.press("z")
+        press(page, "a")  # decided: on to the next sample
+        assert page.locator(".lc-detail").get_attribute("data-id") == ids[1]
+        press(page, "ArrowLeft")  # back to the photo: the browser still has its picture
+        assert page.evaluate("() => window.__labelcleanGrid.latest.data.detail.image") is None
+        assert picture.evaluate("img => img.naturalWidth") == 2048
+        browser.close()
