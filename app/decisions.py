@@ -226,14 +226,32 @@ def apply_snippet(parquet_path: str | os.PathLike, label_column: str = "label") 
 
 
 def refit_snippet(audit: AuditData) -> str:
-    """The line that trains again with the reviewed labels as fixed targets (with the audit's
-    own settings when its metadata has them)."""
+    """The lines that train again with the reviewed labels as fixed targets (with the audit's
+    own settings when its metadata has them), then take the corrected labels and the samples
+    to keep (not those the reviewer said fit no class)."""
+    source = str(audit.metadata.get("data_source", ""))
+    if source.startswith("image folder "):
+        data = f"X, y = {source.removeprefix('image folder ')!r}, None  # the first fit's image folder\n"
+    elif source.startswith("array "):
+        data = "# X, y: the arrays of the first fit (arrays need their labels)\n"
+    else:
+        data = "# X, y: the data and labels of the first fit (y=None where the labels came with X)\n"
     reviewed = f"reviewed={str(decisions_path(audit.path))!r}"
-    same_data = "  # X (and y, if you passed one) as in the first fit"
-    if not audit.metadata.get("params"):
-        return f"from labelclean import SLNCleaner\n\ncleaner = SLNCleaner().fit(X, {reviewed}){same_data}"
+    if audit.metadata.get("params"):
+        head = (
+            "from labelclean import SLNCleaner, read_audit_metadata\n\n"
+            f"params = read_audit_metadata({str(audit.path)!r})['params']  # the audit's own settings\n"
+        )
+        fit = f"cleaner = SLNCleaner(**params).fit(X, y, {reviewed})\n"
+    else:
+        head = "from labelclean import SLNCleaner\n\n"
+        fit = f"cleaner = SLNCleaner().fit(X, y, {reviewed})\n"
     return (
-        "from labelclean import SLNCleaner, read_audit_metadata\n\n"
-        f"params = read_audit_metadata({str(audit.path)!r})['params']  # the audit's own settings\n"
-        f"cleaner = SLNCleaner(**params).fit(X, {reviewed}){same_data}"
+        head
+        + data
+        + fit
+        + "labels = cleaner.correct_labels()\n"
+        + "keep = cleaner.keep_mask()  # False where the reviewer said the sample fits no class\n"
+        + "# train on the kept samples: X[keep] with labels[keep] (arrays), "
+        + "cleaner.audit()['source'][keep] (files)"
     )

@@ -682,7 +682,32 @@ def test_refit_snippet_names_the_decisions_file_and_the_audits_settings(tmp_path
     assert f"read_audit_metadata({str(image_audit)!r})['params']" in code and "SLNCleaner(**params)" in code
     rewritten = tmp_path / "rewritten.parquet"
     pd.read_parquet(image_audit).to_parquet(rewritten)  # no metadata, so no settings to repeat
-    assert "SLNCleaner().fit(X, reviewed=" in decisions.refit_snippet(review.load_audit(rewritten))
+    assert "SLNCleaner().fit(X, y, reviewed=" in decisions.refit_snippet(review.load_audit(rewritten))
+    folder = review.load_audit(make_audit(tmp_path / "folder", files=True, n=12))
+    assert f"X, y = {str(tmp_path / 'folder' / 'data')!r}, None" in decisions.refit_snippet(folder)
+
+
+def test_the_refit_snippet_runs_as_shown_on_arrays(tmp_path):
+    """Issue 18, item 6: on array data (the demo) the line was fit(X, reviewed=...) without y,
+    which fails; and a sample that fits no class came back from correct_labels() with the label
+    the reviewer rejected. The snippet now runs, and says which samples to keep."""
+    from sklearn.datasets import load_digits
+
+    from labelclean import SLNCleaner
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200], y[:200]
+    path = SLNCleaner(epochs=1, random_state=0).fit(X, y).save_audit(tmp_path / "audit.parquet")
+    audit = review.load_audit(path)
+    store = DecisionStore.for_audit(audit)
+    store.record(3, "none", None)
+    store.record(5, "relabel", 7)
+    code = decisions.refit_snippet(audit)
+    assert "# X, y: the arrays of the first fit" in code
+    scope = {"X": X, "y": y}
+    exec(code, scope)
+    assert scope["labels"][5] == 7 and scope["labels"][3] == y[3]  # what correct_labels() can say
+    assert scope["keep"].tolist() == [i != 3 for i in range(200)]
 
 
 def test_integer_labels_export_as_nullable_integers(tmp_path):
