@@ -7,6 +7,7 @@ Python); these callbacks hand them this session's :class:`~app.state.ReviewState
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -97,11 +98,18 @@ def start_picking() -> None:
     st.session_state.picking = True
 
 
-def open_picked() -> None:
-    """The sidebar's audit box: a file picked from the list or a typed path."""
+def open_picked(allowed: Path) -> None:
+    """The sidebar's audit box: a file picked from the list or a typed path, inside ``allowed``."""
     picked = (st.session_state.get("audit_pick") or "").strip()
-    if picked and picked != st.session_state.get("audit_path"):
-        open_path(picked)
+    if not picked or picked == st.session_state.get("audit_path"):
+        return
+    if not Path(picked).expanduser().resolve().is_relative_to(allowed):
+        st.session_state.save_error = (
+            f"Refused to open {picked}: this app opens audits in {allowed} only "
+            "(start it with --audit-dir to name another folder)."
+        )
+        return
+    open_path(picked)
 
 
 def view_picked() -> None:

@@ -39,6 +39,7 @@ def app_test(monkeypatch, audit_path: Path | None):
 
     monkeypatch.setattr(sys, "argv", ["main.py"])
     monkeypatch.delenv("LABELCLEAN_ROOT", raising=False)
+    monkeypatch.delenv("LABELCLEAN_AUDIT_DIR", raising=False)
     if audit_path is None:
         monkeypatch.delenv("LABELCLEAN_AUDIT", raising=False)
     else:
@@ -126,6 +127,51 @@ def test_app_takes_the_audit_from_the_command_line_and_the_sidebar(monkeypatch, 
     at.selectbox(key="audit_pick").set_value(str(other)).run()
     assert_clean(at)
     assert stats(at)["Samples"] == "10" and str(other) in component(at, "header")["html"]
+
+
+def type_an_audit_path() -> None:
+    """The audit box's callback on a typed path, as Streamlit runs it."""
+    from pathlib import Path
+
+    import streamlit as st
+
+    from app import actions
+
+    st.session_state.audit_pick = st.session_state.typed
+    actions.open_picked(Path(st.session_state.allowed))
+
+
+def test_the_sidebar_lists_and_opens_audits_in_its_folder_only(monkeypatch, image_audit, tmp_path):
+    """Issue 18, item 7: "Open another audit…" listed and opened any Parquet file on the server."""
+    from streamlit.testing.v1 import AppTest
+
+    inside = make_audit(image_audit.parent / "sub", n=10)
+    outside = make_audit(tmp_path / "outside", n=12)
+    (image_audit.parent / "link.parquet").symlink_to(outside)
+    at = app_test(monkeypatch, image_audit).run()
+    at.button(key="pick_another").click().run()
+    options = at.selectbox(key="audit_pick").options
+    assert str(inside) in options and str(outside) not in options
+    assert not any(o.endswith("link.parquet") for o in options)
+    typed = AppTest.from_function(type_an_audit_path)  # a typed path: the box's own callback
+    typed.session_state["audit_path"] = str(image_audit)
+    typed.session_state["typed"], typed.session_state["allowed"] = str(outside), str(image_audit.parent)
+    typed.run()
+    assert f"Refused to open {outside}" in typed.session_state["save_error"]
+    assert typed.session_state["audit_path"] == str(image_audit)
+    typed.session_state["typed"] = str(image_audit.parent / "link.parquet")
+    typed.run()
+    assert typed.session_state["audit_path"] == str(image_audit)  # a link out is refused too
+
+    monkeypatch.setenv("LABELCLEAN_AUDIT_DIR", str(tmp_path))  # the folder named when it started
+    at = app_test(monkeypatch, image_audit)
+    monkeypatch.setattr(sys, "argv", ["main.py", "--audit-dir", str(tmp_path)])
+    at.run()
+    at.button(key="pick_another").click().run()
+    assert str(outside) in at.selectbox(key="audit_pick").options
+    at.selectbox(key="audit_pick").set_value(str(outside)).run()
+    assert_clean(at)
+    assert stats(at)["Samples"] == "12"
 
 
 def test_app_reports_an_audit_it_cannot_open(monkeypatch, tmp_path):
@@ -577,3 +623,4 @@ def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path)
         assert page.evaluate("() => window.__labelcleanGrid.latest.data.detail.image") is None
         assert picture.evaluate("img => img.naturalWidth") == 2048
         browser.close()
+
