@@ -624,3 +624,66 @@ def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path)
         assert picture.evaluate("img => img.naturalWidth") == 2048
         browser.close()
 
+
+def this_hosts_address() -> str | None:
+    """An address of this machine other than the loopback, if it has one (no packet is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_labelclean_review_serves_the_app_to_this_computer_only(tmp_path, image_audit):
+    """Issue 18, item 7: the README's command served the app on every interface, with usage
+    statistics on. ``labelclean review AUDIT`` binds 127.0.0.1 and turns them off."""
+    import socket
+    import time
+    import urllib.request
+
+    from labelclean.bench.app import _free_port
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = tmp_path / "review.log"
+    command = [
+        sys.executable,
+        "-m",
+        "labelclean",
+        "review",
+        str(image_audit),
+        "--port",
+        str(port),
+        "--no-browser",
+    ]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        address = this_hosts_address()
+        if address is not None:
+            with pytest.raises(OSError), socket.create_connection((address, port), timeout=2):
+                pass
+        text = log.read_text()
+        assert f"http://127.0.0.1:{port}" in text and "Collecting usage statistics" not in text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "labelclean", "review", str(tmp_path / "nope.parquet")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and f"no audit file at {tmp_path / 'nope.parquet'}" in done.stderr
