@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import SLNCleaner
+from .. import SLNCleaner, demo
 from ..auditfile import read_audit, review_order
 from .data import SHARED_DATA, fewer_flips, noisy_labels
 from .detect import training_data
@@ -93,16 +93,8 @@ def _cells(args: argparse.Namespace):
 
 def demo_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The demo's training images, noisy and true labels (``labelclean demo --seed``)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    from ..noise import symmetric_noise
-
-    digits = load_digits()
-    X, _, true, _ = train_test_split(
-        digits.images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
-    )
-    return X, symmetric_noise(true, DEMO_NOISE, 10, seed), true
+    X, _, true, _, noisy = demo.demo_data(DEMO_NOISE, seed)
+    return X, noisy, true
 
 
 def _first_fit(stem: Path, X: Any, noisy: np.ndarray, seed: int, params: dict[str, Any]) -> pd.DataFrame:
