@@ -53,6 +53,7 @@ def test_browser_benchmark_times_every_kind_of_click(tmp_path, capsys):
     loads = {r["page"]: r for r in rows if r["measure"] in ("page shown", "first full grid")}
     assert set(loads) == {"hello world", "demo", "3,000 rows"} and loads["hello world"]["vs_hello"] == 1
     assert all(r["median_s"] > 0 and r["cold_s"] > 0 for r in loads.values())
+    assert all(r["nodes"] > 10 and r["scripts"] > 0 for r in loads.values())  # what the browser built
     for page in ("demo", "3,000 rows"):
         clicks = {r["measure"]: r["median_s"] for r in rows if r["page"] == page and r["vs_hello"] == ""}
         assert set(clicks) == {c.name for c in CLICKS} and all(s > 0 for s in clicks.values())

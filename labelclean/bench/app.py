@@ -14,6 +14,9 @@ it, so that both see the same machine load. For the demo's audit and a 1,000,000
   every card's image is decoded (hello world: until its text shows);
 - each kind of click or key: from the click until the app's answer is drawn (the grid marks
   every drawn run, images decoded, with ``data-lc-run``).
+
+Each page's weight, from its last load: the DOM elements it built and the JavaScript files the
+browser fetched.
 """
 
 from __future__ import annotations
@@ -259,6 +262,12 @@ def _load(browser: Any, url: str, ready: Callable[[Any], None]) -> tuple[float, 
     return time.perf_counter() - started, page, context
 
 
+PAGE_WEIGHT = """() => ({
+    nodes: document.querySelectorAll("*").length,
+    scripts: performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname.endsWith(".js")).length,
+})"""
+
+
 def _grid_ready(page: Any) -> None:
     page.wait_for_function(GRID_DRAWN, arg=0, timeout=120_000, polling=20)
 
@@ -307,6 +316,11 @@ CLICKS = [
         lambda page, i: page.keyboard.press("a"),
         prepare=lambda page, i: _card(page, 15 + i).locator(".lc-meta").first.click(),
     ),
+    Click(
+        "2nd class (key S)",
+        lambda page, i: page.keyboard.press("s"),
+        prepare=lambda page, i: _card(page, 20 + i).locator(".lc-meta").first.click(),
+    ),
     Click("undo (key U)", lambda page, i: page.keyboard.press("u")),
     Click(
         "next page (button)",
@@ -316,6 +330,12 @@ CLICKS = [
     Click(
         "larger view (click image)",
         lambda page, i: _card(page, i).locator(".lc-pic").click(),
+        restore=lambda page: _timed(page, lambda: page.keyboard.press("Escape")),
+    ),
+    Click(
+        "accept in the larger view (key A)",
+        lambda page, i: page.keyboard.press("a"),
+        prepare=lambda page, i: _timed(page, lambda: _card(page, i).locator(".lc-pic").click()),
         restore=lambda page: _timed(page, lambda: page.keyboard.press("Escape")),
     ),
     Click("class filter (sidebar)", _pick_class, reload_after=True),
@@ -375,7 +395,10 @@ def _loads(browser: Any, urls: dict[str, str], repeats: int) -> dict[str, dict[s
     loads: dict[str, dict[str, Any]] = {name: {"cold": None, "warm": []} for name in urls}
     for round_ in range(repeats + 1):
         for name, url in urls.items():
-            seconds, _, context = _load(browser, url, _hello_ready if name == "hello world" else _grid_ready)
+            seconds, page, context = _load(
+                browser, url, _hello_ready if name == "hello world" else _grid_ready
+            )
+            loads[name].update(page.evaluate(PAGE_WEIGHT))  # DOM elements and scripts fetched
             context.close()
             if round_ == 0:
                 loads[name]["cold"] = seconds
@@ -398,6 +421,8 @@ def _rows(
                 "median_s": round(median, 3),
                 "vs_hello": round(median / hello, 2),
                 "cold_s": round(load["cold"], 3),
+                "nodes": load["nodes"],
+                "scripts": load["scripts"],
                 "runs_s": [round(s, 3) for s in load["warm"]],
             }
         )
@@ -410,6 +435,8 @@ def _rows(
                     "median_s": round(statistics.median(seconds), 3),
                     "vs_hello": "",
                     "cold_s": "",
+                    "nodes": "",
+                    "scripts": "",
                     "runs_s": [round(s, 3) for s in seconds],
                 }
             )
