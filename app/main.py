@@ -1,8 +1,9 @@
 """labelclean review app: look through an audit's suspicious labels and decide on each.
 
-    streamlit run app/main.py -- --audit audit.parquet [--root DATASET_FOLDER]
+    labelclean review audit.parquet [--root DATASET_FOLDER] [--audit-dir FOLDER]
 
-The audit can also come from the ``LABELCLEAN_AUDIT`` environment variable or the sidebar.
+which runs ``streamlit run app/main.py -- --audit audit.parquet ...`` on 127.0.0.1. The
+audit can also come from the ``LABELCLEAN_AUDIT`` environment variable or the sidebar.
 Decisions are saved beside the audit (``<stem>.decisions.json``) as soon as they are made;
 the Export view writes ``<stem>.corrections.csv`` / ``.parquet``. The parts are in
 ``app/`` (see ``app/__init__.py``); this file only puts them on the page.
