@@ -2,13 +2,16 @@
 
 Pictures travel inside the data as ``data:`` URIs: small ones exactly as stored (the browser
 scales them up, pixels sharp), large ones shrunk once and cached by file path and stamp. The
-larger view's picture, a bounded copy of the file, is sent once per session and kept by the
-browser (``image_key``).
+larger view's picture (a bounded copy of a heavy file, prepared ahead for the samples that
+follow) is sent once per session and kept by the browser (``image_key``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,9 @@ from .review import ROW, AuditData, neighbours, position, top_classes
 from .sources import UnsafePathError, fetch_images, file_stamp, is_file_source, picture, resolve_source
 
 CARD_SIDE = 192  # pixels: pictures larger than this are shrunk for the grid
-DETAIL_SIDE = 2048  # pixels: the larger view's copy of a photo (zoom shows it at full size)
+DETAIL_SIDE = 1600  # pixels: the larger view's copy of a photo (zoom shows it at full size)
+LIGHT_FILE = 2**20  # bytes: the larger view shows files this light as they are
+PREFETCH = 2  # the larger view prepares the copies of this many samples after the one shown
 SHARP_SIDE = 128  # pixels: images this small are scaled up with their pixels kept sharp
 NEAR = 4  # neighbours on each side in the larger view
 DECIDED_TEXT = {"accept": "accepted", "keep": "kept", "relabel": "relabelled", "none": "fits no class"}
@@ -31,6 +36,33 @@ DECIDED_TEXT = {"accept": "accepted", "keep": "kept", "relabel": "relabelled", "
 @st.cache_data(max_entries=4096, show_spinner=False)
 def _file_picture(real_path: str, stamp: tuple[int, int], max_side: int | None) -> dict[str, Any]:
     return _fields(picture(Path(real_path).read_bytes(), max_side))
+
+
+_LARGE: OrderedDict[tuple[str, tuple[int, int]], Future] = OrderedDict()
+_LARGE_LOCK = threading.Lock()
+_LARGE_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labelclean-large")
+KEEP_LARGE = 24
+
+
+def _large_copy(path: Path) -> dict[str, Any]:
+    """The file as it is where it is light (the browser decodes it faster than the server
+    shrinks it), else a copy at most ``DETAIL_SIDE`` pixels a side."""
+    data = path.read_bytes()
+    return _fields(picture(data, None if len(data) <= LIGHT_FILE else DETAIL_SIDE))
+
+
+def _large_picture(real_path: str, stamp: tuple[int, int]) -> Future:
+    """The larger view's copy of a file, made once in a worker thread: the run that shows it
+    and the prefetch that prepares it ahead wait on the same job."""
+    key = (real_path, stamp)
+    with _LARGE_LOCK:
+        if key in _LARGE:
+            _LARGE.move_to_end(key)
+        else:
+            _LARGE[key] = _LARGE_WORKERS.submit(_large_copy, Path(real_path))
+            while len(_LARGE) > KEEP_LARGE:
+                _LARGE.popitem(last=False)
+        return _LARGE[key]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -62,6 +94,8 @@ def _placeholder(kind: str, title: str, detail: str, tooltip: str) -> dict[str, 
 def _file_fields(audit: AuditData, source: str, max_side: int | None) -> dict[str, Any]:
     try:
         real = resolve_source(source, audit.root, audit.base)
+        if max_side == DETAIL_SIDE:
+            return _large_picture(str(real), file_stamp(real)).result()
         return _file_picture(str(real), file_stamp(real), max_side)
     except UnsafePathError as err:
         if err.kind == "outside":
@@ -183,6 +217,7 @@ def detail(
     here = next(c for c in shown if c["id"] == str(view["sample_id"].iat[at]))
     row = next(view.iloc[at : at + 1].itertuples(index=False))
     full = image_fields(audit, row, stored_images(audit, near), DETAIL_SIDE)
+    prefetch(audit, view.iloc[at + 1 : at + 1 + PREFETCH])
     if full.get("image_key") in sent:
         full["image"] = None
     elif full.get("image_key"):
@@ -197,6 +232,17 @@ def detail(
         "next_id": str(ids.iat[at + 1]) if at + 1 < len(view) else None,
         "neighbours": shown,
     }
+
+
+def prefetch(audit: AuditData, rows: pd.DataFrame) -> None:
+    """Start the larger view's copies of ``rows``' image files: decoding a camera photo can
+    take longer than a reviewer's decision, which moves the view on to them."""
+    for file_row in rows[ROW]:
+        try:
+            real = resolve_source(audit.source(file_row), audit.root, audit.base)
+        except UnsafePathError:
+            continue  # shown as a placeholder when its turn comes
+        _large_picture(str(real), file_stamp(real))
 
 
 def _image_note(fields: dict[str, Any], is_file: bool) -> str:

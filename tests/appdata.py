@@ -92,9 +92,11 @@ def make_audit(
 
 
 def camera_photo(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
-    """A camera-size JPEG (smooth, so it stays a few hundred kilobytes)."""
-    ramp = np.linspace(0, 255, size[0], dtype=np.uint8)
-    pixels = np.stack([np.tile(ramp, (size[1], 1))] * 3, axis=-1)
+    """A camera-size JPEG with a camera's grain, so it weighs what phone photos do (about 3 MB)."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, size[0]).astype(np.uint8)
+    pixels = np.repeat(np.tile(ramp, (size[1], 1))[..., None], 3, axis=2)
+    pixels += rng.integers(0, 40, pixels.shape, dtype=np.uint8)
     pixels[size[1] // 3 : size[1] // 2, size[0] // 4 : size[0] // 2] = (200, 40, 40)
-    Image.fromarray(pixels).save(path, format="JPEG", quality=80)
+    Image.fromarray(pixels).save(path, format="JPEG", quality=85)
     return path

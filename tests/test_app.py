@@ -312,7 +312,7 @@ def test_the_larger_view_sends_a_bounded_copy_of_a_photo_once(file_audit):
     with Image.open(io.BytesIO(base64.b64decode(shown["image"].split(",", 1)[1]))) as copy:
         assert copy.size == (cards.DETAIL_SIDE, cards.DETAIL_SIDE * 3 // 4)
     assert (shown["width"], shown["height"]) == (4000, 3000) and not shown["sharp"]
-    assert "4000x3000 px JPEG, shown at most 2048 px a side" in shown["image_note"]
+    assert f"4000x3000 px JPEG, shown at most {cards.DETAIL_SIDE} px a side" in shown["image_note"]
     again = cards.detail(audit, store, audit.frame, str(first.sample_id), sent)
     assert again["image"] is None and again["image_key"] == shown["image_key"]  # the browser has it
     small = cards.detail(audit, store, audit.frame, str(audit.frame.iloc[1].sample_id), sent)

@@ -611,17 +611,17 @@ def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path)
         page.keyboard.press("Enter")
         wait_drawn(page, before)
         picture = page.locator(".lc-detail[data-full='1'] .lc-detail-pic img")
-        assert picture.evaluate("img => img.naturalWidth") == 2048
+        assert picture.evaluate("img => img.naturalWidth") == 1600
         fitted = picture.evaluate("img => img.clientWidth")
         page.keyboard.press("z")
         assert page.locator(".lc-detail-pic.lc-zoom").count() == 1
-        assert picture.evaluate("img => img.clientWidth") == 2048 > fitted
+        assert picture.evaluate("img => img.clientWidth") == 1600 > fitted
         page.keyboard.press("z")
         press(page, "a")  # decided: on to the next sample
         assert page.locator(".lc-detail").get_attribute("data-id") == ids[1]
         press(page, "ArrowLeft")  # back to the photo: the browser still has its picture
         assert page.evaluate("() => window.__labelcleanGrid.latest.data.detail.image") is None
-        assert picture.evaluate("img => img.naturalWidth") == 2048
+        assert picture.evaluate("img => img.naturalWidth") == 1600
         browser.close()
 
 
