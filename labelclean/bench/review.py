@@ -154,10 +154,11 @@ def review_cell(
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (data, rate, order, reviews): means over the seeds, with each seed's count."""
+    """One row per (data, rate, order, reviews), in that order: means over the seeds, with each
+    seed's count."""
     table = pd.DataFrame(rows)
     out = []
-    for (name, rate, order, n), cell in table.groupby(["data", "rate", "order", "reviews"], sort=False):
+    for (name, rate, order, n), cell in table.groupby(["data", "rate", "order", "reviews"]):
         out.append(
             {
                 "data": name,
