@@ -61,10 +61,10 @@ def test_browser_benchmark_times_every_kind_of_click(tmp_path, capsys):
     assert "first full grid" in (tmp_path / "app_browser.md").read_text()
 
 
-def test_browser_benchmark_refuses_an_audit_with_too_few_flags(tmp_path, capsys):
+def test_browser_benchmark_refuses_an_audit_with_too_few_samples_to_page_through(tmp_path, capsys):
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed")
     demo = make_audit(tmp_path / "demo", n=40)
     argv = ["app", "--browser", "--rows", "3000", "--demo-audit", str(demo), "--out", str(tmp_path)]
     assert bench_main(argv) == 2
-    assert f"{demo} flags" in capsys.readouterr().err
+    assert f"{demo}: the app opens on 40 samples; the clicks need 145" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.rows:,} rows": large,
     }
     for path in audits.values():
-        _check_flagged(path, PER_PAGE * (args.repeats + 1) + 1)
+        _check_pages(path, PER_PAGE * (args.repeats + 1) + 1)
     rows = browser_benchmark(audits, args.repeats, args.chromium)
     print(write_table(args.out, "app_browser", rows, _browser_note(args)))
     return 0
@@ -168,11 +168,18 @@ def _demo_audit(path: Path) -> Path:
     return path
 
 
-def _check_flagged(path: Path, need: int) -> None:
-    """The clicks page through the flagged samples: say so at once when there are too few."""
-    flagged = int(read_audit(path, columns=["is_suspicious"])[0]["is_suspicious"].sum())
-    if flagged < need:
-        raise DataMissing(f"{path} flags {flagged} samples; the clicks need {need} (pages of {PER_PAGE})")
+def _check_pages(path: Path, need: int) -> None:
+    """The clicks page through the samples the app shows first: say so at once when there are
+    too few. An audit with calibrated columns opens on every sample (most valuable review
+    first), an older one on its flagged samples (highest loss first)."""
+    if "suggested_true_prob" in pq.read_schema(path).names:
+        shown = pq.read_metadata(path).num_rows
+    else:
+        shown = int(read_audit(path, columns=["is_suspicious"])[0]["is_suspicious"].sum())
+    if shown < need:
+        raise DataMissing(
+            f"{path}: the app opens on {shown} samples; the clicks need {need} (pages of {PER_PAGE})"
+        )
 
 
 def time_reading(path: Path) -> dict[str, Any]:
