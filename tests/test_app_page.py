@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -346,6 +348,31 @@ def browser_or_skip():
     )
 
 
+@contextmanager
+def app_in_browser(tmp_path: Path, path: Path, tabs: int = 1) -> Iterator[list]:
+    """The app on ``path`` served locally, open in ``tabs`` browser tabs (each its own session),
+    the grid drawn in each."""
+    sync_api = browser_or_skip()
+    from labelclean.bench.app import streamlit_server
+
+    with (
+        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        pages = []
+        for _ in range(tabs):
+            page = browser.new_context(viewport={"width": 1600, "height": 1100}).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            wait_drawn(page, 0)
+            pages.append(page)
+        try:
+            yield pages
+        finally:
+            browser.close()
+
+
 def wait_drawn(page, before: int) -> None:
     from labelclean.bench.app import GRID_DRAWN
 
@@ -362,22 +389,14 @@ def press(page, key: str) -> None:
 
 
 def test_browser_review_by_mouse_and_keyboard(tmp_path):
-    sync_api = browser_or_skip()
-    from labelclean.bench.app import _card, _run_drawn, streamlit_server
+    browser_or_skip()
+    from labelclean.bench.app import _card, _run_drawn
 
     path = make_audit(tmp_path / "folder", files=True, n=40)
     audit = review.load_audit(path)
     ids = audit.ordered("gain")["sample_id"].tolist()  # the default order: every sample
     saved = lambda: {int(k): v for k, v in json.loads(decisions_path(path).read_text()).items()}  # noqa: E731
-    with (
-        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
-        sync_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        page = browser.new_page(viewport={"width": 1600, "height": 1100})
-        page.set_default_timeout(30_000)
-        page.goto(url)
-        wait_drawn(page, 0)
+    with app_in_browser(tmp_path, path) as (page,):
         assert page.get_by_text("Deploy").count() == 0  # defect 7
         first = _card(page, 0)
         assert first.get_attribute("data-id") == str(ids[0])
@@ -448,7 +467,6 @@ def test_browser_review_by_mouse_and_keyboard(tmp_path):
         page.locator(".lc-tabs [data-view=Export]").click()
         page.get_by_role("button", name="Write the corrections").click()
         page.get_by_text("Download CSV").first.wait_for()
-        browser.close()
     fixes = pd.read_parquet(corrections_paths(path)[1]).set_index("sample_id")
     assert fixes.loc[ids[0], "decided_by"] == "reviewer: accept"
     assert fixes.loc[ids[4], "decided_by"] == "auto: corrected_label"  # its decision was undone
@@ -488,8 +506,8 @@ def test_browser_keys_at_0_ms_are_all_saved_or_refused_on_screen(tmp_path):
     """Issue 18, item 1: A pressed ten times at 0 ms gaps saved 3; now every key is saved, or
     refused where it would act on a sample not on screen yet (the next page, the next sample of
     the larger view still loading), with a message that says so."""
-    sync_api = browser_or_skip()
-    from labelclean.bench.app import _card, streamlit_server
+    browser_or_skip()
+    from labelclean.bench.app import _card
 
     path = make_audit(tmp_path / "folder", files=True, n=60)
     audit = review.load_audit(path)
@@ -498,16 +516,7 @@ def test_browser_keys_at_0_ms_are_all_saved_or_refused_on_screen(tmp_path):
     def saved() -> dict:
         return {k: v["decision"] for k, v in json.loads(decisions_path(path).read_text()).items()}
 
-    with (
-        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
-        sync_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        page = browser.new_page(viewport={"width": 1600, "height": 1100})
-        page.set_default_timeout(30_000)
-        page.goto(url)
-        wait_drawn(page, 0)
-
+    with app_in_browser(tmp_path, path) as (page,):
         keys_at_once(page, "a" * 10)
         assert settled(page)["refused"] == 0
         assert saved() == dict.fromkeys(ids[:10], "accept")
@@ -532,31 +541,34 @@ def test_browser_keys_at_0_ms_are_all_saved_or_refused_on_screen(tmp_path):
         assert counters["refused"] == 5 and "the next sample is loading" in counters["alert"]
         assert [k for k, v in saved().items() if v == "none"] == ids[24:29]
         assert page.locator(".lc-detail").get_attribute("data-id") == ids[29]
-        browser.close()
+
+
+ROWS_READ_APART = """() => [...document.querySelectorAll('.lc-class')].map((row) => [
+    row.querySelector('.lc-p').textContent,
+    row.querySelector('.lc-p').getBoundingClientRect().left - row.querySelector('.lc-cname').getBoundingClientRect().right,
+])"""
 
 
 def test_browser_two_tabs_deciding_at_once_lose_nothing(tmp_path):
-    sync_api = browser_or_skip()
-    from labelclean.bench.app import _card, streamlit_server
+    """Issue 18, items 1 and 4: keys in two tabs at once are all saved; a class's chance reads
+    apart from its name (the pill "2 0%" read as 20%)."""
+    browser_or_skip()
+    from labelclean.bench.app import _card
 
-    path = make_audit(tmp_path / "folder", files=True, n=60)
+    digits = np.array([str(d) for d in range(10)])  # class "2" at 0.3% read as "20%" beside its name
+    path = make_audit(tmp_path / "folder", files=True, n=60, classes=digits)
     ids = [str(i) for i in review.load_audit(path).ordered("gain")["sample_id"]]
-    with (
-        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
-        sync_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        tabs = [browser.new_context(viewport={"width": 1600, "height": 1100}).new_page() for _ in range(2)]
-        for tab in tabs:
-            tab.goto(url)
-            wait_drawn(tab, 0)
+    with app_in_browser(tmp_path, path, tabs=2) as tabs:
+        rows = tabs[0].evaluate(ROWS_READ_APART)
+        assert len(rows) >= 24 * 3 and all(gap > 4 for _, gap in rows)  # name and chance apart
+        shown = {text for text, _ in rows}
+        assert "<1%" in shown and "0%" not in shown and "100%" not in shown
         _card(tabs[1], 12).locator(".lc-meta").click()
         for _ in range(6):
             keys_at_once(tabs[0], "a")
             keys_at_once(tabs[1], "k")
         for tab in tabs:
             assert settled(tab)["refused"] == 0
-        browser.close()
     decided = {k: v["decision"] for k, v in json.loads(decisions_path(path).read_text()).items()}
     assert decided == {**dict.fromkeys(ids[:6], "accept"), **dict.fromkeys(ids[12:18], "keep")}
 
@@ -568,22 +580,14 @@ def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path)
     """Issue 18, item 5: the larger view sends a photo once and zooms; shrunk photos are not
     pixelated; long class names stay inside their cards; Esc in a sidebar control gives the
     keys back to the grid (a hint says so while the control has them)."""
-    sync_api = browser_or_skip()
-    from labelclean.bench.app import _card, _run_drawn, streamlit_server
+    browser_or_skip()
+    from labelclean.bench.app import _card, _run_drawn
 
     path = make_audit(tmp_path / "folder", files=True, n=40, classes=np.array(["cat", "dog", LONG, "owl"]))
     audit = review.load_audit(path)
     ids = [str(i) for i in audit.ordered("gain")["sample_id"]]
     camera_photo(Path(audit.source(audit.row(int(ids[0])).file_row)))
-    with (
-        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
-        sync_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        page = browser.new_page(viewport={"width": 1600, "height": 1100})
-        page.set_default_timeout(30_000)
-        page.goto(url)
-        wait_drawn(page, 0)
+    with app_in_browser(tmp_path, path) as (page,):
         assert _card(page, 0).locator("img").get_attribute("class") == ""  # a shrunk photo: smooth
         assert _card(page, 1).locator("img").get_attribute("class") == "lc-sharp"  # 8 pixels, scaled up
         assert page.evaluate(
@@ -622,7 +626,6 @@ def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path)
         press(page, "ArrowLeft")  # back to the photo: the browser still has its picture
         assert page.evaluate("() => window.__labelcleanGrid.latest.data.detail.image") is None
         assert picture.evaluate("img => img.naturalWidth") == 1600
-        browser.close()
 
 
 def this_hosts_address() -> str | None:
