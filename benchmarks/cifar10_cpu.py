@@ -1,7 +1,7 @@
 """SLN-MO-LC against plain cross-entropy on real CIFAR-10 at CPU scale.
 
-The protocol of the SLNCleaner issue: the first 10,000 training images of
-../shared/data/cifar10 with the paper's sym0.4 noisy labels, the 10,000 clean test
+The protocol of the SLNCleaner issue: the first 10,000 training images of CIFAR-10
+(--data-dir, default $LABELCLEAN_DATA/cifar10) with the paper's sym0.4 noisy labels, the 10,000 clean test
 images, the CPU default model and budget.
 
   --split val   trains on the first 9,000 and scores the last 1,000 *noisy* labels
@@ -26,7 +26,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from labelclean import SLNCleaner
-from labelclean.bench.data import SHARED_DATA
+from labelclean.bench.data import data_dir
 from labelclean.data import load_data
 from labelclean.metrics import PLAIN_CE, detection_scores
 from labelclean.training import Callback
@@ -46,7 +46,7 @@ class EpochEval(Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA / "cifar10")
+    parser.add_argument("--data-dir", type=Path, default=data_dir("cifar10"))
     parser.add_argument("--noise", default="sym0.4")
     parser.add_argument("--split", choices=["val", "test"], default="test")
     parser.add_argument("--method", nargs="+", default=["ce", "sln-mo-lc"], choices=["ce", "sln-mo-lc"])

@@ -1,7 +1,7 @@
-"""A Hugging Face datasets.Dataset: the real CIFAR-10 from ../shared when present.
+"""A Hugging Face datasets.Dataset: the real CIFAR-10 when $LABELCLEAN_DATA/cifar10 holds it.
 
-Uses 5,000 CIFAR-10 training images with the paper's sym0.4 noisy labels if the
-shared data is there, else builds a small Dataset from the digits.
+Uses 5,000 CIFAR-10 training images with the paper's sym0.4 noisy labels if the data
+is there (train.parquet, noise/sym0.4.csv), else builds a small Dataset from the digits.
 """
 
 import datasets
@@ -11,9 +11,9 @@ from _digits import noisy_digits, report
 from PIL import Image
 
 from labelclean import SLNCleaner
-from labelclean.bench.data import SHARED_DATA
+from labelclean.bench.data import data_dir
 
-cifar = SHARED_DATA / "cifar10"
+cifar = data_dir("cifar10")
 if (cifar / "train.parquet").exists():
     n = 5000
     ds = datasets.load_dataset("parquet", data_files=str(cifar / "train.parquet"), split="train")

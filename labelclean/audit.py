@@ -1,28 +1,22 @@
-"""Building and writing the label audit: one row per training sample, in input order.
+"""Building the label audit: one row per training sample, in input order.
 
-The schema (its columns and metadata) and the readers are in :mod:`labelclean.auditfile`,
-which reading tools import without torch.
+The file (its columns and metadata), its writer and its readers are in
+:mod:`labelclean.auditfile`, which reading tools import without torch; ``write_audit`` is
+importable from here too.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
-from .auditfile import METADATA_KEY
+from .auditfile import write_audit
 from .calibration import label_posterior
-from .fileio import atomic_write
 
-__all__ = ["build_audit", "write_audit"]
+__all__ = ["build_audit", "encode_thumbnails", "write_audit"]
 
 
 def build_audit(
@@ -76,13 +70,18 @@ def build_audit(
 def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:
     """PNG bytes of each image ``(N, C, H, W)``, so an audit can show images that have no file.
 
-    Float images are scaled to 0-255 over the whole set; large ones are shrunk.
+    Float images are scaled to 0-255 one by one (an image on another scale must not darken
+    the rest): an image within 0-1 is multiplied by 255, any other spans 0-255 from its own
+    minimum to its maximum. Large images are shrunk.
     """
     from PIL import Image
 
     if images.dtype != torch.uint8:
-        low, high = images.min(), images.max()
-        images = ((images - low) / (high - low).clamp_min(1e-12) * 255).round().to(torch.uint8)
+        low = images.amin(dim=(1, 2, 3), keepdim=True)
+        high = images.amax(dim=(1, 2, 3), keepdim=True)
+        in_unit_range = (low >= 0) & (high <= 1)
+        low, high = torch.where(in_unit_range, 0.0, low), torch.where(in_unit_range, 1.0, high)
+        images = ((images - low) / (high - low).clamp_min(1e-12) * 255).round().clamp(0, 255).to(torch.uint8)
     arrays = images.permute(0, 2, 3, 1).numpy()
     encoded = []
     for array in arrays:
@@ -92,31 +91,3 @@ def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:
         picture.save(buffer, format="PNG")
         encoded.append(buffer.getvalue())
     return encoded
-
-
-def write_audit(
-    audit: pd.DataFrame,
-    path: str | os.PathLike,
-    metadata: dict[str, Any],
-    row_group_size: int = 65536,
-) -> Path:
-    """Write the audit as Parquet with ``metadata`` (JSON) in the file's schema.
-
-    Written to a temporary file in the same folder, then renamed over ``path``: a
-    crash or a full disk leaves any earlier audit intact.
-    """
-    first = pa.Table.from_pandas(audit.iloc[:row_group_size], preserve_index=False)
-    schema = first.schema
-    schema = schema.with_metadata(
-        {**(schema.metadata or {}), METADATA_KEY: json.dumps(metadata, default=str).encode()}
-    )
-
-    def write(tmp: str) -> None:
-        # Chunk by chunk, so that memory beyond the DataFrame itself stays flat.
-        with pq.ParquetWriter(tmp, schema) as writer:
-            writer.write_table(first.replace_schema_metadata(schema.metadata))
-            for start in range(row_group_size, len(audit), row_group_size):
-                chunk = audit.iloc[start : start + row_group_size]
-                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
-
-    return atomic_write(path, write)

@@ -27,11 +27,12 @@ image              (only for images that are not files: arrays, datasets) PNG by
 
 Its schema metadata (key ``labelclean``) holds the version, parameters, class names, data
 source, time and the estimated noise rate. :func:`review_order` is the order a reviewer should
-look at the samples in (the review app's default, shared with ``bench review``). Beside ``audit.parquet`` the review app keeps ``audit.decisions.json`` and
-exports ``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either.
+look at the samples in (the review app's default, shared with ``bench review``). Beside
+``audit.parquet`` the review app keeps ``audit.decisions.json`` and exports
+``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either.
 
-This module needs only NumPy, pandas and pyarrow: reading an audit or a review never
-loads torch or scikit-learn.
+This module needs only NumPy, pandas and pyarrow: reading or writing an audit or a review
+never loads torch or scikit-learn.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .fileio import atomic_write
+
 __all__ = [
     "AUDIT_COLUMNS",
     "DECISIONS",
@@ -62,6 +65,7 @@ __all__ = [
     "read_reviewed",
     "review_gain",
     "review_order",
+    "write_audit",
 ]
 
 AUDIT_COLUMNS = (
@@ -98,6 +102,34 @@ REVIEW_ORDERS = {  # how review_order sorts, as the review app names it
 }
 REVIEWER_PREFIX = "reviewer: "  # ``decided_by`` of a reviewed row in the corrections
 _INTEGER = re.compile(r"^-?\d+$")
+
+
+def write_audit(
+    audit: pd.DataFrame,
+    path: str | os.PathLike,
+    metadata: dict[str, Any],
+    row_group_size: int = 65536,
+) -> Path:
+    """Write the audit as Parquet with ``metadata`` (JSON) in the file's schema.
+
+    Written to a temporary file in the same folder, then renamed over ``path``: a
+    crash or a full disk leaves any earlier audit intact.
+    """
+    first = pa.Table.from_pandas(audit.iloc[:row_group_size], preserve_index=False)
+    schema = first.schema
+    schema = schema.with_metadata(
+        {**(schema.metadata or {}), METADATA_KEY: json.dumps(metadata, default=str).encode()}
+    )
+
+    def write(tmp: str) -> None:
+        # Chunk by chunk, so that memory beyond the DataFrame itself stays flat.
+        with pq.ParquetWriter(tmp, schema) as writer:
+            writer.write_table(first.replace_schema_metadata(schema.metadata))
+            for start in range(row_group_size, len(audit), row_group_size):
+                chunk = audit.iloc[start : start + row_group_size]
+                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+
+    return atomic_write(path, write)
 
 
 def read_audit_metadata(path: str | os.PathLike) -> dict[str, Any]:

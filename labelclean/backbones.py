@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,8 @@ class Backbone:
     returns ``(N, num_features)``. Images are resized so that their shorter side is
     ``resize_size``, then centre-cropped to ``crop_size`` (torchvision's evaluation
     transform). ``weights`` names the weights (for the embedding cache's key and the
-    audit); ``num_features`` is found with one forward pass when not given.
+    audit); ``num_features`` is found, and the module checked, with a forward pass on
+    two images (one tensor, one row per image, each row from its own image alone).
 
     Examples
     --------
@@ -69,8 +73,13 @@ class Backbone:
     num_features: int = field(default=0)
 
     def __post_init__(self) -> None:
-        if not self.num_features:
-            self.num_features = _output_width(self.module, self.crop_size)
+        width = _output_width(self.module, self.crop_size)
+        if self.num_features and self.num_features != width:
+            raise ValueError(
+                f"Backbone(num_features={self.num_features}), but its module returns {width} features "
+                f"per image; pass num_features={width}, or leave it out"
+            )
+        self.num_features = width
 
     @property
     def resize(self) -> Resize:
@@ -79,7 +88,7 @@ class Backbone:
 
     def pixel_normalize(self) -> nn.Module:
         """Standardisation of uint8 (0-255) pixels as the weights expect, as a module."""
-        from .training import Normalize
+        from .models import Normalize
 
         mean = torch.tensor(self.mean).reshape(1, -1, 1, 1) * 255
         std = torch.tensor(self.std).reshape(1, -1, 1, 1) * 255
@@ -90,9 +99,10 @@ class Backbone:
         return nn.Sequential(self.module, nn.Linear(self.num_features, num_classes))
 
     def fingerprint(self) -> str:
-        """Identifies the network, its weights and its preprocessing (the embedding cache's key)."""
+        """Identifies the network (its layers, its code, its weights) and its preprocessing (the cache's key)."""
         digest = hashlib.sha256()
         digest.update(repr((self.name, self.crop_size, self.resize_size, self.mean, self.std)).encode())
+        digest.update(_architecture(self.module))
         for key, value in self.module.state_dict().items():
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().numpy().tobytes())
@@ -110,20 +120,64 @@ class Backbone:
         }
 
 
+def _architecture(module: nn.Module) -> bytes:
+    """The layers with their settings, and the ``forward`` code of each module class not from torch:
+    two networks without parameters (average and max pooling, say) must not share embeddings."""
+    parts = [repr(module).encode()]
+    for kind in sorted({type(m) for m in module.modules()}, key=lambda k: (k.__module__, k.__qualname__)):
+        code = getattr(kind.forward, "__code__", None)
+        if code is not None and not kind.__module__.startswith("torch"):  # torchvision's: named by repr
+            parts += [f"{kind.__module__}.{kind.__qualname__}".encode(), _code_identity(code)]
+    return b"\0".join(parts)
+
+
+def _code_identity(code: types.CodeType) -> bytes:
+    """Bytecode, names and constants of a function, the same in every process (no addresses, no set order)."""
+    parts = [code.co_code, repr(code.co_names).encode()]
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            parts.append(_code_identity(constant))
+        elif isinstance(constant, frozenset):
+            parts.append(repr(sorted(map(repr, constant))).encode())
+        else:
+            parts.append(repr(constant).encode())
+    return b"\0".join(parts)
+
+
 def _output_width(module: nn.Module, crop_size: int) -> int:
+    """The width of the module's features, checked on two random images: one tensor ``(N, features)``,
+    one row per image, a row that depends on its image alone (in eval mode), and two images that differ."""
+    images = torch.rand(2, 3, crop_size, crop_size, generator=torch.Generator().manual_seed(0))
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            out = module(torch.zeros(1, 3, crop_size, crop_size))
+            both, first = module(images), module(images[:1])
     finally:
         module.train(was_training)
-    if out.ndim != 2:
+    if not isinstance(both, torch.Tensor):
         raise ValueError(
-            f"a backbone must return (N, features); this one returned shape {tuple(out.shape)} "
+            f"a backbone must return one tensor (N, features); this one returned a {type(both).__name__} "
+            "(wrap the module so that it returns the features alone, e.g. the first item of a tuple)"
+        )
+    if both.ndim != 2:
+        raise ValueError(
+            f"a backbone must return (N, features); this one returned shape {tuple(both.shape)} "
             "(add global pooling and a flatten)"
         )
-    return int(out.shape[1])
+    if both.shape[0] != 2:
+        raise ValueError(
+            f"a backbone must return one row per image; this one returned shape {tuple(both.shape)} "
+            "for a batch of 2 images"
+        )
+    if not torch.allclose(both[:1], first, rtol=1e-3, atol=1e-4 * (1 + float(first.abs().max()))):
+        raise ValueError(
+            "a backbone must embed each image on its own; this one's features of an image change "
+            "with the other images of its batch (it mixes the samples of a batch)"
+        )
+    if torch.equal(both[0], both[1]):
+        raise ValueError("this backbone returns the same features for two different images: it ignores them")
+    return int(both.shape[1])
 
 
 def _torchvision_names() -> list[str]:
@@ -242,20 +296,57 @@ def _set_module(model: nn.Module, dotted: str, replacement: nn.Module) -> None:
 
 def _load_local(model: nn.Module, path: Path, head: str, name: str) -> None:
     """Load a local state dict; the classifier's weights (any class count) are not needed."""
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    body = {k: v for k, v in state.items() if not k.startswith(head + ".")}
+    body = {k: v for k, v in _read_state_dict(path).items() if not k.startswith(head + ".")}
+    own = model.state_dict()
+    reshaped = [k for k, v in body.items() if k in own and own[k].shape != v.shape]
+    if reshaped:
+        first = reshaped[0]
+        raise ValueError(
+            f"{path} does not fit torchvision's {name}: {len(reshaped)} tensors have other shapes (first: "
+            f"{first} is {list(body[first].shape)} in the file, {list(own[first].shape)} in {name}); "
+            "are these the weights of another model?"
+        )
     result = model.load_state_dict(body, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith(head + ".")]
     if missing or result.unexpected_keys:
         raise ValueError(
             f"{path} does not fit torchvision's {name}: "
             f"{len(missing)} missing keys (first: {missing[:3]}), "
-            f"{len(result.unexpected_keys)} unexpected keys (first: {result.unexpected_keys[:3]})"
+            f"{len(result.unexpected_keys)} unexpected keys (first: {result.unexpected_keys[:3]}); "
+            "are these the weights of another model?"
         )
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file, read without running any of its code; refused by name otherwise."""
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise ValueError(f"weights file {path} is empty (0 bytes); download or save it again")
+    save_hint = "save the weights alone with torch.save(model.state_dict(), path)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        if found:  # labelclean never unpickles objects: that can run any code the file holds
+            raise ValueError(
+                f"weights file {path} holds a pickled {found[1]} object (a whole model saved with "
+                f"torch.save(model)?), not only tensors; labelclean reads tensors only: {save_hint}"
+            ) from None
+        raise ValueError(f"weights file {path} is not a PyTorch weights file, or it is damaged") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        reason = str(err).split(". ")[0] if str(err) else type(err).__name__
+        raise ValueError(
+            f"weights file {path} cannot be read ({reason}): it is truncated or damaged; download it again"
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(
+            f"weights file {path} holds a {type(state).__name__}, not a state dict (parameter names "
+            f"to tensors); {save_hint}"
+        )
+    return state
 
 
 class _PooledFeatures(nn.Module):

@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",
-        help="find flipped labels in scikit-learn's digits (about a minute on a laptop CPU)",
+        help="find flipped labels in scikit-learn's digits, end to end on the CPU",
     )
     demo.add_argument("--out", default="audit.parquet", help="where to write the audit")
     demo.add_argument("--noise", type=float, default=0.2, help="share of labels to flip")

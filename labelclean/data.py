@@ -9,7 +9,8 @@ Supported inputs:
 * numpy arrays or torch tensors of images (``(N, H, W)``, NHWC or NCHW; uint8 or
   float) or of feature vectors ``(N, D)``, with labels passed separately.
 
-Errors name the offending file, row, column or value.
+Errors name the offending file, row, column or value. Inputs at ``predict`` are checked
+against what ``fit`` saw (:class:`FittedInput`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import io
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from numbers import Number
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,29 +36,31 @@ from sklearn.utils import check_array
 from .images import (
     UNREADABLE,
     BadImageError,
+    OnBadImage,
     Resize,
-    check_complete,
-    decode_image,
-    decoder_threads,
+    check_all_complete,
+    decode_all,
     resize_images,
-    stack_nchw,
+    upright_size,
 )
+from .labels import check_one_label_type
 from .streaming import ImageFiles
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "BadImageError",
+    "FittedInput",
     "FolderIndex",
     "LoadedData",
     "index_image_folder",
+    "is_image_input",
     "load_data",
+    "load_new_data",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 _IMAGE_COLUMN_NAMES = ("image", "img", "path", "image_path", "filepath", "file", "filename")
 _LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
-
-OnBadImage = Literal["raise", "skip"]
 
 
 @dataclass
@@ -149,6 +150,134 @@ def load_data(
     return data
 
 
+def is_image_input(X: Any, image_column: str | None = None) -> bool:
+    """Whether ``X`` holds images rather than feature vectors, told without reading any image.
+
+    A run's plan depends on it (a CNN or an MLP, image sizes, augmentation) and comes before
+    the images are decoded, at the size the plan says. An input :func:`load_data` refuses
+    counts as features here; loading it raises the error that names what is wrong.
+    """
+    if isinstance(X, (str, os.PathLike)) or _is_hf_dataset(X):
+        return True
+    if isinstance(X, pd.DataFrame):
+        return _image_column(X, image_column) is not None
+    try:
+        return len(np.shape(X)) in (3, 4)
+    except (ValueError, TypeError):  # ragged or not an array: load_data says why
+        return False
+
+
+# --- new inputs, checked against the fitted ones -------------------------------------
+
+
+@dataclass(frozen=True)
+class FittedInput:
+    """What inputs at predict must match, as fit saw them: sample shape, decode size, pixels, columns.
+
+    ``pixel_dtype`` is "uint8" or "float32" for images (None for features); ``feature_names``
+    the columns of a DataFrame of features (None otherwise).
+    """
+
+    shape: tuple[int, ...]
+    resize: Resize | None = None
+    pixel_dtype: str | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, data: LoadedData, resize: Resize | None) -> FittedInput:
+        """What ``data``, decoded with ``resize``, asks of later inputs."""
+        return cls(
+            shape=tuple(data.inputs.shape[1:]),
+            resize=resize if data.is_image else None,
+            pixel_dtype=str(data.inputs.dtype).removeprefix("torch.") if data.is_image else None,
+            feature_names=None if data.feature_names is None else tuple(data.feature_names),
+        )
+
+    def attributes(self) -> dict[str, Any]:
+        """The estimator's fitted attributes that record this (scikit-learn's names where it has them)."""
+        record: dict[str, Any] = {"input_shape_": self.shape, "resize_": self.resize}
+        if self.pixel_dtype is not None:
+            record["pixel_dtype_"] = self.pixel_dtype
+        else:
+            record["n_features_in_"] = self.shape[0]
+        if self.feature_names is not None:
+            record["feature_names_in_"] = np.asarray(self.feature_names, dtype=object)
+        return record
+
+    @classmethod
+    def from_attributes(cls, attributes: Mapping[str, Any]) -> FittedInput:
+        """The record :meth:`attributes` (or a loaded estimator) left."""
+        names = attributes.get("feature_names_in_")
+        return cls(
+            shape=tuple(attributes["input_shape_"]),
+            resize=attributes["resize_"],
+            pixel_dtype=attributes.get("pixel_dtype_"),
+            feature_names=None if names is None else tuple(names),
+        )
+
+    def decode_size(self) -> Resize | None:
+        """New images come out at the fitted size, resized the way the training images were."""
+        if len(self.shape) != 3:
+            return None
+        fitted = self.resize or Resize(crop=self.shape[1:])
+        return fitted.exactly(self.shape[1:])
+
+    def check(self, data: LoadedData) -> None:
+        """Refuse new inputs of another shape or pixel scale; warn about unnamed columns and unread rows.
+
+        Warnings point at the caller of ``predict_proba`` or ``score`` (four frames up).
+        """
+        shape = tuple(data.inputs.shape[1:])
+        if shape != self.shape:
+            if len(shape) == 1 and len(self.shape) == 1:
+                raise ValueError(
+                    f"X has {shape[0]} features, but SLNCleaner is expecting {self.shape[0]} features as input"
+                )
+            raise ValueError(
+                f"X has samples of shape {shape}, but SLNCleaner was fitted on shape {self.shape}"
+            )
+        self._check_pixel_dtype(data)
+        if self.feature_names is not None and data.feature_names is None:
+            warnings.warn(
+                "X does not have valid feature names, but SLNCleaner was fitted with feature names; "
+                "its columns are taken in the fitted order",
+                UserWarning,
+                stacklevel=5,
+            )
+        missing = data.n_rows - len(data)
+        if missing:  # rows left out at predict (on_bad_image="skip") are named, never dropped silently
+            unread = [source for source, reason in data.skipped if reason.startswith("cannot read")]
+            warnings.warn(
+                f"{missing} of {data.n_rows} images could not be read (first: {unread[0] if unread else '?'}); "
+                "their rows of predict_proba are NaN, of predict None, and score leaves them out",
+                UserWarning,
+                stacklevel=5,
+            )
+
+    def _check_pixel_dtype(self, data: LoadedData) -> None:
+        """uint8 pixels (0-255) and float pixels (often 0-1) are on different scales: refuse a mix."""
+        given = str(data.inputs.dtype).removeprefix("torch.")
+        fitted = self.pixel_dtype
+        if fitted is None or not data.is_image or (given == "uint8") == (fitted == "uint8"):
+            return
+        if fitted == "uint8":
+            hint = "pass uint8 images, e.g. (X * 255).round().astype(np.uint8) for float images in [0, 1]"
+        else:
+            hint = "pass float images on the scale of those given to fit, e.g. X.astype(np.float32) / 255"
+        raise ValueError(
+            f"SLNCleaner was fitted on {fitted} images but X holds {given} images, whose pixels are on "
+            f"another scale (uint8: 0-255); {hint}"
+        )
+
+
+def load_new_data(X: Any, y: Any = None, *, fitted: FittedInput, **options: Any) -> LoadedData:
+    """Inputs for ``predict`` or ``score``: decoded at the fitted size, columns taken by the fitted
+    names, then checked against ``fitted``. ``options`` go to :func:`load_data`."""
+    data = load_data(X, y, image_size=fitted.decode_size(), feature_names=fitted.feature_names, **options)
+    fitted.check(data)
+    return data
+
+
 # --- labels -------------------------------------------------------------------------
 
 
@@ -179,27 +308,6 @@ def _label_array(y: Any) -> np.ndarray:
     return np.asarray(y)
 
 
-def check_one_label_type(values: Any) -> None:
-    """Refuse labels mixing strings with numbers (or other types): scikit-learn's "Unknown label type"."""
-    kinds: dict[str, set[str]] = {}
-    for value in values:
-        if value is not None:  # a missing label: reported by row later
-            kinds.setdefault(_label_kind(value), set()).add(type(value).__name__)
-    if len(kinds) > 1:
-        names = sorted(set().union(*kinds.values()))
-        raise ValueError(
-            f"Unknown label type: labels mix types {names}, e.g. 1 and '1' would be two classes; "
-            "use one type (all str or all numbers)"
-        )
-
-
-def _label_kind(value: Any) -> str:
-    """Labels of one kind sort and compare with each other: str with str, numbers with numbers."""
-    if isinstance(value, str | bytes):
-        return "str"
-    return "number" if isinstance(value, Number) else type(value).__name__
-
-
 def _check_labels_present(data: LoadedData) -> None:
     missing = pd.isna(pd.Series(data.labels, dtype=object)).to_numpy()
     if missing.any():
@@ -211,49 +319,6 @@ def _check_labels_present(data: LoadedData) -> None:
 
 
 # --- images --------------------------------------------------------------------------
-
-
-def _decode_all(
-    sources: Sequence[str],
-    readers: Sequence[Callable[[], Any]],
-    *,
-    image_size: Resize | None,
-    on_bad_image: OnBadImage,
-    verbose: bool,
-) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
-    """Decode images in threads, each sized as it decodes; returns the NCHW uint8 tensor, kept rows, skipped."""
-    from tqdm.auto import tqdm
-
-    def attempt(i: int) -> np.ndarray | BadImageError:
-        try:
-            return decode_image(sources[i], readers[i], image_size)
-        except BadImageError as err:
-            if on_bad_image == "raise":
-                raise
-            return err
-
-    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
-        results = list(
-            tqdm(
-                pool.map(attempt, range(len(sources))),
-                total=len(sources),
-                desc="decoding images",
-                disable=not verbose,
-            )
-        )
-    kept = [i for i, r in enumerate(results) if isinstance(r, np.ndarray)]
-    skipped = [(sources[i], str(r)) for i, r in enumerate(results) if not isinstance(r, np.ndarray)]
-    if not kept:
-        raise BadImageError(f"none of the {len(sources)} images could be read; first: {skipped[0][1]}")
-    arrays = [results[i] for i in kept]
-    height, width = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
-    arrays = [
-        a
-        if a.shape[:2] == (height, width)
-        else np.asarray(Image.fromarray(a).resize((width, height), Image.BILINEAR))
-        for a in arrays
-    ]
-    return stack_nchw(arrays), kept, skipped
 
 
 @dataclass
@@ -270,45 +335,96 @@ def index_image_folder(root: str | os.PathLike) -> FolderIndex:
     """List an ImageFolder tree (one sub-folder per class) or a flat folder of images.
 
     Only names are read (``os.scandir``), so indexing a million files takes seconds
-    and memory proportional to the path strings. Files without an image extension
-    are listed in ``ignored``; hidden files are skipped.
+    and memory proportional to the path strings. Hidden files are skipped; what else is
+    not read is listed in ``ignored`` with the reason: files without an image extension,
+    images beside the class folders (in no class), symbolic links that loop back to a
+    folder above them.
     """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"image folder {root} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    with os.scandir(root) as entries:
-        class_names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
-    paths: list[str] = []
-    labels: list[str] = []
-    ignored: list[tuple[str, str]] = []
-
-    def walk(folder: str, label: str, recursive: bool) -> None:
-        with os.scandir(folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    if recursive:
-                        walk(entry.path, label, recursive)
-                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                    paths.append(entry.path)
-                    labels.append(label)
-                else:
-                    ignored.append((entry.path, "not an image file extension"))
-
-    if class_names:
-        for name in class_names:
-            walk(os.path.join(root, name), name, recursive=True)
+    with os.scandir(root) as listing:
+        entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+    class_names = [e.name for e in entries if e.is_dir()]
+    walk = _FolderWalk()
+    if not class_names:
+        walk.folder(str(root), "", recursive=False)
     else:
-        walk(str(root), "", recursive=False)
-    if not paths:
+        top = root.stat()
+        for entry in entries:
+            if entry.is_dir():
+                walk.folder(
+                    entry.path, entry.name, recursive=True, above=frozenset({(top.st_dev, top.st_ino)})
+                )
+            elif _has_image_extension(entry.name):
+                walk.ignored.append(
+                    (entry.path, "an image beside the class folders, so in no class: move it into one")
+                )
+    if not walk.paths:
         raise ValueError(
             f"no images found in {root}: expected one sub-folder per class holding "
             f"{', '.join(IMAGE_EXTENSIONS)} files"
         )
-    return FolderIndex(paths, labels if class_names else None, class_names or None, ignored)
+    return FolderIndex(walk.paths, walk.labels if class_names else None, class_names or None, walk.ignored)
+
+
+@dataclass
+class _FolderWalk:
+    """The image files found so far with their labels, and what was left out and why."""
+
+    paths: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+    def folder(
+        self, folder: str, label: str, recursive: bool, above: frozenset[tuple[int, int]] = frozenset()
+    ) -> None:
+        """Every image under ``folder``, labelled ``label``; ``above``: the (device, inode) of its parents."""
+        try:
+            stat = os.stat(folder)
+            here = (stat.st_dev, stat.st_ino)
+            if here in above:
+                self.ignored.append((folder, "a symbolic link to a folder it is in (a loop): not followed"))
+                return
+            with os.scandir(folder) as listing:
+                entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as err:
+            self.ignored.append((folder, f"cannot list this folder: {err.strerror or err}"))
+            return
+        for entry in entries:
+            if entry.is_dir():
+                if recursive:
+                    self.folder(entry.path, label, recursive, above | {here})
+            elif _has_image_extension(entry.name):
+                self.paths.append(entry.path)
+                self.labels.append(label)
+            else:
+                self.ignored.append((entry.path, "not an image file extension"))
+
+
+def _has_image_extension(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _check_utf8_names(paths: Sequence[str]) -> None:
+    """A name in another encoding (e.g. Latin-1) cannot go into the audit: say so before any training."""
+    bad = [path for path in paths if not _is_utf8(path)]
+    if bad:
+        raise ValueError(
+            f"the file name {os.fsencode(bad[0])!r} is not valid UTF-8 (it was written in another "
+            f"encoding, e.g. Latin-1), so it cannot be written into the audit; rename it, e.g. with "
+            f"`convmv -f latin1 -t utf-8 --notest FILE` ({len(bad)} of {len(paths)} file names are not UTF-8)"
+        )
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the name, kept by Python as lone surrogates
+        return False
+    return True
 
 
 def _load_image_files(
@@ -316,49 +432,43 @@ def _load_image_files(
 ) -> tuple[torch.Tensor | ImageFiles, list[int], list[tuple[str, str]]]:
     """Decode into memory, or keep on disk when the decoded images would pass ``memory_limit``.
 
-    The decoded size is the source size (read from a sample of headers) after ``image_size``.
+    The decoded size is the most common size after ``image_size``, of a sample of headers.
+    File names are checked first: one that cannot go into the audit stops here, not after training.
     """
+    _check_utf8_names([str(p) for p in paths if p is not None])
     resize = options["image_size"]
     size = None
     if memory_limit is not None:
         sample = [p for p in paths[:: max(1, len(paths) // 200)] if p is not None]
-        size = _most_common_size(sample)
-        if size is not None and resize is not None:
-            size = resize.output_size(*size)
+        size = _most_common_size(sample, resize)
     if memory_limit is None or size is None or len(paths) * 3 * size[0] * size[1] <= memory_limit:
-        return _decode_all(sources, [_file_reader(p) for p in paths], **options)
+        return decode_all(sources, [_file_reader(p) for p in paths], **options)
 
     # Too big to hold: read every file through once now (truncated ones included), decode batches later.
-    def unreadable(i: int) -> str | None:
-        try:
-            check_complete(sources[i], _file_reader(paths[i])())
-        except BadImageError as err:
-            if options["on_bad_image"] == "raise":
-                raise
-            return str(err)
-        return None
-
-    with ThreadPoolExecutor(max_workers=decoder_threads()) as pool:
-        problems = list(pool.map(unreadable, range(len(paths))))
+    readers = [_file_reader(p) for p in paths]
+    problems = check_all_complete(sources, readers, resize=resize, on_bad_image=options["on_bad_image"])
     kept = [i for i, problem in enumerate(problems) if problem is None]
     skipped = [(sources[i], problem) for i, problem in enumerate(problems) if problem is not None]
     exact = Resize(crop=tuple(size)) if resize is None else resize.exactly(size)  # one size for every batch
     return ImageFiles([str(paths[i]) for i in kept], exact), kept, skipped
 
 
-def _most_common_size(paths: Sequence[Path]) -> tuple[int, int] | None:
+def _most_common_size(paths: Sequence[Path], resize: Resize | None) -> tuple[int, int] | None:
+    """The size most images decode at (as training in memory counts it), from their headers."""
     sizes = Counter()
     for path in paths:
         with (
             contextlib.suppress(*UNREADABLE),
-            Image.open(path) as image,
+            Image.open(_regular_file(path)) as image,
         ):
-            sizes[(image.height, image.width)] += 1
+            size = upright_size(image)
+            sizes[size if resize is None else resize.output_size(*size)] += 1
     return sizes.most_common(1)[0][0] if sizes else None
 
 
 def _from_folder(root: Path, **options: Any) -> LoadedData:
     index = index_image_folder(root)
+    _warn_left_out(root, index)
     files = [Path(p) for p in index.paths]
     tensor, kept, skipped = _load_image_files(files, index.paths, **options)
     return LoadedData(
@@ -373,12 +483,37 @@ def _from_folder(root: Path, **options: Any) -> LoadedData:
     )
 
 
+def _warn_left_out(root: Path, index: FolderIndex) -> None:
+    """What an image folder holds but will not be read is said, never dropped silently."""
+    if index.ignored:
+        source, reason = index.ignored[0]
+        warnings.warn(
+            f"{len(index.ignored)} files or folders in {root} are left out (listed in skipped_); "
+            f"first: {source}: {reason}",
+            UserWarning,
+            stacklevel=5,
+        )
+    empty = [name for name in index.class_names or () if name not in set(index.labels or ())]
+    if empty:
+        warnings.warn(
+            f"class folders with no image in {root} are not classes: {empty}; put their images in "
+            f"them (as {', '.join(IMAGE_EXTENSIONS)} files), or remove them",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
 def _file_reader(path: Path | None) -> Callable[[], Any]:
-    return lambda: path if path is not None else _raise_missing()
+    return lambda: _regular_file(path)
 
 
-def _raise_missing() -> Any:
-    raise FileNotFoundError("no image (the path or image is missing)")
+def _regular_file(path: Path | None) -> Path:
+    """The path for PIL to open: only a regular file (reading a named pipe would wait forever)."""
+    if path is None:
+        raise FileNotFoundError("no image (the path or image is missing)")
+    if path.exists() and not path.is_file():
+        raise OSError(f"not a regular file (a folder, named pipe, socket or device): {path}")
+    return path
 
 
 def _bytes_reader(data: bytes) -> Callable[[], Any]:
@@ -454,7 +589,7 @@ def _from_hf_dataset(
             readers.append(_bytes_reader(data))
         else:
             readers.append(_file_reader(Path(path) if path else None))
-    tensor, kept, skipped = _decode_all(sources, readers, **options)
+    tensor, kept, skipped = decode_all(sources, readers, **options)
     labels = None if label_col is None else np.asarray(ds[label_col])
     label_feature = features.get(label_col) if label_col else None
     class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
@@ -497,12 +632,11 @@ def _from_dataframe(
 ) -> LoadedData:
     """``feature_names``: the feature columns of a fitted model, never taken for a label or image column."""
     columns = [str(c) for c in df.columns]
-    where = f"the DataFrame (columns {columns})"
+    where = _frame_where(df)
     fitted = set(feature_names if feature_names is not None else ())
     label_names = [c for c in _LABEL_COLUMN_NAMES if c not in fitted]
-    image_names = [c for c in _IMAGE_COLUMN_NAMES if c not in fitted]
     label_col = _pick_column(columns, label_column, label_names, "label", where, unique=True)
-    image_col = _pick_column(columns, image_column, image_names, "image", where)
+    image_col = _image_column(df, image_column, fitted)
     labels = None if label_col is None else df[label_col].to_numpy()
     row_ids = [str(i) for i in df.index]
     if image_col is None:  # numeric feature columns
@@ -536,6 +670,16 @@ def _from_dataframe(
         skipped=skipped,
         n_rows=len(df),
     )
+
+
+def _frame_where(df: pd.DataFrame) -> str:
+    return f"the DataFrame (columns {[str(c) for c in df.columns]})"
+
+
+def _image_column(df: pd.DataFrame, named: str | None, fitted: set[str] | None = None) -> str | None:
+    """The image-path column: the one named, else the first usual name that is not a fitted feature."""
+    names = [c for c in _IMAGE_COLUMN_NAMES if c not in (fitted or set())]
+    return _pick_column([str(c) for c in df.columns], named, names, "image", _frame_where(df))
 
 
 def _fitted_feature_columns(features: pd.DataFrame, names: Sequence[str], where: str) -> pd.DataFrame:

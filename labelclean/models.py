@@ -1,22 +1,84 @@
-"""Networks labelclean can train, by name.
+"""Networks labelclean can train, by name, each behind the input normalisation it carries.
 
-``"auto"`` picks :func:`mlp` for feature vectors, the paper's :func:`wrn28_2` for
-images on a GPU and :func:`cnn_small` (minutes on a 2-core CPU for CIFAR-sized
-images) for images on the CPU. Any ``torch.nn.Module`` mapping a batch to logits
-can be used instead of a name, and any torchvision classification model name
-(``"resnet50"``, ``"efficientnet_b0"``, ...) is a pretrained backbone
-(:mod:`labelclean.backbones`).
+:func:`mlp` for feature vectors, the paper's :func:`wrn28_2` for images, and
+:func:`cnn_small`, small enough to train on CIFAR-sized images on a CPU; which one
+``model="auto"`` means is the run's plan's to say (:mod:`labelclean.recipes`). Any
+``torch.nn.Module`` mapping a batch to logits can be used instead of a name, and any
+torchvision classification model name (``"resnet50"``, ``"efficientnet_b0"``, ...) is a
+pretrained backbone (:mod:`labelclean.backbones`).
+
+Every trained network starts with a :class:`Normalize` fitted on its training inputs, so a
+saved model carries its own preprocessing.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "build_model", "cnn_small", "mlp", "resnet50", "wrn28_2"]
+if TYPE_CHECKING:
+    from .backbones import Backbone
+
+__all__ = [
+    "MODELS",
+    "Normalize",
+    "build_model",
+    "build_network",
+    "cnn_small",
+    "mlp",
+    "resnet50",
+    "with_normalization",
+    "wrn28_2",
+]
+
+
+class Normalize(nn.Module):
+    """Casts to float and standardises with stored per-channel (or per-feature) statistics.
+
+    Kept inside the model so that a saved model carries its own preprocessing.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+
+    @classmethod
+    def fit(cls, inputs: torch.Tensor) -> Normalize:
+        """Statistics over every axis except the channel (images) or feature axis."""
+        dims = [0, 2, 3] if inputs.ndim == 4 else [0]
+        shape = (1, -1, 1, 1) if inputs.ndim == 4 else (1, -1)
+        # Chunked so that a large uint8 set is never copied to float all at once.
+        total = torch.zeros(inputs.shape[1], dtype=torch.float64)
+        total_sq = torch.zeros_like(total)
+        count = 0
+        for chunk in inputs.split(4096):
+            chunk = chunk.double()
+            total += chunk.sum(dim=dims)
+            total_sq += (chunk**2).sum(dim=dims)
+            count += chunk.numel() // inputs.shape[1]
+        mean = total / count
+        std = (total_sq / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
+        return cls(mean.reshape(shape), std.reshape(shape))
+
+    @classmethod
+    def placeholder(cls, input_shape: tuple[int, ...]) -> Normalize:
+        """A Normalize of the right shape for inputs of ``input_shape``, whose statistics saved weights overwrite."""
+        shape = (1, input_shape[0], 1, 1) if len(input_shape) == 3 else (1, input_shape[0])
+        return cls(torch.zeros(shape), torch.ones(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self.mean) / self.std
+
+
+def with_normalization(network: nn.Module, inputs: torch.Tensor) -> nn.Sequential:
+    """``network`` behind a :class:`Normalize` fitted on ``inputs``: the model carries its preprocessing."""
+    return nn.Sequential(Normalize.fit(inputs), network)
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -118,15 +180,6 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def resolve_model_name(name: str, *, is_image: bool, device: torch.device) -> str:
-    """The registered name ``"auto"`` stands for on this input and device."""
-    if name != "auto":
-        return name
-    if not is_image:
-        return "mlp"
-    return "wrn28_2" if device.type == "cuda" else "cnn_small"
-
-
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     """Build a registered model for inputs of ``input_shape`` (C, H, W) or (D,)."""
     if name not in MODELS:
@@ -138,3 +191,26 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...]) -> nn
     if len(input_shape) != 3:
         raise ValueError(f"{name!r} takes images, got inputs of shape {input_shape}")
     return MODELS[name](num_classes, in_channels=input_shape[0])
+
+
+def build_network(
+    network: str,
+    num_classes: int,
+    inputs: torch.Tensor,
+    *,
+    module: nn.Module | None = None,
+    backbone: Backbone | None = None,
+) -> nn.Sequential:
+    """A fresh network for ``inputs``, its input preprocessing inside (so a saved model carries it).
+
+    ``network`` is a registered name, ``"module"`` (a copy of ``module``) or ``"backbone"``
+    (``backbone`` fine-tuned whole, with a new classifier behind its pixel normalisation).
+    """
+    if network == "backbone":
+        return nn.Sequential(backbone.pixel_normalize(), copy.deepcopy(backbone).classifier(num_classes))
+    fresh = (
+        copy.deepcopy(module)
+        if network == "module"
+        else build_model(network, num_classes, tuple(inputs.shape[1:]))
+    )
+    return with_normalization(fresh, inputs)

@@ -1,4 +1,4 @@
-"""Default training settings, one recipe per kind of run; SLNCleaner's "auto" parameters read them.
+"""Every "auto" of a run decided in one place: a recipe per kind of run, and the run's plan.
 
 =============  ==============================================================  =========================
 kind           when                                                            source
@@ -8,15 +8,45 @@ scratch_cpu    images, a CNN trained from scratch on the CPU                    
 features       feature vectors, or images embedded by a frozen backbone        benchmarks/results/head-tuning.md
 finetune       a pretrained backbone fine-tuned whole                          the paper, Appendix B.2 (Clothing1M)
 =============  ==============================================================  =========================
+
+:func:`plan_run` takes SLNCleaner's parameters and what the data is, and returns the run's
+:class:`Plan`: device, precision, network, image size, fine-tune mode, memory mode and every
+training setting. Nothing else decides a default: the estimator follows the plan, and the
+benchmark presets (:mod:`labelclean.bench.presets`) plan their runs from these recipes too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
+import torch
+from torch import nn
+
+from ._params import AUTO
+from .images import Resize
+from .method import momentum_for_steps, training_steps
 from .selection import SIGMA_CANDIDATES
+from .training import TrainingConfig
 
-__all__ = ["RECIPES", "Recipe", "recipe_kind"]
+if TYPE_CHECKING:
+    from .backbones import Backbone
+
+__all__ = [
+    "RECIPES",
+    "SCRATCH_SIDE",
+    "Plan",
+    "Recipe",
+    "RunFacts",
+    "crop_padding",
+    "plan_run",
+    "pretrained_backbone",
+    "recipe_kind",
+]
+
+# From-scratch CNNs train at CIFAR's size: larger images are resized down to it, smaller ones kept.
+SCRATCH_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -30,6 +60,7 @@ class Recipe:
     resized crop, for pretrained backbones), or "none"; all but "none" add flips.
     """
 
+    name: str
     epochs: int
     lr: float
     sigma: float | tuple[float, ...]
@@ -40,27 +71,38 @@ class Recipe:
     augment: str = "crop"
 
     def correction_epoch(self, epochs: int) -> int:
+        """The 0-based epoch from which label correction runs, in a run of ``epochs``."""
         if isinstance(self.correction_start, float):
             return round(epochs * self.correction_start)
         return min(self.correction_start, epochs - 1)
 
 
 RECIPES = {
-    "scratch_gpu": Recipe(epochs=300, lr=0.001, sigma=0.5, batch_size=128, weight_decay=5e-4),
-    "scratch_cpu": Recipe(epochs=40, lr=0.02, sigma=0.2, batch_size=128, weight_decay=5e-4),
-    "features": Recipe(
-        epochs=15, lr=0.02, sigma=SIGMA_CANDIDATES, batch_size=128, weight_decay=5e-4, augment="none"
-    ),
-    "finetune": Recipe(
-        epochs=10,
-        lr=0.001,
-        sigma=0.2,
-        batch_size=32,
-        weight_decay=1e-3,
-        correction_start=1,
-        lr_drops=(5,),
-        augment="resized_crop",
-    ),
+    recipe.name: recipe
+    for recipe in (
+        Recipe("scratch_gpu", epochs=300, lr=0.001, sigma=0.5, batch_size=128, weight_decay=5e-4),
+        Recipe("scratch_cpu", epochs=40, lr=0.02, sigma=0.2, batch_size=128, weight_decay=5e-4),
+        Recipe(
+            "features",
+            epochs=15,
+            lr=0.02,
+            sigma=SIGMA_CANDIDATES,
+            batch_size=128,
+            weight_decay=5e-4,
+            augment="none",
+        ),
+        Recipe(
+            "finetune",
+            epochs=10,
+            lr=0.001,
+            sigma=0.2,
+            batch_size=32,
+            weight_decay=1e-3,
+            correction_start=1,
+            lr_drops=(5,),
+            augment="resized_crop",
+        ),
+    )
 }
 
 
@@ -71,3 +113,243 @@ def recipe_kind(*, is_image: bool, finetune: str | None, device_type: str) -> st
     if finetune == "full":
         return "finetune"
     return "scratch_cpu" if device_type == "cpu" else "scratch_gpu"
+
+
+def crop_padding(side: int) -> int:
+    """Reflect padding of a random crop: 1/8 of the image side (CIFAR's 4 of 32), at least a pixel."""
+    return max(1, round(side / 8))
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a plan depends on besides the parameters: the data's kind and what "auto" means here.
+
+    ``is_image``: images rather than feature vectors (:func:`labelclean.data.is_image_input`);
+    ``default_device``: this machine's device for ``device="auto"``; ``default_cache_dir``: its
+    embedding cache for ``cache_dir="auto"``.
+    """
+
+    is_image: bool
+    default_device: str
+    default_cache_dir: str | None = None
+
+    @classmethod
+    def here(cls, *, is_image: bool) -> RunFacts:
+        """The facts of a run on this machine (the one place a plan's inputs read the environment)."""
+        from .device import default_device
+        from .embeddings import default_cache_dir
+
+        return cls(
+            is_image=is_image,
+            default_device=str(default_device()),
+            default_cache_dir=str(default_cache_dir()),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's every setting, with no "auto" left: what :func:`plan_run` decided.
+
+    ``model`` is the name recorded for the network (a registered name, a torchvision model
+    name, a Backbone's or a module's class name); ``network`` what is built for each training
+    run: a registered name, "module" (a copy of the given module) or "backbone" (the
+    pretrained backbone with a new classifier). ``image_size``: how images decode (None: at
+    their own size). ``memory_limit``: bytes of decoded images held in memory, beyond which
+    image files stay on disk (0: every file does). ``cache_dir``: where a frozen backbone's
+    embeddings are cached (None: nowhere, or no frozen backbone). ``sigma`` as a tuple: candidates chosen
+    on held-out noisy labels. ``momentum`` None: sized to each training run's steps
+    (:func:`labelclean.method.momentum_for_steps`). ``augment``: "crop" (reflect padding of
+    :func:`crop_padding`), "resized_crop" or "none"; the first two add flips. ``bf16``: bf16
+    autocast of the forward pass, None for the "auto" precision (on CUDA, not on the CPU).
+    """
+
+    recipe: str
+    device: str
+    model: str
+    network: str
+    finetune: str | None
+    image_size: Resize | None
+    memory_limit: int
+    cache_dir: str | None
+    epochs: int
+    lr: float
+    lr_drops: tuple[int, ...]
+    batch_size: int
+    weight_decay: float
+    sigma: float | tuple[float, ...]
+    momentum: float | None
+    correction_start: int | None
+    augment: str
+    compile: bool
+    bf16: bool | None
+
+    @property
+    def precision(self) -> str:
+        """The forward pass's arithmetic on this plan's device: "bf16" or "fp32"."""
+        on = self.bf16 if self.bf16 is not None else torch.device(self.device).type == "cuda"
+        return "bf16" if on else "fp32"
+
+    def training_config(self, n_samples: int, sample_shape: tuple[int, ...], sigma: float) -> TrainingConfig:
+        """The loop's settings for one training run on ``n_samples`` of ``sample_shape`` with ``sigma``."""
+        augment = len(sample_shape) == 3 and self.augment != "none"
+        if self.momentum is None:
+            momentum = momentum_for_steps(training_steps(self.epochs, n_samples, self.batch_size))
+        else:
+            momentum = self.momentum
+        return TrainingConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            weight_decay=self.weight_decay,
+            sigma=sigma,
+            momentum=momentum,
+            correction_start=self.correction_start,
+            crop_padding=crop_padding(sample_shape[-1]) if augment and self.augment == "crop" else 0,
+            resized_crop=augment and self.augment == "resized_crop",
+            flip=augment,
+            lr_drops=self.lr_drops,
+            compile=self.compile,
+            bf16=self.bf16,
+        )
+
+    def check_images(self, sample_shape: tuple[int, ...]) -> None:
+        """Refuse images a random crop cannot pad (reflect padding needs 2 pixels a side), before training."""
+        if len(sample_shape) == 3 and self.augment == "crop" and min(sample_shape[-2:]) < 2:
+            height, width = sample_shape[-2:]
+            raise ValueError(
+                f"images of {height} x {width} pixels are too small for random-crop augmentation, which "
+                "needs 2 pixels or more on each side; pass augment=False, or image_size=(height, width) "
+                "to resize them"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-able values (the audit's metadata records it), its precision included."""
+        return {**asdict(self), "precision": self.precision}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Plan:
+        """The plan :meth:`to_dict` recorded."""
+        fields = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+        size = fields["image_size"]
+        sigma = fields["sigma"]
+        return cls(
+            **{
+                **fields,
+                "image_size": None if size is None else Resize(**{**size, "crop": tuple(size["crop"])}),
+                "lr_drops": tuple(fields["lr_drops"]),
+                "sigma": tuple(sigma) if isinstance(sigma, list) else sigma,
+            }
+        )
+
+
+def plan_run(
+    params: Mapping[str, Any],
+    facts: RunFacts,
+    *,
+    backbone: Backbone | None = None,
+    recipe: Recipe | None = None,
+) -> Plan:
+    """The whole plan of a run, from SLNCleaner's ``params`` and the ``facts`` of its data and machine.
+
+    ``backbone``: the pretrained backbone ``params["model"]`` names or is (None to train from
+    scratch). Each "auto" takes the value of the run's recipe (:func:`recipe_kind`), or of
+    ``recipe`` when given (the benchmark presets). Pure: it reads its arguments and nothing else.
+    """
+    device = torch.device(facts.default_device if _is_auto(params["device"]) else params["device"])
+    finetune = _finetune(params["finetune"], backbone, device)
+    if recipe is None:
+        recipe = RECIPES[recipe_kind(is_image=facts.is_image, finetune=finetune, device_type=device.type)]
+    model, network = _network_choice(
+        params["model"], backbone, finetune, is_image=facts.is_image, device=device
+    )
+
+    def pick(name: str) -> Any:
+        return getattr(recipe, name) if _is_auto(params[name]) else params[name]
+
+    epochs, sigma = int(pick("epochs")), pick("sigma")
+    correction_start = params["correction_start"]
+    return Plan(
+        recipe=recipe.name,
+        device=str(device),
+        model=model,
+        network=network,
+        finetune=finetune,
+        image_size=_decode_size(params["image_size"], params["model"], backbone) if facts.is_image else None,
+        # Embedding reads each file once, batch by batch: nothing to hold in memory.
+        memory_limit=0 if finetune == "head" else int(params["memory_limit_gb"] * 2**30),
+        cache_dir=_cache_dir(params["cache_dir"], facts.default_cache_dir) if finetune == "head" else None,
+        epochs=epochs,
+        lr=float(pick("lr")),
+        lr_drops=recipe.lr_drops if _is_auto(params["lr"]) else (),
+        batch_size=int(pick("batch_size")),
+        weight_decay=float(pick("weight_decay")),
+        sigma=tuple(map(float, sigma)) if isinstance(sigma, (list, tuple)) else float(sigma),
+        momentum=None if _is_auto(params["momentum"]) else float(params["momentum"]),
+        correction_start=recipe.correction_epoch(epochs) if _is_auto(correction_start) else correction_start,
+        augment=recipe.augment if params["augment"] else "none",
+        compile=params["compile"],
+        bf16=None if _is_auto(params["precision"]) else params["precision"] == "bf16",
+    )
+
+
+def pretrained_backbone(model: Any, weights: Any) -> Backbone | None:
+    """The pretrained backbone ``model`` names (a torchvision model) or is; None to train from scratch.
+
+    Built before the plan, which takes the image size from the backbone's weights. ``weights``
+    "auto": torchvision's "DEFAULT" weights of the model.
+    """
+    from .backbones import Backbone, is_torchvision_model, torchvision_backbone
+
+    if isinstance(model, Backbone):
+        return model
+    if is_torchvision_model(model):
+        return torchvision_backbone(model, "DEFAULT" if _is_auto(weights) else weights)
+    return None
+
+
+def _is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == AUTO
+
+
+def _finetune(finetune: str, backbone: Backbone | None, device: torch.device) -> str | None:
+    """How a pretrained backbone trains: the whole network on a GPU, a head on its embeddings on the CPU."""
+    if backbone is None:
+        return None
+    if _is_auto(finetune):
+        return "full" if device.type == "cuda" else "head"
+    return finetune
+
+
+def _cache_dir(cache_dir: Any, default: str | None) -> str | None:
+    if cache_dir is None:
+        return None
+    return default if _is_auto(cache_dir) else str(cache_dir)
+
+
+def _network_choice(
+    model: Any, backbone: Backbone | None, finetune: str | None, *, is_image: bool, device: torch.device
+) -> tuple[str, str]:
+    """The network's recorded name, and what is built: a registered name, "module" or "backbone"."""
+    if backbone is not None:
+        name = backbone.name if model is backbone else str(model)
+        return name, "backbone" if finetune == "full" else "mlp"
+    if isinstance(model, nn.Module):
+        return type(model).__name__, "module"
+    if not _is_auto(model):
+        name = model
+    elif not is_image:
+        name = "mlp"
+    else:  # the paper's network where a GPU trains it, a small CNN on the CPU
+        name = "wrn28_2" if device.type == "cuda" else "cnn_small"
+    return name, name
+
+
+def _decode_size(image_size: Any, model: Any, backbone: Backbone | None) -> Resize | None:
+    """How images are sized as they decode (see SLNCleaner's ``image_size``)."""
+    if image_size is None or (_is_auto(image_size) and isinstance(model, nn.Module)):
+        return None  # a custom module takes the images at their decoded size
+    if not _is_auto(image_size):
+        return Resize(crop=(int(image_size[0]), int(image_size[1])))
+    if backbone is not None:
+        return backbone.resize
+    return Resize(crop=(SCRATCH_SIDE, SCRATCH_SIDE), shorter=SCRATCH_SIDE, only_larger=True)

@@ -20,10 +20,10 @@ from sklearn.model_selection import train_test_split
 
 __all__ = ["SIGMA_CANDIDATES", "SigmaSearch", "choose_sigma", "held_out_split"]
 
-# The paper's grid {0.1, 0.2, 0.5, 1} and 2, less the two smallest: a head on feature
-# vectors memorises wrong labels below 0.5 (on digits features at 20% noise the held-out
-# score still picks 0.1, and the audit then flags 34 of 274 flips), and on the CIFAR-10
-# embeddings no noise rate chose them (benchmarks/results/head-tuning.md).
+# The paper's grid {0.1, 0.2, 0.5, 1} and 2, less the two smallest: below 0.5 a head on
+# feature vectors memorises the wrong labels it should flag, and the held-out score of the
+# noisy labels cannot see that (it may still prefer the smallest sigma) while the audit then
+# misses most flips; the measurements are in benchmarks/results/head-tuning.md.
 SIGMA_CANDIDATES = (0.5, 1.0, 2.0)
 
 

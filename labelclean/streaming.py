@@ -22,13 +22,13 @@ from .images import Resize, decode_image, decoder_threads, stack_nchw
 
 
 class ImageFiles:
-    """Lazily decoded RGB images, all sized by ``resize`` to ``resize.crop``, indexable by
+    """Lazily decoded RGB images, all sized by ``resize`` (to ``final``, else ``crop``), indexable by
     int tensors, slices and lists."""
 
     def __init__(self, paths: Sequence[str], resize: Resize, workers: int | None = None):
         self.paths = list(paths)
         self.resize = resize
-        self.size = resize.crop
+        self.size = resize.final or resize.crop
         self.workers = workers or decoder_threads()
         self._pool = ThreadPoolExecutor(self.workers)
 

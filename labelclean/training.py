@@ -15,7 +15,6 @@ model). A variant overrides only what differs and keeps autocast and distributed
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import os
 import time
@@ -28,21 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import distributed, method
-from .fileio import atomic_write
-from .streaming import ImageFiles, prefetch
+from . import checkpoint, distributed, method
+from .augment import random_crop, random_flip, random_resized_crop
+from .device import autocast
+from .streaming import prefetch
 
-__all__ = [
-    "Callback",
-    "Normalize",
-    "ProgressBar",
-    "Trainer",
-    "TrainingConfig",
-    "random_crop",
-    "random_flip",
-    "random_resized_crop",
-    "with_normalization",
-]
+__all__ = ["Callback", "ProgressBar", "Trainer", "TrainingConfig", "predict_logits", "predict_proba"]
 
 
 @dataclass(frozen=True)
@@ -74,94 +64,6 @@ class TrainingConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class Normalize(nn.Module):
-    """Casts to float and standardises with stored per-channel (or per-feature) statistics.
-
-    Kept inside the model so that a saved model carries its own preprocessing.
-    """
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
-        super().__init__()
-        self.register_buffer("mean", mean.float())
-        self.register_buffer("std", std.float())
-
-    @classmethod
-    def fit(cls, inputs: torch.Tensor) -> Normalize:
-        """Statistics over every axis except the channel (images) or feature axis."""
-        dims = [0, 2, 3] if inputs.ndim == 4 else [0]
-        shape = (1, -1, 1, 1) if inputs.ndim == 4 else (1, -1)
-        # Chunked so that a large uint8 set is never copied to float all at once.
-        total = torch.zeros(inputs.shape[1], dtype=torch.float64)
-        total_sq = torch.zeros_like(total)
-        count = 0
-        for chunk in inputs.split(4096):
-            chunk = chunk.double()
-            total += chunk.sum(dim=dims)
-            total_sq += (chunk**2).sum(dim=dims)
-            count += chunk.numel() // inputs.shape[1]
-        mean = total / count
-        std = (total_sq / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
-        return cls(mean.reshape(shape), std.reshape(shape))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() - self.mean) / self.std
-
-
-def with_normalization(network: nn.Module, inputs: torch.Tensor) -> nn.Sequential:
-    """``network`` behind a :class:`Normalize` fitted on ``inputs``: the model carries its preprocessing."""
-    return nn.Sequential(Normalize.fit(inputs), network)
-
-
-def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Flip a random half of a batch of images horizontally."""
-    mask = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
-    return torch.where(mask[:, None, None, None], images.flip(-1), images)
-
-
-def random_resized_crop(
-    images: torch.Tensor,
-    scale: tuple[float, float] = (0.25, 1.0),
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """A random box of each image (``scale`` of its area, aspect ``ratio``) resized back to its size.
-
-    torchvision's RandomResizedCrop for a whole batch at once, one bilinear
-    ``roi_align`` instead of a loop over images.
-    """
-    from torchvision.ops import roi_align
-
-    n, _, h, w = images.shape
-    device = images.device
-    area = torch.empty(n, device=device).uniform_(*scale, generator=generator) * h * w
-    log_ratio = torch.empty(n, device=device).uniform_(*np.log(ratio), generator=generator)
-    aspect = log_ratio.exp()
-    box_w = (area * aspect).sqrt().clamp(1, w)
-    box_h = (area / aspect).sqrt().clamp(1, h)
-    x0 = torch.rand(n, generator=generator, device=device) * (w - box_w)
-    y0 = torch.rand(n, generator=generator, device=device) * (h - box_h)
-    boxes = torch.stack([torch.arange(n, device=device, dtype=x0.dtype), x0, y0, x0 + box_w, y0 + box_h], 1)
-    return roi_align(images, boxes.to(images.dtype), output_size=(h, w), sampling_ratio=1, aligned=True)
-
-
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crops of the original size after reflect-padding by ``padding`` pixels.
-
-    One gather for the whole batch: no Python loop over images.
-    """
-    if padding == 0:
-        return images
-    n, c, h, w = images.shape
-    padded = F.pad(images, (padding,) * 4, mode="reflect")
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=images.device)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=images.device)
-    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, None, :]
-    batch = torch.arange(n, device=images.device)[:, None, None, None]
-    channel = torch.arange(c, device=images.device)[None, :, None, None]
-    return padded[batch, channel, rows, cols]
 
 
 class Callback:
@@ -223,8 +125,6 @@ class Trainer:
     callbacks: list[Callback] = field(default_factory=list)
     checkpoint_dir: str | os.PathLike | None = None
 
-    CHECKPOINT_FILE = "checkpoint.pt"
-
     def fit(
         self,
         inputs: torch.Tensor,
@@ -239,7 +139,7 @@ class Trainer:
         self._setup(inputs, labels, num_classes)
         self.fixed = torch.zeros(len(labels), dtype=torch.bool) if fixed is None else fixed.bool()
         self.fixed = self.fixed.to(self.device)
-        self._resume()
+        checkpoint.resume(self, self.checkpoint_path)
         for callback in self.callbacks:
             callback.on_train_begin(self)
         for epoch in range(len(self.history), self.config.epochs):
@@ -325,7 +225,7 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(self, record)
         self.history.append(record)
-        self._save_checkpoint()
+        checkpoint.save(self, self.checkpoint_path)
         return record
 
     def epoch_order(self) -> torch.Tensor:
@@ -423,7 +323,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict` of a run on the same data, labels, seed and settings."""
-        differences = fingerprint_differences(state.get("fingerprint", {}), self._fingerprint())
+        differences = checkpoint.fingerprint_differences(state.get("fingerprint", {}), self._fingerprint())
         if differences:
             raise ValueError(f"it was written by another run: {'; '.join(differences)}")
         self.history = state["history"]
@@ -435,41 +335,13 @@ class Trainer:
 
     @property
     def checkpoint_path(self) -> Path | None:
-        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / self.CHECKPOINT_FILE
-
-    def _resume(self) -> None:
-        path = self.checkpoint_path
-        if path is None or not path.exists():
-            return
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        try:
-            self.load_state_dict(state)
-        except ValueError as err:
-            raise ValueError(
-                f"cannot resume from {path}: {err}. Nothing was trained or deleted; to start afresh, "
-                f"use a new checkpoint_dir or delete {path}"
-            ) from None
-
-    def _save_checkpoint(self) -> None:
-        if self.checkpoint_path is not None and distributed.is_main():
-            state = self.state_dict()
-            atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
-        distributed.barrier()
+        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / checkpoint.CHECKPOINT_FILE
 
     def _fingerprint(self) -> dict[str, Any]:
-        """What makes a checkpoint this run's: the samples, every label, the seed, every setting
-        and the network's layout. Hashed once per fit, and only when checkpointing."""
+        """This run's fingerprint (:func:`labelclean.checkpoint.run_fingerprint`), hashed once per fit
+        and only when checkpointing."""
         if self._run_fingerprint is None:
-            layout = [(name, tuple(p.shape)) for name, p in self.model.state_dict().items()]
-            self._run_fingerprint = {
-                "samples": data_digest(self.inputs),
-                "labels": data_digest(self.labels),
-                "fixed": data_digest(self.fixed),
-                "classes": self.given_onehot.shape[1],
-                "seed": self.seed,
-                "config": self.config.to_dict(),
-                "network": f"{type(self.model).__name__} {_digest(repr(layout).encode())}",
-            }
+            self._run_fingerprint = checkpoint.run_fingerprint(self)
         return self._run_fingerprint
 
     @torch.no_grad()
@@ -493,53 +365,6 @@ class Trainer:
         self.targets = method.corrected_targets(self.given_onehot, logits.softmax(1), weights)
 
 
-_FINGERPRINT_PARTS = {
-    "samples": "the samples differ",
-    "labels": "the labels differ",
-    "fixed": "the reviewed samples differ",
-    "classes": "the number of classes differs",
-    "seed": "the random seed differs (random_state)",
-    "network": "the network differs",
-}
-
-
-def fingerprint_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """What differs between two runs' fingerprints, in words (empty when they are the same run)."""
-    differences = [text for key, text in _FINGERPRINT_PARTS.items() if saved.get(key) != current.get(key)]
-    old, new = saved.get("config", {}), current.get("config", {})
-    changed = [
-        f"{k} {old.get(k)!r} -> {new.get(k)!r}"
-        for k in sorted(set(old) | set(new))
-        if old.get(k) != new.get(k)
-    ]
-    if changed:
-        differences.append("the settings differ: " + ", ".join(changed))
-    return differences
-
-
-def data_digest(inputs: torch.Tensor | ImageFiles) -> str:
-    """A hash of the samples: a tensor's bytes (read in chunks), or files' paths, sizes and mtimes."""
-    if isinstance(inputs, ImageFiles):
-        return inputs.digest()
-    hasher = hashlib.blake2b(f"{inputs.dtype} {tuple(inputs.shape)}".encode(), digest_size=16)
-    for chunk in inputs.reshape(len(inputs), -1).split(4096):
-        hasher.update(chunk.detach().cpu().contiguous().view(torch.uint8).numpy())
-    return hasher.hexdigest()
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def autocast(device: torch.device, bf16: bool | None = None) -> torch.autocast:
-    """bf16 autocast; by default on CUDA only (full tensor-core speed on Ampere and Hopper).
-
-    CPUs with native bf16 (AVX512-BF16, AMX) also run it about twice as fast as fp32.
-    """
-    enabled = device.type == "cuda" if bf16 is None else bf16
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 @torch.no_grad()
 def predict_logits(
     model: nn.Module,
@@ -557,3 +382,11 @@ def predict_logits(
     finally:
         model.train(was_training)
     return torch.cat(chunks)
+
+
+def predict_proba(
+    model: nn.Module, inputs: torch.Tensor, device: torch.device, bf16: bool | None
+) -> np.ndarray:
+    """Class probabilities of ``model`` (moved to ``device``) over ``inputs``, as a NumPy array."""
+    model.to(device)
+    return predict_logits(model, inputs, device, bf16=bf16).softmax(dim=1).cpu().numpy()

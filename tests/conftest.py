@@ -9,10 +9,31 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# The project's real data: $LABELCLEAN_DATA (what the benchmarks read), else ../shared/data beside the checkout.
+SHARED_DATA = Path(os.environ.get("LABELCLEAN_DATA") or REPO.parent / "shared" / "data")
 
-# One torch thread in the test process: the suite's networks are small, and on a shared 2-core
-# machine two threads oversubscribe the cores (tests/test_examples.py: 56 s with two, 26 s with one).
+# One torch thread in the test process: the suite's networks are small, and on a machine whose
+# cores other jobs share, a second thread oversubscribes them and slows the tests down.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``shared_data("cifar10", "train.parquet")``: that file of the shared data (:data:`SHARED_DATA`).
+
+    A test that needs it is skipped with one line naming the missing file; with
+    ``required=False`` the answer is None instead, for tests that fall back to generated data.
+    """
+
+    def path(*parts: str, required: bool = True) -> Path | None:
+        file = SHARED_DATA.joinpath(*parts)
+        if file.exists():
+            return file
+        if required:
+            pytest.skip(f"needs the shared data: {file} is missing (set LABELCLEAN_DATA to its folder)")
+        return None
+
+    return path
 
 
 @pytest.fixture(scope="session")

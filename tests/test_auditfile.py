@@ -62,7 +62,7 @@ def test_reading_an_audit_does_not_import_torch(module):
     assert done.stdout.strip() == "[]"
 
 
-def test_public_names_still_import():
+def test_public_names_import_lazily_from_the_package():
     from labelclean import AUDIT_COLUMNS as columns
     from labelclean import BadImageError, SLNCleaner
 
@@ -217,3 +217,24 @@ def test_reviewing_in_gain_order_fixes_more_than_in_loss_order():
         review_gain(audit.drop(columns="suggested_true_prob"))
     with pytest.raises(ValueError, match="one of"):
         review_order(audit, "random")
+
+
+def test_float_thumbnails_are_scaled_image_by_image():
+    """One image on another scale (here 10-60, the rest 0-1) must not turn every other thumbnail black."""
+    import io
+
+    import torch
+    from PIL import Image
+
+    from labelclean.audit import encode_thumbnails
+
+    images = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    images[0] = images[0] * 50 + 10
+    thumbnails = [np.asarray(Image.open(io.BytesIO(png))) for png in encode_thumbnails(images)]
+    for i in (1, 2, 3):  # within 0-1: pixel * 255, as a picture in [0, 1] is shown
+        expected = (images[i] * 255).round().permute(1, 2, 0).numpy()
+        assert np.abs(thumbnails[i].astype(int) - expected).max() <= 1
+    assert thumbnails[0].min() == 0 and thumbnails[0].max() == 255  # spans 0-255 from its own range
+    digits = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8) / 4  # 0-15.75, like load_digits
+    (digit,) = [np.asarray(Image.open(io.BytesIO(png))) for png in encode_thumbnails(digits)]
+    assert digit.shape == (8, 8) and digit.min() == 0 and digit.max() == 255

@@ -2,9 +2,10 @@
 
 import io
 import os
-from pathlib import Path
+import re
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -14,7 +15,6 @@ from PIL import Image
 from labelclean import SLNCleaner
 from labelclean.backbones import Backbone, torchvision_backbone
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 NAMES = ("airplane", "automobile", "bird")
 ARCH = "mobilenet_v3_small"  # the smallest torchvision classifier: seconds on a CPU
 
@@ -29,10 +29,10 @@ def weights_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory):
+def photos(tmp_path_factory, shared_data):
     """Real CIFAR-10 images of three classes saved as 640 x 480 JPEG photos, one folder per class."""
     root = tmp_path_factory.mktemp("photos")
-    table = pq.read_table(SHARED_CIFAR / "train.parquet").slice(0, 80).to_pydict()
+    table = pq.read_table(shared_data("cifar10", "train.parquet")).slice(0, 80).to_pydict()
     for i, (image, label) in enumerate(zip(table["img"], table["label"], strict=True)):
         if label < len(NAMES):
             folder = root / NAMES[label]
@@ -144,3 +144,174 @@ def test_any_module_with_its_preprocessing_is_a_backbone(photos, tmp_path):
         SLNCleaner.load(tmp_path / "custom")
     restored = SLNCleaner.load(tmp_path / "custom", model=backbone)
     assert np.allclose(restored.predict_proba(photos), cleaner.predict_proba(photos), atol=1e-5)
+
+
+# --- what a backbone must be, and what a weights file must hold --------------------------
+
+
+class _Tuple(torch.nn.Module):
+    def forward(self, x):
+        return x.mean((2, 3)), None
+
+
+class _BatchMean(torch.nn.Module):  # one row, whatever the batch
+    def forward(self, x):
+        return x.mean((0, 2, 3))[None]
+
+
+class _MixesBatch(torch.nn.Module):  # one row per image, each the mean of the batch
+    def forward(self, x):
+        return x.mean((0, 2, 3)).expand(len(x), -1)
+
+
+class _Constant(torch.nn.Module):
+    def forward(self, x):
+        return torch.zeros(len(x), 4)
+
+
+_POOL = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+@pytest.mark.parametrize(
+    ("module", "num_features", "message"),
+    [
+        (_Tuple(), 0, r"must return one tensor \(N, features\); this one returned a tuple"),
+        (_POOL, 10, r"Backbone\(num_features=10\), but its module returns 3 features per image"),
+        (_BatchMean(), 0, r"one row per image; this one returned shape \(1, 3\) for a batch of 2 images"),
+        (_MixesBatch(), 0, r"embed each image on its own; .* \(it mixes the samples of a batch\)"),
+        (_Constant(), 0, r"returns the same features for two different images"),
+    ],
+    ids=["tuple", "wrong width", "one row per batch", "mixes the batch", "constant"],
+)
+def test_a_backbone_that_does_not_embed_each_image_is_refused(module, num_features, message):
+    with pytest.raises(ValueError, match=message):
+        Backbone(module, crop_size=16, resize_size=16, num_features=num_features)
+
+
+def _damage_weights(kind, path, weights_file):
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == "truncated":
+        path.write_bytes(weights_file.read_bytes()[: weights_file.stat().st_size // 2])
+    elif kind == "a pickled model":
+        torch.save(torch.nn.Linear(2, 2), path)
+    elif kind == "a bare tensor":
+        torch.save(torch.zeros(3), path)
+    else:  # another model's tensors under the same names
+        state = torch.load(weights_file, weights_only=True)
+        state["features.0.0.weight"] = torch.zeros(16, 3, 5, 5)
+        torch.save(state, path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("empty", r"is empty \(0 bytes\)"),
+        ("random bytes", r"is not a PyTorch weights file, or it is damaged"),
+        ("truncated", r"cannot be read \(PytorchStreamReader failed .*\): it is truncated or damaged"),
+        (
+            "a pickled model",
+            r"holds a pickled torch\.nn\.modules\.linear\.Linear object .* torch\.save\(model\.state",
+        ),
+        ("a bare tensor", r"holds a Tensor, not a state dict"),
+        (
+            "reshaped",
+            r"1 tensors have other shapes \(first: features\.0\.0\.weight is \[16, 3, 5, 5\] in the file",
+        ),
+    ],
+)
+def test_a_weights_file_that_is_not_the_models_state_dict_is_named(weights_file, tmp_path, kind, message):
+    path = tmp_path / "downloaded.pth"
+    _damage_weights(kind, path, weights_file)
+    with pytest.raises((ValueError, RuntimeError)) as caught:
+        torchvision_backbone(ARCH, weights=str(path))
+    assert caught.type is ValueError and str(path) in str(caught.value)
+    assert re.search(message, str(caught.value)), str(caught.value)
+    # torch's own message (which suggests weights_only=False) is not shown, not even as the cause
+    assert "weights_only" not in str(caught.value)
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+# --- the embedding cache -----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_photos(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        folder = tmp_path / "photos" / "ab"[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 150, (32, 32, 3)) + 100 * (i % 2) * (np.arange(32)[:, None, None] < 16)
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:02d}.png")
+    return tmp_path / "photos"
+
+
+def _head_fit(photos, module, cache_dir, **params):
+    backbone = Backbone(module, crop_size=32, resize_size=32, name="custom")
+    return SLNCleaner(model=backbone, cache_dir=cache_dir, sigma=1.0, epochs=2, random_state=0, **params).fit(
+        photos
+    )
+
+
+def test_the_cache_key_covers_the_architecture_and_how_images_are_sized(small_photos, tmp_path):
+    cache = tmp_path / "cache"
+    average = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    maximum = torch.nn.Sequential(torch.nn.AdaptiveMaxPool2d(2), torch.nn.Flatten())
+    _head_fit(small_photos, average, cache)
+    # Another network without parameters, under the same name: its own embeddings.
+    cached = _head_fit(small_photos, maximum, cache).audit()
+    pd.testing.assert_frame_equal(cached, _head_fit(small_photos, maximum, None).audit())
+    # The same network on images decoded at another size: embedded again.
+    cached = _head_fit(small_photos, average, cache, image_size=(8, 8)).audit()
+    pd.testing.assert_frame_equal(cached, _head_fit(small_photos, average, None, image_size=(8, 8)).audit())
+    assert len(list(cache.rglob("shard-*.npz"))) == 3
+
+    # A module class edited and run again (a notebook cell) keeps its name and repr: its code tells.
+    def features(reduce):
+        namespace = {"__name__": "__main__", "torch": torch}
+        exec(
+            f"class Features(torch.nn.Module):\n def forward(self, x):\n  return x.{reduce}((2, 3))",
+            namespace,
+        )
+        return Backbone(namespace["Features"](), crop_size=32, resize_size=32)
+
+    assert features("mean").fingerprint() == features("mean").fingerprint()
+    assert features("mean").fingerprint() != features("amax").fingerprint()
+
+
+def _damage_shard(kind, shard):
+    if kind == "garbage":
+        shard.write_bytes(b"not an npz at all")
+    elif kind == "truncated":
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    else:
+        stored = dict(np.load(shard))
+        width = stored["embeddings"].shape[1]
+        stored["embeddings"] = np.full((len(stored["keys"]), 7 if kind == "wrong width" else width), np.nan)
+        with open(shard, "wb") as file:
+            np.savez(file, **stored)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "NaN", "wrong width"])
+def test_a_damaged_cache_shard_is_named_removed_and_embedded_again(small_photos, tmp_path, kind):
+    cache = tmp_path / "cache"
+    first = _head_fit(small_photos, _POOL, cache).audit()
+    (shard,) = cache.rglob("shard-*.npz")
+    _damage_shard(kind, shard)
+    with pytest.warns(UserWarning, match=rf"embedding cache shard {re.escape(str(shard))} is damaged"):
+        again = _head_fit(small_photos, _POOL, cache).audit()
+    pd.testing.assert_frame_equal(again, first)
+    (rewritten,) = cache.rglob("shard-*.npz")
+    assert rewritten != shard and len(np.load(rewritten)["keys"]) == len(first)
+
+
+def test_a_cache_dir_that_cannot_be_written_is_said_before_embedding(small_photos, tmp_path):
+    not_a_folder = tmp_path / "cache.txt"
+    not_a_folder.write_text("a file, not a folder")
+    with pytest.warns(
+        UserWarning, match=rf"cannot write the embedding cache in {re.escape(str(not_a_folder))}"
+    ):
+        cleaner = _head_fit(small_photos, _POOL, not_a_folder)
+    pd.testing.assert_frame_equal(cleaner.audit(), _head_fit(small_photos, _POOL, None).audit())

@@ -24,7 +24,7 @@ def test_synthetic_audit_has_real_images_on_its_first_pages(tmp_path):
     assert 0.03 < frame["is_suspicious"].mean() < 0.15
 
 
-def test_reading_benchmark(tmp_path, capsys):
+def test_reading_benchmark_times_reading_an_audit(tmp_path, capsys):
     assert bench_main(["app", "--rows", "5000", "--out", str(tmp_path)]) == 0
     (row,) = json.loads((tmp_path / "app_open.json").read_text())
     assert row["rows"] == 5_000 and row["read_s"] > 0 and row["read_ranked_columns_s"] > 0

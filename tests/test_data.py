@@ -105,7 +105,7 @@ def test_image_folder_tree_loads_labels_sources_and_resizes(image_tree):
     )
 
 
-def test_image_folder_explicit_image_size_and_str_path(image_tree):
+def test_image_folder_as_a_str_decodes_at_an_explicit_size(image_tree):
     root: Path = image_tree["root"]
     data = load_data(str(root), image_size=(6, 4))
     assert data.inputs.shape == (12, 3, 6, 4)
@@ -135,6 +135,48 @@ def test_flat_image_folder_is_unlabelled(tmp_path):
     np.testing.assert_array_equal(data.rows, np.arange(5))
     assert data.skipped == [(str(tmp_path / "README.md"), "not an image file extension")]
     assert [int(data.inputs[i, 0, 0, 0]) for i in range(5)] == [0, 40, 80, 120, 160]
+
+
+def test_gif_files_are_read_like_any_image(tmp_path):
+    for label, shade in (("a", 40), ("b", 200)):
+        _save(tmp_path / label / "still.png", (6, 6), (shade,) * 3)
+        Image.new("L", (6, 6), shade).convert("P").save(tmp_path / label / "palette.gif")
+    data = load_data(tmp_path)
+    assert [Path(s).name for s in data.sources] == ["palette.gif", "still.png"] * 2 and data.skipped == []
+    assert int(data.inputs[0].min()) == int(data.inputs[0].max()) == 40  # a palette GIF decodes to its colour
+
+
+def test_images_beside_the_class_folders_and_empty_class_folders_are_said(tmp_path):
+    for label in ("ant", "bee"):
+        for i in range(2):
+            _save(tmp_path / label / f"{i}.png", (6, 6), (90, 90, 90))
+    (tmp_path / "wasp").mkdir()  # a class folder nobody filled
+    loose = [_save(tmp_path / f"loose_{i}.png", (6, 6), (90, 90, 90)) for i in range(2)]
+    (tmp_path / "README.md").write_text("my photos")  # not an image: not an input either
+    with pytest.warns(UserWarning) as caught:
+        data = load_data(tmp_path)
+    assert len(data) == 4 and data.class_names == ["ant", "bee", "wasp"]
+    assert data.skipped == [
+        (str(path), "an image beside the class folders, so in no class: move it into one") for path in loose
+    ]
+    messages = [str(w.message) for w in caught]
+    assert any(
+        m.startswith(f"2 files or folders in {tmp_path} are left out (listed in skipped_)") for m in messages
+    )
+    assert any("class folders with no image" in m and "['wasp']" in m for m in messages)
+
+
+def test_a_symbolic_link_loop_is_not_followed_and_is_recorded(tmp_path):
+    for label in ("a", "b"):
+        for i in range(2):
+            _save(tmp_path / label / f"{i}.png", (6, 6), (90, 90, 90))
+    (tmp_path / "a" / "again").symlink_to(tmp_path / "a")  # a/again -> a
+    (tmp_path / "b" / "up").symlink_to(tmp_path)  # b/up -> the root
+    with pytest.warns(UserWarning, match="left out"):
+        data = load_data(tmp_path)
+    assert data.sources == [str(tmp_path / label / f"{i}.png") for label in "ab" for i in range(2)]
+    loop = "a symbolic link to a folder it is in (a loop): not followed"
+    assert data.skipped == [(str(tmp_path / "a" / "again"), loop), (str(tmp_path / "b" / "up"), loop)]
 
 
 # --- Hugging Face datasets ----------------------------------------------------------
@@ -178,7 +220,7 @@ def test_hf_dataset_autodetects_image_and_classlabel_columns():
         np.testing.assert_array_equal(_pixels(data, i), array)
 
 
-def test_hf_dataset_explicit_columns():
+def test_hf_dataset_columns_named_override_the_detected_ones():
     photos = _random_images(4, (8, 8), seed=1)
     thumbs = _random_images(4, (4, 6), seed=2)
     features = datasets.Features(
@@ -262,7 +304,7 @@ def test_dataframe_of_image_paths_and_string_labels(tmp_path):
     ]
 
 
-def test_dataframe_of_image_paths_explicit_columns(tmp_path):
+def test_dataframe_image_and_label_columns_can_be_named(tmp_path):
     paths = [_save(tmp_path / f"p{i}.jpg", (8, 8), (i * 50, 0, 0)) for i in range(3)]
     df = pd.DataFrame({"photo": [str(p) for p in paths], "species": ["oak", "fir", "oak"]})
     data = load_data(df, image_column="photo", label_column="species")
@@ -271,7 +313,7 @@ def test_dataframe_of_image_paths_explicit_columns(tmp_path):
     assert data.sources == [str(p) for p in paths]
 
 
-def test_dataframe_of_numeric_features():
+def test_dataframe_of_numeric_columns_is_features_named_by_row_index():
     rng = np.random.default_rng(0)
     df = pd.DataFrame(
         {
@@ -305,7 +347,7 @@ def test_dataframe_explicit_label_column_is_not_a_feature():
 # --- arrays and tensors ----------------------------------------------------------------
 
 
-def test_feature_array_with_labels():
+def test_feature_array_becomes_float32_rows_with_their_labels():
     X = np.arange(24, dtype=np.float64).reshape(6, 4)
     y = np.array([0, 1, 0, 1, 2, 2])
     data = load_data(X, y)
@@ -320,14 +362,14 @@ def test_feature_array_with_labels():
     assert data.skipped == []
 
 
-def test_feature_array_without_labels():
+def test_feature_array_without_y_has_no_labels():
     data = load_data(np.ones((3, 2), dtype=np.int64))
     assert data.labels is None
     assert data.inputs.dtype == torch.float32
     assert data.inputs.shape == (3, 2)
 
 
-def test_grayscale_image_array():
+def test_grayscale_image_array_gets_one_channel():
     X = np.random.default_rng(0).integers(0, 256, (5, 6, 7), dtype=np.uint8)
     data = load_data(X, y=["a", "b", "a", "b", "a"])
     assert data.is_image
@@ -337,7 +379,7 @@ def test_grayscale_image_array():
     assert data.labels.tolist() == ["a", "b", "a", "b", "a"]
 
 
-def test_nhwc_uint8_image_array():
+def test_nhwc_image_array_becomes_contiguous_nchw():
     X = np.random.default_rng(1).integers(0, 256, (4, 8, 6, 3), dtype=np.uint8)
     data = load_data(X, y=[0, 1, 1, 0])
     assert data.inputs.shape == (4, 3, 8, 6)
@@ -347,7 +389,7 @@ def test_nhwc_uint8_image_array():
     assert "NHWC" in data.description
 
 
-def test_nchw_float_image_array():
+def test_nchw_float_image_array_stays_float_nchw():
     X = np.random.default_rng(2).random((4, 3, 8, 6))
     data = load_data(X, y=[0, 1, 1, 0])
     assert data.inputs.shape == (4, 3, 8, 6)
@@ -356,7 +398,7 @@ def test_nchw_float_image_array():
     assert "NCHW" in data.description
 
 
-def test_torch_tensor_images_and_tensor_labels():
+def test_torch_tensor_images_and_labels_read_like_arrays():
     X = torch.rand(5, 3, 4, 4)
     y = torch.tensor([1, 0, 1, 0, 1])
     data = load_data(X, y)
@@ -368,7 +410,7 @@ def test_torch_tensor_images_and_tensor_labels():
     assert data.sources == [f"row {i}" for i in range(5)]
 
 
-def test_torch_tensor_features():
+def test_float64_torch_features_become_float32():
     X = torch.randn(7, 3, dtype=torch.float64)
     data = load_data(X, y=np.arange(7) % 2)
     assert data.inputs.shape == (7, 3)

@@ -207,7 +207,7 @@ def test_y_stays_aligned_with_the_input_when_an_image_is_skipped(tmp_path):
         load_data(root, y[:6], on_bad_image="skip")
 
 
-def test_no_readable_image_at_all(tmp_path):
+def test_skipping_every_image_is_an_error_naming_the_first(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.png").write_bytes(b"")
     (tmp_path / "a" / "y.jpg").write_bytes(b"garbage")
@@ -266,7 +266,7 @@ def test_predictions_keep_one_row_per_input_when_images_are_skipped(tmp_path):
 # --- folders -------------------------------------------------------------------------------
 
 
-def test_empty_folder(tmp_path):
+def test_a_folder_without_images_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=rf"no images found in {re.escape(str(tmp_path))}"):
         load_data(tmp_path)
     (tmp_path / "cats").mkdir()  # class folders without images are no better
@@ -275,7 +275,7 @@ def test_empty_folder(tmp_path):
         SLNCleaner(epochs=1).fit(tmp_path)
 
 
-def test_nonexistent_folder(tmp_path):
+def test_a_missing_folder_is_named(tmp_path):
     missing = tmp_path / "no_such_photos"
     with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(missing))} does not exist"):
         load_data(missing)
@@ -283,7 +283,7 @@ def test_nonexistent_folder(tmp_path):
         SLNCleaner(epochs=1).fit(str(missing))
 
 
-def test_file_instead_of_folder(tmp_path):
+def test_a_file_given_as_the_folder_is_named(tmp_path):
     file = tmp_path / "photo.png"
     file.write_bytes(_png_bytes())
     with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(file))} is not a folder"):
@@ -332,7 +332,7 @@ def test_non_numeric_array_is_refused():
         ((5,), r"Expected 2D array, got 1D array instead(.|\n)*Reshape your data"),
     ],
 )
-def test_array_of_unusable_shape(shape, message):
+def test_an_array_of_unusable_shape_is_refused_saying_what_shapes_work(shape, message):
     with pytest.raises(ValueError, match=message):
         load_data(np.zeros(shape, dtype=np.float32))
 
@@ -483,7 +483,7 @@ def test_other_methods_before_fit_raise_not_fitted(method):
         getattr(SLNCleaner(), method)(*args)
 
 
-def test_predict_on_inputs_of_another_shape():
+def test_predict_refuses_inputs_of_another_shape():
     X, y = _features(d=5)
     cleaner = SLNCleaner(epochs=2, random_state=0).fit(X, y)
     with pytest.raises(

@@ -63,7 +63,7 @@ def test_sln_mo_lc_beats_plain_cross_entropy_on_clean_test_labels(digits, fitted
     assert fitted.score(X_test, NAMES[y_test]) > plain.score(X_test, NAMES[y_test]) + 0.02
 
 
-def test_audit_schema_order_and_suspicious_ranking(digits, fitted):
+def test_audit_keeps_input_order_and_suspicious_samples_come_by_rank(digits, fitted):
     audit = fitted.audit()
     assert tuple(audit.columns) == AUDIT_COLUMNS
     assert audit["sample_id"].tolist() == list(range(len(digits[0])))
@@ -107,6 +107,23 @@ def test_save_and_load_round_trip_without_pickle(tmp_path, digits, fitted):
     assert loaded.get_params() == {**fitted.get_params(), "callbacks": None}
     assert list(loaded.classes_) == list(fitted.classes_)
     pd.testing.assert_frame_equal(loaded.audit(), fitted.audit())
+
+
+def test_the_plan_holds_every_auto_setting_and_travels_with_the_audit_and_the_save(tmp_path, fitted):
+    plan = fitted.plan_
+    # Feature vectors on the CPU: an MLP head, sigma chosen among candidates, no augmentation.
+    assert (plan.recipe, plan.model, plan.device, plan.augment) == ("features", "mlp", "cpu", "none")
+    assert plan.sigma == (0.5, 1.0, 2.0) and fitted.sigma_search_["chosen"] in plan.sigma
+    assert plan.momentum is None and 0 < fitted.config_["momentum"] < 1  # sized to the final run
+    assert (plan.epochs, plan.lr, plan.batch_size) == tuple(
+        fitted.config_[k] for k in ("epochs", "lr", "batch_size")
+    )
+    assert "recipe='features'" in repr(plan)
+    fitted.save_audit(tmp_path / "audit.parquet")
+    recorded = read_audit_metadata(tmp_path / "audit.parquet")["plan"]
+    assert recorded["precision"] == "fp32" and type(plan).from_dict(recorded) == plan
+    fitted.save(tmp_path / "cleaner")
+    assert SLNCleaner.load(tmp_path / "cleaner").plan_ == plan
 
 
 def test_image_arrays_train_a_cnn_and_integer_labels_stay_integers():

@@ -3,7 +3,7 @@
 The scripts run from a copy of examples/ in a temporary folder (they write their audits
 to the working folder and their images to temporary folders), with the CPU recipes cut
 to 5 epochs to keep this fast, and no shared data: hf_dataset.py takes its digits branch
-(its CIFAR-10 branch, taken when ../shared/data/cifar10 exists, is the same code on other data).
+(its CIFAR-10 branch, taken when $LABELCLEAN_DATA/cifar10 exists, is the same code on other data).
 distributed.py runs under torchrun in test_distributed.py.
 """
 
@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from labelclean.bench import data as bench_data
 from labelclean.noise import symmetric_noise
 from labelclean.recipes import RECIPES
 
@@ -36,7 +35,7 @@ def run_example(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(work)
     monkeypatch.setattr(tempfile, "tempdir", str(work))
     monkeypatch.syspath_prepend(str(copy))
-    monkeypatch.setattr(bench_data, "SHARED_DATA", tmp_path / "no-shared-data")
+    monkeypatch.setenv("LABELCLEAN_DATA", str(tmp_path / "no-shared-data"))
     for kind in ("scratch_cpu", "features"):  # the CPU's CNN recipe, and the MLP's for feature vectors
         monkeypatch.setitem(RECIPES, kind, dataclasses.replace(RECIPES[kind], epochs=5))
 
@@ -55,17 +54,17 @@ def run_example(tmp_path, monkeypatch, capsys):
     return run
 
 
-def test_arrays_example(run_example):
+def test_arrays_example_finds_flips_and_keeps_thumbnails(run_example):
     run_example("arrays.py")
     audit = pd.read_parquet(run_example.work / "audit.parquet")
     assert len(audit) == 1797 and "image" in audit  # arrays carry their thumbnails
 
 
-def test_feature_vectors_example(run_example):
+def test_feature_vectors_example_finds_flips_with_an_mlp(run_example):
     assert "model: mlp" in run_example("feature_vectors.py")
 
 
-def test_image_folder_example(run_example):
+def test_image_folder_example_audits_files_and_predicts_on_the_folder(run_example):
     printed = run_example("image_folder.py")
     (audit_path,) = run_example.work.glob("labelclean-folder-*/audit.parquet")
     audit = pd.read_parquet(audit_path)
@@ -74,12 +73,12 @@ def test_image_folder_example(run_example):
     assert len(predicted) == 10 and all(p.strip("'").startswith("digit_") for p in predicted)
 
 
-def test_dataframe_example(run_example):
+def test_dataframe_example_reads_class_names_and_feature_columns(run_example):
     printed = run_example("dataframe.py")
     assert "classes_: ['eight' 'five' 'four' 'nine' 'one'" in printed
     assert float(re.search(r"features accuracy on the given labels: ([\d.]+)", printed).group(1)) > 0.5
 
 
-def test_hf_dataset_example(run_example):
+def test_hf_dataset_example_takes_class_names_from_the_classlabel(run_example):
     printed = run_example("hf_dataset.py")
     assert "class names: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']" in printed

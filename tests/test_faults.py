@@ -5,7 +5,10 @@ and recorded, and nothing already written is lost.
 |----------------------------------------|---------------------------------------------------------|
 | corrupt JPEG, truncated PNG, 0-byte    | BadImageError naming the file; on_bad_image="skip":     |
 |                                        | left out, listed in skipped_, the rest trains           |
+| image past PIL's decompression-bomb cap | as a corrupt file; the error says how to let it through |
 | a non-image file in a class folder     | ignored, listed in skipped_                             |
+| a named pipe called x.png              | never opened (it would block): named, or skipped         |
+| a file name that is not UTF-8          | ValueError naming it (as bytes) before any decoding      |
 | grayscale / RGBA / RGB mixed           | all read as RGB                                         |
 | labels out of range (ClassLabel, -1)   | ValueError naming the row and the value                 |
 | NaN feature values                     | ValueError naming the row and the column                |
@@ -161,3 +164,68 @@ def test_kill_during_a_decision_write_keeps_every_earlier_decision(tmp_path, ste
     (unfinished,) = [p for p in tmp_path.iterdir() if p != path]  # the 21st stayed in its temporary file
     assert unfinished.name.startswith(".audit.decisions.json.") and unfinished.suffix == ".tmp"
     assert json.loads(unfinished.read_text())["20"]["decision"] == "accept"
+
+
+@pytest.mark.parametrize("memory_limit_gb", [4.0, 1e-9], ids=["in memory", "streamed"])
+def test_an_image_past_pils_decompression_bomb_limit_is_named_or_skipped(
+    tmp_path, monkeypatch, memory_limit_gb
+):
+    root = _folder(tmp_path, "huge.png", _png((9, 9, 9), size=(40, 40)))  # 1600 pixels, the others 64
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # PIL refuses images over twice its limit
+    params = dict(epochs=1, random_state=0, memory_limit_gb=memory_limit_gb)
+    with pytest.raises(
+        BadImageError,
+        match=r"cannot read image .*huge\.png: Image size \(1600 pixels\).*"
+        r"if the file is trusted, raise PIL\.Image\.MAX_IMAGE_PIXELS",
+    ):
+        SLNCleaner(**params).fit(root)
+    cleaner = SLNCleaner(**params, on_bad_image="skip").fit(root)
+    assert [Path(s).name for s, _ in cleaner.skipped_] == ["huge.png"] and len(cleaner.audit()) == 24
+
+
+def test_a_named_pipe_called_png_is_never_opened(tmp_path):
+    """Opening a FIFO for reading waits for a writer: without the check, loading hangs for ever."""
+    import threading
+
+    from labelclean.data import load_data
+
+    root = _folder(tmp_path)
+    pipe = root / "dog" / "pipe.png"
+    os.mkfifo(pipe)
+    outcome = {}
+
+    def load(**options):
+        try:
+            outcome["data"] = load_data(root, **options)
+        except BadImageError as err:
+            outcome["error"] = str(err)
+
+    for options in ({}, {"on_bad_image": "skip"}, {"on_bad_image": "skip", "memory_limit": 1}):
+        outcome.clear()
+        reader = threading.Thread(target=load, kwargs=options)
+        reader.start()
+        reader.join(timeout=30)
+        if reader.is_alive():  # blocked opening the pipe: let it through, then fail
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+            reader.join()
+            pytest.fail(f"load_data(**{options}) blocked opening the named pipe {pipe}")
+        if not options:
+            assert outcome["error"].startswith(f"cannot read image {pipe}: not a regular file")
+        else:
+            assert [s for s, _ in outcome["data"].skipped] == [str(pipe)] and len(outcome["data"]) == 24
+
+
+def test_a_file_name_that_is_not_utf8_is_named_before_training(tmp_path):
+    root = _folder(tmp_path)
+    name = os.fsencode(root / "cat") + b"/latin1-\xe9.png"  # written by a Latin-1 system
+    with open(name, "wb") as file:
+        file.write(_png((3, 3, 3)))
+    message = r"the file name b'.*/cat/latin1-\\xe9\.png' is not valid UTF-8 .* \(1 of 25 file names"
+    with pytest.raises(ValueError, match=message):
+        SLNCleaner(epochs=1).fit(root)
+    paths = sorted(os.fsdecode(p) for p in Path(root).rglob("*.png"))  # (pandas' str dtype refuses them)
+    frame = pd.DataFrame(
+        {"path": pd.Series(paths, dtype=object), "label": [Path(p).parent.name for p in paths]}
+    )
+    with pytest.raises(ValueError, match=message):
+        SLNCleaner(epochs=1).fit(frame)

@@ -10,7 +10,7 @@ from torch import nn
 
 from labelclean import method
 from labelclean.audit import build_audit
-from labelclean.training import random_crop, random_flip
+from labelclean.augment import random_crop, random_flip
 
 
 def test_soft_cross_entropy_matches_hard_cross_entropy_on_one_hot():
@@ -103,7 +103,7 @@ def test_momentum_for_steps_keeps_the_paper_value_for_long_runs():
     assert 0 <= method.momentum_for_steps(5) < method.momentum_for_steps(300)
 
 
-def test_label_correction_weights_and_targets():
+def test_label_correction_follows_low_loss_predictions_and_keeps_high_loss_labels():
     losses = torch.tensor([0.5, 1.5, 2.5])
     weights = method.correction_weights(losses)
     assert torch.allclose(weights, torch.tensor([0.0, 0.5, 1.0]))
@@ -133,7 +133,7 @@ def test_batch_augmentations_crop_and_flip_whole_batches():
     assert 20 < was_flipped.sum() < 80
 
 
-def test_build_audit_schema_ranks_and_corrections():
+def test_audit_ranks_by_loss_and_corrects_only_confident_contradictions():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.05, 0.95], [0.97, 0.03]] * 50)
     labels = np.array([0, 1, 0, 0] * 50)  # rows 2, 6, ... are confidently contradicted
     classes = np.array(["cat", "dog"])

@@ -1,4 +1,4 @@
-"""scikit-learn's own estimator checks, every one, on a small SLNCleaner (about 10 s in all).
+"""scikit-learn's own estimator checks, every one, on a small SLNCleaner (a few epochs, so they stay quick).
 
 ``__sklearn_tags__`` declares what is true of SLNCleaner (3-D arrays accepted, no sparse
 input, no NaN, non-deterministic only on a GPU); no check is skipped or expected to fail.

@@ -92,3 +92,23 @@ def test_a_file_damaged_after_loading_is_named_when_its_batch_is_decoded(tmp_pat
         BadImageError, match=rf"cannot read image {re.escape(paths[5])}: image file is truncated"
     ):
         files[torch.tensor([0, 5])]
+
+
+def test_images_of_a_minority_size_are_sized_alike_at_fit_predict_and_streamed(tmp_path):
+    rng = np.random.default_rng(2)
+    for i in range(16):
+        folder = tmp_path / f"class_{i % 2}"
+        folder.mkdir(exist_ok=True)
+        height, width = (40, 30) if i < 10 else (20, 20)  # most are 40 x 30; a square minority
+        pixels = rng.integers(0, 100, (height, width, 3)) + 100 * (i % 2)
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:02d}.png")
+    params = dict(epochs=2, batch_size=8, random_state=0)
+    in_memory = SLNCleaner(**params).fit(tmp_path)
+    streamed = SLNCleaner(**params, memory_limit_gb=1e-9).fit(tmp_path)
+    assert in_memory.input_shape_ == streamed.input_shape_ == (3, 40, 30)
+    pd.testing.assert_frame_equal(streamed.audit(), in_memory.audit())
+    audit = in_memory.audit()
+    given = np.searchsorted(in_memory.classes_, audit["given_label"])
+    for cleaner in (in_memory, streamed):  # predict sizes each file as training did
+        proba = cleaner.predict_proba(tmp_path)
+        np.testing.assert_allclose(proba[np.arange(len(audit)), given], audit["given_prob"], atol=1e-6)

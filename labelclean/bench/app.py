@@ -160,7 +160,7 @@ def _write_pngs(paths: list[str], rng: np.random.Generator) -> None:
 
 
 def _demo_audit(path: Path) -> Path:
-    """The demo's audit (written once: the demo trains for about 30 s)."""
+    """The demo's audit (written once: the demo trains two networks)."""
     if not path.exists():
         from ..demo import run_demo
 

@@ -16,11 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .data import NUM_CLASSES, SHARED_DATA, DataMissing, load_cifar, noisy_labels, open_set
+from ..device import resolve_device
+from .data import DATA_ENV, NUM_CLASSES, DataMissing, data_dir, load_cifar, noisy_labels, open_set
 from .methods import METHODS, SGD_NOISE_METHODS
 from .presets import PRESETS, Preset
 from .report import write_outputs
-from .runner import Cell, resolve_device, run_cell
+from .runner import Cell, run_cell
 
 NOISES = {"cifar10": ["sym", "asym", "dependent", "openset"], "cifar100": ["sym", "asym", "dependent"]}
 
@@ -54,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=SHARED_DATA / dataset,
-        help=f"CIFAR as HF Parquet or torchvision's python files (default {SHARED_DATA / dataset})",
+        default=data_dir(dataset),
+        help=f"CIFAR as HF Parquet or torchvision's python files (default ${DATA_ENV}/{dataset})",
     )
     parser.add_argument(
         "--noise-dir",
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cifar100-dir",
         type=Path,
-        default=SHARED_DATA / "cifar100",
+        default=data_dir("cifar100"),
         help="CIFAR-100, for open-set noise on CIFAR-10",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="results folder")

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_data
+from ..device import resolve_device
 from ..models import resnet50
 from .data import CLOTHING1M_LISTS, Split, clothing1m_transition, load_clothing1m_lists
 from .methods import CLOTHING1M_METHODS
 from .presets import Preset
 from .report import write_outputs
-from .runner import Cell, resolve_device, run_cell
+from .runner import Cell, run_cell
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

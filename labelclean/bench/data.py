@@ -1,13 +1,16 @@
 """Benchmark data: CIFAR-10/100 from local files, noisy labels, Clothing1M's official layout.
 
 CIFAR is read from ``--data-dir`` as Hugging Face Parquet (``train.parquet`` and
-``test.parquet``, the layout of ../shared/data/cifar10) or torchvision's
-``cifar-10-batches-py`` / ``cifar-100-python``; torchvision downloads only when no
-local copy exists, and a clear message says what to put where when that fails.
+``test.parquet``) or torchvision's ``cifar-10-batches-py`` / ``cifar-100-python``;
+torchvision downloads only when no local copy exists, and a clear message says what to
+put where when that fails. Every ``--data-dir`` defaults to ``$LABELCLEAN_DATA/<dataset>``
+(:func:`data_dir`): data paths come from arguments or the environment, never from where
+the package happens to be installed.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +23,7 @@ from ..data import load_data
 from ..noise import asymmetric_noise, symmetric_noise, transition_matrix
 from ..streaming import ImageFiles
 
-# The project's data folder beside the checkout (../shared/data): every --data-dir's default.
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA_ENV = "LABELCLEAN_DATA"  # the folder holding cifar10/, cifar100/, ...: every --data-dir's default
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "clothing1m": 14}
 NOISE_RATE = 0.4
 
@@ -34,6 +36,22 @@ class Split:
 
 class DataMissing(FileNotFoundError):
     """The benchmark's data is not on disk (and could not be downloaded)."""
+
+
+def data_dir(dataset: str) -> Path:
+    """The default ``--data-dir`` of ``dataset``: ``$LABELCLEAN_DATA/<dataset>``, else ``data/<dataset>``
+    under the working folder."""
+    return Path(os.environ.get(DATA_ENV) or "data") / dataset
+
+
+def parquet_file(folder: Path, split: str) -> Path:
+    """``folder/<split>.parquet``, or :class:`DataMissing` saying how to point at it."""
+    path = Path(folder) / f"{split}.parquet"
+    if not path.exists():
+        raise DataMissing(
+            f"{path} not found: pass --data-dir DIR, or set {DATA_ENV} to the folder of the datasets"
+        )
+    return path
 
 
 def load_cifar(name: str, data_dir: Path, *, download: bool = True) -> tuple[Split, Split]:
@@ -49,7 +67,7 @@ def load_cifar(name: str, data_dir: Path, *, download: bool = True) -> tuple[Spl
     raise DataMissing(
         f"{name} not found in {data_dir}: expected train.parquet + test.parquet (Hugging Face "
         f"layout) or the folder {pickles.name}/ (torchvision's python version); the download "
-        "was not possible here"
+        f"was not possible here. Pass --data-dir DIR, or set {DATA_ENV} to the folder holding {name}/"
     )
 
 

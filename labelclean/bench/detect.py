@@ -32,12 +32,12 @@ from sklearn.model_selection import StratifiedKFold
 
 from .. import SLNCleaner
 from ..metrics import PLAIN_CE, calibration_error, detection_scores, reliability_curve
-from .data import RATE_TOLERANCE, SHARED_DATA, DataMissing, fewer_flips, noisy_labels
+from .data import RATE_TOLERANCE, DataMissing, data_dir, fewer_flips, noisy_labels, parquet_file
 from .report import write_json, write_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA / "cifar10")
+    parser.add_argument("--data-dir", type=Path, default=data_dir("cifar10"), help="CIFAR-10 Parquet")
     parser.add_argument("--noise-dir", type=Path, default=None, help="default DATA_DIR/noise")
     parser.add_argument("--noise", nargs="+", default=["sym", "asym", "dependent"])
     parser.add_argument(
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n",
         type=int,
         default=None,
-        help="first N training images (default: 5,000 images, ~75 min on a CPU core; every row of --features)",
+        help="first N training images (default: 5,000 images; every row of --features)",
     )
     what = parser.add_mutually_exclusive_group()
     what.add_argument(
@@ -148,7 +148,7 @@ def training_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
     """``(X, true labels, "images" | "features")`` for the first ``args.n`` CIFAR-10 training images."""
     import pyarrow.parquet as pq
 
-    path = args.data_dir / "train.parquet"
+    path = parquet_file(args.data_dir, "train")
     if args.features is not None:
         features = np.load(args.features).astype(np.float32)[: args.n]
         true = pq.read_table(path, columns=["label"])["label"].to_numpy()[: len(features)]

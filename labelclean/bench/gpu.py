@@ -37,12 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..device import device_name
 from ..training import Callback, Trainer
-from .data import SHARED_DATA, Split, load_cifar, noisy_labels
+from .data import Split, data_dir, load_cifar, noisy_labels
 from .paper import CIFAR10_HOURS
 from .presets import PAPER_PRESET
 from .report import write_table
-from .runner import Cell, cell_trainer, device_name
+from .runner import Cell, cell_trainer
 from .throughput import StepClock, labelclean_images_per_second, reference_images_per_second
 
 MODEL = "wrn28_2"
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=SHARED_DATA / "cifar10",
+        default=data_dir("cifar10"),
         help="CIFAR-10 as Hugging Face Parquet (train.parquet, test.parquet)",
     )
     parser.add_argument(
@@ -359,7 +360,7 @@ def _paper_run(
 ) -> None:
     say(f"SLN-MO-LC, paper preset, {args.epochs} epochs on {len(noisy)} images")
     watch = EpochWatch(table, device, args.epochs, deadline, say)
-    preset = replace(PAPER_PRESET, batch_size=args.batch_size)
+    preset = replace(PAPER_PRESET, recipe=replace(PAPER_PRESET.recipe, batch_size=args.batch_size))
     _reset_peak_memory(device)
     try:
         cell = Cell(

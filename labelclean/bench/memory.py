@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .data import SHARED_DATA
+from .data import data_dir, parquet_file
 from .report import write_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA / "cifar10")
+    parser.add_argument("--data-dir", type=Path, default=data_dir("cifar10"), help="CIFAR-10 Parquet")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument(
@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
         return _photos(args)
     import datasets
 
-    train = datasets.load_dataset("parquet", data_files=str(args.data_dir / "train.parquet"), split="train")
+    train = datasets.load_dataset(
+        "parquet", data_files=str(parquet_file(args.data_dir, "train")), split="train"
+    )
     row = {"images": len(train), **fit_peak_memory(train, args.epochs)}
     note = "Peak resident memory of the whole process (ru_maxrss) during fit."
     print(write_table(args.out, "memory", [row], note))

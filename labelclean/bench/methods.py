@@ -209,19 +209,13 @@ def method_settings(
     raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
 
 
-def configure(
-    base: TrainingConfig,
-    settings: MethodSettings,
-    sigma: float,
-    momentum: float,
-    correction_start: int | None,
-) -> TrainingConfig:
-    """The shared config with the method's SLN, momentum model and correction switched on or off."""
+def configure(full: TrainingConfig, settings: MethodSettings) -> TrainingConfig:
+    """SLN-MO-LC's config with what the method does not use switched off: SLN, momentum model, correction."""
     return replace(
-        base,
-        sigma=sigma if settings.sigma else 0.0,
-        momentum=momentum if settings.momentum else 0.0,
-        correction_start=correction_start if settings.correction else None,
+        full,
+        sigma=full.sigma if settings.sigma else 0.0,
+        momentum=full.momentum if settings.momentum else 0.0,
+        correction_start=full.correction_start if settings.correction else None,
     )
 
 

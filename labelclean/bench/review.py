@@ -31,11 +31,11 @@ import pandas as pd
 
 from .. import SLNCleaner, demo
 from ..auditfile import read_audit, review_order
-from .data import SHARED_DATA, fewer_flips, noisy_labels
+from .data import DataMissing, data_dir, fewer_flips, noisy_labels
 from .detect import training_data
 from .report import write_json, write_table
 
-EMBEDDINGS = SHARED_DATA / "cifar10" / "embeddings" / "efficientnet_lite0_160px_train_first10k.npy"
+EMBEDDINGS = Path("embeddings") / "efficientnet_lite0_160px_train_first10k.npy"  # under --data-dir
 DEMO_NOISE = 0.2
 
 
@@ -46,10 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rates", nargs="+", type=float, default=[0.1, 0.4], help="embeddings' noise rates")
     parser.add_argument(
-        "--features", type=Path, default=EMBEDDINGS, help="the embeddings (.npy, row i = image i)"
+        "--features",
+        type=Path,
+        default=None,
+        help=f"the embeddings, row i = image i (default DATA_DIR/{EMBEDDINGS})",
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=SHARED_DATA / "cifar10", help="train.parquet and noise/"
+        "--data-dir", type=Path, default=data_dir("cifar10"), help="CIFAR-10's train.parquet and noise/"
     )
     parser.add_argument("--epochs", type=int, default=None, help="per fit (default: SLNCleaner's)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
@@ -83,7 +86,12 @@ def _cells(args: argparse.Namespace):
             for seed in args.seeds:
                 yield ("demo", DEMO_NOISE, seed, *demo_data(seed))
             continue
-        source = argparse.Namespace(data_dir=args.data_dir, features=args.features, n=None, backbone=None)
+        features = args.features or args.data_dir / EMBEDDINGS
+        if not features.is_file():
+            raise DataMissing(
+                f"no embeddings at {features}: pass --features, or --data-dir with {EMBEDDINGS}"
+            )
+        source = argparse.Namespace(data_dir=args.data_dir, features=features, n=None, backbone=None)
         X, true, _ = training_data(source)
         full = noisy_labels(true, "sym", 10, 0, args.data_dir / "noise")
         for rate in args.rates:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..method import momentum_for_steps, training_steps
-from ..models import build_model
-from ..training import Callback, Trainer, TrainingConfig, with_normalization
+from ..device import device_name
+from ..models import build_model, with_normalization
+from ..training import Callback, Trainer
 from .data import NOISE_RATE, NUM_CLASSES, Split
 from .methods import MethodSettings, configure, make_trainer, method_settings
 from .presets import Preset
@@ -86,35 +86,14 @@ def cell_trainer(
     """
     preset, epochs, images = cell.preset, cell.run_epochs, cell.train.images
     num_classes = NUM_CLASSES[cell.dataset]
-    if preset.momentum is None:
-        momentum = momentum_for_steps(training_steps(epochs, len(cell.noisy), preset.batch_size))
-    else:
-        momentum = preset.momentum
-    base = TrainingConfig(
-        epochs=epochs,
-        lr=preset.lr,
-        batch_size=preset.batch_size,
-        weight_decay=preset.weight_decay,
-        sigma=0.0,
-        momentum=0.0,
-        correction_start=None,
-        crop_padding=max(1, images.shape[-1] // 8),
-        flip=True,
-        lr_drops=preset.lr_drops,
-        **config_overrides,
-    )
+    plan = preset.plan(epochs=epochs, sigma=preset.sigma[cell.dataset][cell.noise], device=device)
+    full = plan.training_config(len(cell.noisy), tuple(images.shape[1:]), plan.sigma)
     settings = method_settings(cell.method, cell.noise, cell.dataset, epochs, NOISE_RATE, transition)
-    config = configure(
-        base,
-        settings,
-        sigma=preset.sigma[cell.dataset][cell.noise],
-        momentum=momentum,
-        correction_start=preset.correction_start(epochs),
-    )
+    config = configure(replace(full, **config_overrides), settings)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cell.seed)
         if network is None:
-            net = build_model(preset.model, num_classes, tuple(images.shape[1:]))
+            net = build_model(plan.network, num_classes, tuple(images.shape[1:]))
         else:
             net = network(num_classes)
     every: list[Callback] = [Curves(cell.test, cell.wrong), *callbacks]
@@ -160,16 +139,3 @@ def run_cell(
     }
     write_json(path, result)
     return result
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when there is one, else the CPU; any other name as torch spells it."""
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
