@@ -125,7 +125,10 @@ def apply_action(
     elif kind == "image":
         state.images_sent.discard(str(action.get("key")))
     elif kind in DECISION_KINDS:
-        return _decide(state, store, audit, view, per_page, action)
+        refusal = _record(state, store, audit, action)
+        if refusal is None and kind != "clear":
+            _move_on(state, view, per_page, audit.sample_id(action["id"]))
+        return refusal
     else:
         return f"unknown action {kind!r}"
     return None
@@ -147,14 +150,8 @@ def decision_kind(audit: AuditData, sample_id: Any, kind: str, label: str | None
     return ("keep" if final == row.given_label else "relabel"), final
 
 
-def _decide(
-    state: ReviewState,
-    store: DecisionStore,
-    audit: AuditData,
-    view: pd.DataFrame,
-    per_page: int,
-    action: dict[str, Any],
-) -> str | None:
+def _record(state: ReviewState, store: DecisionStore, audit: AuditData, action: dict[str, Any]) -> str | None:
+    """Save one decision (or clear one) and remember what it replaced; returns why not."""
     if action.get("id") is None:
         return "no sample given"
     try:
@@ -174,8 +171,6 @@ def _decide(
     except OSError as err:
         return f"could not save to {store.path}: {err}"
     state.undo.append(previous)
-    if kind != "clear":
-        _move_on(state, view, per_page, sample_id)
     return None
 
 
