@@ -1,8 +1,10 @@
-"""The labelclean review app: ``streamlit run app/main.py -- --audit audit.parquet``.
+"""The labelclean review app: ``labelclean review audit.parquet`` (Streamlit, on 127.0.0.1).
 
 Logic (no Streamlit, tested directly):
 
 - ``review`` — the audit ranked for review, filters, pages, overview counts;
+- ``state`` — one session's view and undo history, and the grid's queue of actions applied
+  once each;
 - ``sources`` — which image files may be served, and the pictures the browser gets;
 - ``decisions`` — the decisions file, undo, the corrections export and its code snippets;
 - ``demo_audit`` — makes the demo's audit in a child process.

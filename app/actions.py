@@ -1,25 +1,25 @@
 """What the app's clicks and keys do: callbacks that change decisions and the session's view.
 
 Streamlit runs a callback before the run that draws its result; the drawing modules only
-bind these. Every decision goes through :func:`decide` / :func:`clear`, which keep the undo
-history and turn a failed save into a message instead of an exception.
+bind these. The grid's decisions, undo and moves are applied by :mod:`app.state` (plain
+Python); these callbacks hand them this session's :class:`~app.state.ReviewState`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from .decisions import DecisionStore
-from .review import CLASS_FIELDS, SCORES, STATUSES, AuditData, page_count, page_of, score_top
+from .review import CLASS_FIELDS, SCORES, STATUSES, AuditData, score_top
+from .state import ReviewState, accept_all, apply_actions
 
 PER_PAGE_CHOICES = (12, 24, 48, 96)
 GRID_COLUMN_CHOICES = (3, 4, 6, 8)
 FILTER_DEFAULTS = {
-    "flagged_only": True,
     "status": "all",
     "classes": [],
     "class_field": "either",
@@ -29,22 +29,29 @@ FILTER_DEFAULTS = {
     "per_page": 24,
     "grid_columns": 6,
 }
-RESET_ON_OPEN = (
-    "page",
-    "pair",
-    "pair_pick",
-    "classes",
-    "score_range",
-    "detail",
-    "undo",
-    "focus",
-    "bulk_confirm",
-)
+RESET_ON_OPEN = ("pair", "pair_pick", "classes", "score_range", "bulk_confirm", "order", "flagged_only")
 
 
-def filter_state() -> dict[str, Any]:
-    """The review filters' values (kept in the session; the defaults where never set)."""
-    return {key: st.session_state.get(key, default) for key, default in FILTER_DEFAULTS.items()}
+def review_state() -> ReviewState:
+    """This session's :class:`~app.state.ReviewState` (one object: callbacks read it once)."""
+    state = st.session_state.get("review")
+    if state is None:
+        state = st.session_state["review"] = ReviewState()
+    return state
+
+
+def filter_state(audit: AuditData) -> dict[str, Any]:
+    """The review filters' values (kept in the session; the defaults where never set).
+
+    The order defaults to the audit's best (:attr:`AuditData.default_order`); in loss order
+    the grid shows flagged samples only unless told otherwise, in gain order every sample
+    (an unflagged label the model is unsure of is worth a look too).
+    """
+    values = {key: st.session_state.get(key, default) for key, default in FILTER_DEFAULTS.items()}
+    order = st.session_state.get("order", audit.default_order)
+    values["order"] = order if order in audit.orders else audit.default_order
+    values["flagged_only"] = st.session_state.get("flagged_only", values["order"] == "loss")
+    return values
 
 
 def set_filter(audit: AuditData, pairs: list[tuple[Any, Any]]) -> None:
@@ -54,6 +61,8 @@ def set_filter(audit: AuditData, pairs: list[tuple[Any, Any]]) -> None:
     state = st.session_state
     if name == "flagged_only":
         state.flagged_only = bool(value)
+    elif name == "order" and value in audit.orders:
+        state.order = value
     elif name == "status" and value in STATUSES:
         state.status = value
     elif name == "classes":
@@ -65,7 +74,7 @@ def set_filter(audit: AuditData, pairs: list[tuple[Any, Any]]) -> None:
     elif name == "score" and value in SCORES:
         state.score, state.score_range = value, None
     elif name == "score_range":
-        top = score_top(audit, filter_state()["score"])
+        top = score_top(audit, filter_state(audit)["score"])
         low, high = sorted(min(max(0.0, float(v)), top) for v in value)
         state.score_range = None if (low, high) == (0.0, top) else (low, high)
     elif name == "columns" and int(value) in GRID_COLUMN_CHOICES:
@@ -80,6 +89,7 @@ def open_path(path: str | None) -> None:
     """Switch the app to another audit (resets the view)."""
     st.session_state.audit_path = path or None
     st.session_state.picking = False
+    st.session_state.review = review_state().fresh()
     for key in RESET_ON_OPEN:
         st.session_state.pop(key, None)
 
@@ -88,11 +98,18 @@ def start_picking() -> None:
     st.session_state.picking = True
 
 
-def open_picked() -> None:
-    """The sidebar's audit box: a file picked from the list or a typed path."""
+def open_picked(allowed: Path) -> None:
+    """The sidebar's audit box: a file picked from the list or a typed path, inside ``allowed``."""
     picked = (st.session_state.get("audit_pick") or "").strip()
-    if picked and picked != st.session_state.get("audit_path"):
-        open_path(picked)
+    if not picked or picked == st.session_state.get("audit_path"):
+        return
+    if not Path(picked).expanduser().resolve().is_relative_to(allowed):
+        st.session_state.save_error = (
+            f"Refused to open {picked}: this app opens audits in {allowed} only "
+            "(start it with --audit-dir to name another folder)."
+        )
+        return
+    open_path(picked)
 
 
 def view_picked() -> None:
@@ -100,143 +117,34 @@ def view_picked() -> None:
     st.session_state.view = (st.session_state.get("header") or {}).get("view") or "Review"
 
 
-def ask_bulk_accept(ask: bool) -> None:
-    st.session_state.bulk_confirm = ask
+def ask_bulk_accept(signature: str | None) -> None:
+    """Arm (or with None disarm) the bulk accept for the view ``signature`` names."""
+    st.session_state.bulk_confirm = signature
 
 
 def reset_page() -> None:
-    st.session_state.page = 1
-
-
-def step_page(delta: int, n_pages: int) -> None:
-    st.session_state.page = min(n_pages, max(1, st.session_state.get("page", 1) + delta))
-
-
-def set_focus(sample_id: Any) -> None:
-    """Move the grid's keyboard focus to ``sample_id`` (the grid follows a new ``focus_seq``)."""
-    st.session_state.focus = None if sample_id is None else str(sample_id)
-    st.session_state.focus_seq = st.session_state.get("focus_seq", 0) + 1
+    review_state().page = 1
 
 
 # --- decisions -------------------------------------------------------------------------------
 
 
-def _save(store: DecisionStore, change: Callable[[], dict], what: str) -> bool:
-    """Run one change of ``store``, remember what it replaced for undo; report a failed save."""
-    try:
-        previous = change()
-    except OSError as err:
-        st.session_state.save_error = f"Could not save {what} to {store.path}: {err}"
-        return False
-    st.session_state.setdefault("undo", []).append(previous)
-    return True
-
-
-def decide(store: DecisionStore, sample_id: Any, decision: str, label: Any) -> bool:
-    return _save(store, lambda: store.record(sample_id, decision, label), "the decision")
-
-
-def clear(store: DecisionStore, sample_id: Any) -> bool:
-    return _save(store, lambda: store.clear(sample_id), "the decision")
-
-
-def undo(store: DecisionStore) -> None:
-    """Put back what the last decision (or bulk accept) of this session replaced."""
-    history = st.session_state.get("undo") or []
-    if not history:
-        st.session_state.flash = "Nothing to undo in this session."
+def bulk_accept(store: DecisionStore, view: pd.DataFrame, signature: str) -> None:
+    """Accept every undecided suggestion of ``view``, if the confirmation was armed for it."""
+    armed = st.session_state.get("bulk_confirm")
+    st.session_state.bulk_confirm = None
+    if armed != signature:
         return
-    previous = history.pop()
     try:
-        store.restore(previous)
+        accept_all(review_state(), store, view[~view["sample_id"].isin(store.ids())])
     except OSError as err:
-        history.append(previous)
-        st.session_state.save_error = f"Could not save the undo to {store.path}: {err}"
-        return
-    first = next(iter(previous))
-    if st.session_state.get("detail") is not None:
-        st.session_state.detail = str(first)
-    set_focus(first)
-    st.session_state.flash = (
-        f"Undid the decision on sample {first}."
-        if len(previous) == 1
-        else f"Undid {len(previous):,} decisions."
-    )
-
-
-def bulk_accept(store: DecisionStore, view: pd.DataFrame) -> None:
-    todo = view[~view["sample_id"].isin(store.ids())]
-    items = zip(
-        todo["sample_id"].tolist(), ["accept"] * len(todo), todo["suggested_label"].tolist(), strict=True
-    )
-    st.session_state.bulk_confirm = False
-    if _save(store, lambda: store.record_many(items), "the decisions"):
-        st.session_state.flash = f"Accepted the suggestion for {len(todo):,} samples."
-
-
-# --- the grid's actions ------------------------------------------------------------------------
+        st.session_state.save_error = f"Could not save the decisions to {store.path}: {err}"
 
 
 def grid_action(store: DecisionStore, audit: AuditData, view: pd.DataFrame, per_page: int) -> None:
-    """The grid component's callback."""
-    apply_action(store, audit, view, per_page, (st.session_state.get("grid") or {}).get("action") or {})
-
-
-def apply_action(
-    store: DecisionStore, audit: AuditData, view: pd.DataFrame, per_page: int, action: dict[str, Any]
-) -> None:
-    """One click or key press in the grid, as ``{"type", "id", "label", "delta", "next"}``."""
-    kind, sample_id = action.get("type"), action.get("id")
-    if kind == "undo":
-        undo(store)
-    elif kind == "page":
-        step_page(int(action.get("delta", 0)), page_count(len(view), per_page))
-    elif kind == "open":
-        st.session_state.detail = sample_id
-    elif kind == "close":
-        close_detail(audit, view, per_page)
-    elif (
-        kind in ("accept", "keep", "relabel", "none", "clear")
-        and sample_id is not None
-        and _apply(store, audit, kind, audit.sample_id(sample_id), action.get("label"))
-    ):
-        _follow(action.get("next"))
-
-
-def _apply(store: DecisionStore, audit: AuditData, kind: str, sample_id: Any, label: str | None) -> bool:
-    if kind == "clear":
-        return clear(store, sample_id)
-    row = audit.row(sample_id)
-    final = {
-        "accept": row.suggested_label,
-        "keep": row.given_label,
-        "relabel": audit.label_of(label) if label is not None else None,
-        "none": None,
-    }[kind]
-    if kind == "relabel" and final is None:
-        return False
-    return decide(store, sample_id, kind, final)
-
-
-def _follow(next_id: str | None) -> None:
-    """After a decision: the larger view moves on to the next sample; the grid's focus is
-    already there (the browser moved it), so only the server's copy is updated."""
-    if next_id is None:
-        return
-    if st.session_state.get("detail") is not None:
-        st.session_state.detail = next_id
-    st.session_state.focus = next_id
-
-
-def close_detail(audit: AuditData, view: pd.DataFrame, per_page: int) -> None:
-    """Close the larger view on the page (and card) of the sample it showed last."""
-    sample_id = st.session_state.pop("detail", None)
-    if sample_id is None:
-        return
-    page = page_of(view, audit.sample_id(sample_id), per_page)
-    if page is not None:
-        st.session_state.page = page
-        set_focus(sample_id)
+    """The grid component's callback: its queue of actions (see :mod:`app.state`)."""
+    payload = (st.session_state.get("grid") or {}).get("action")
+    apply_actions(review_state(), store, audit, view, per_page, payload)
 
 
 # --- pairs (overview) --------------------------------------------------------------------------
@@ -255,7 +163,7 @@ def pick_pair(pair: Any) -> None:
     st.session_state.classes = []
     st.session_state.status = "all"
     st.session_state.score_range = None
-    st.session_state.page = 1
+    reset_page()
     st.session_state.view = "Review"
 
 
@@ -264,8 +172,8 @@ def pick_pair_from_list() -> None:
 
 
 def heatmap_clicked(audit: AuditData) -> None:
-    state = st.session_state.get("heatmap")
-    points = (state or {}).get("selection", {}).get("cell") or []
+    chart = st.session_state.get("heatmap")
+    points = (chart or {}).get("selection", {}).get("cell") or []
     if not points:
         return
     try:
@@ -276,4 +184,4 @@ def heatmap_clicked(audit: AuditData) -> None:
 
 def clear_pair() -> None:
     st.session_state.pair = None
-    st.session_state.page = 1
+    reset_page()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,17 @@ __all__ = [
 Entry = dict[str, Any]  # {"decision", "final_label", "time"}
 
 
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.Lock:
+    """One lock per decisions file in this server: its sessions (browser tabs) run in threads,
+    and each change re-reads the file and writes it whole."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.absolute(), threading.Lock())
+
+
 def _write_bytes(path: str, data: bytes) -> None:
     """The one writer :func:`~labelclean.fileio.atomic_write` calls (it syncs the file)."""
     Path(path).write_bytes(data)
@@ -47,16 +59,16 @@ class DecisionStore:
     """The reviewer's decisions for one audit, saved after every change.
 
     The file maps ``sample_id`` (a JSON string key) to ``{"decision", "final_label",
-    "time"}``, one sample per line. It is re-read whenever it changed on disk (another tab,
-    a restarted server), so concurrent sessions add to each other's decisions rather than
-    overwrite them.
+    "time"}``, one sample per line. Each change re-reads it when it changed on disk (another
+    tab, a restarted server) and rewrites it under a lock shared by the server's sessions,
+    so concurrent sessions add to each other's decisions rather than overwrite them.
     """
 
     def __init__(self, path: str | os.PathLike, id_type: type = int):
         self.path = Path(path)
         self.id_type = id_type
         self._decisions: dict[Any, Entry] = {}
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self.refresh()
 
     @classmethod
@@ -64,12 +76,13 @@ class DecisionStore:
         dtype = audit.frame["sample_id"].dtype
         return cls(decisions_path(audit.path), int if pd.api.types.is_integer_dtype(dtype) else str)
 
-    def _disk_stamp(self) -> tuple[int, int] | None:
+    def _disk_stamp(self) -> tuple[int, int, int] | None:
+        """Changes with every write: each one replaces the file (a new inode)."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
     def refresh(self) -> None:
         """Re-read the file if it changed since this store last read or wrote it."""
@@ -88,21 +101,22 @@ class DecisionStore:
 
         On a failed save nothing changes, in memory or on disk.
         """
-        self.refresh()
-        previous = {key: self._decisions.get(key) for key in changes}
-        before = dict(self._decisions)
-        for key, entry in changes.items():
-            if entry is None:
-                self._decisions.pop(key, None)
-            else:
-                self._decisions[key] = entry
-        lines = ",\n".join(f"{json.dumps(str(k))}: {json.dumps(v)}" for k, v in self._decisions.items())
-        try:
-            atomic_write(self.path, lambda tmp: _write_bytes(tmp, ("{\n" + lines + "\n}\n").encode()))
-        except BaseException:
-            self._decisions = before
-            raise
-        self._stamp = self._disk_stamp()
+        with _file_lock(self.path):
+            self.refresh()
+            previous = {key: self._decisions.get(key) for key in changes}
+            before = dict(self._decisions)
+            for key, entry in changes.items():
+                if entry is None:
+                    self._decisions.pop(key, None)
+                else:
+                    self._decisions[key] = entry
+            lines = ",\n".join(f"{json.dumps(str(k))}: {json.dumps(v)}" for k, v in self._decisions.items())
+            try:
+                atomic_write(self.path, lambda tmp: _write_bytes(tmp, ("{\n" + lines + "\n}\n").encode()))
+            except BaseException:
+                self._decisions = before
+                raise
+            self._stamp = self._disk_stamp()
         return previous
 
     def record(self, sample_id: Any, decision: str, final_label: Any) -> dict[Any, Entry | None]:
@@ -212,14 +226,32 @@ def apply_snippet(parquet_path: str | os.PathLike, label_column: str = "label") 
 
 
 def refit_snippet(audit: AuditData) -> str:
-    """The line that trains again with the reviewed labels as fixed targets (with the audit's
-    own settings when its metadata has them)."""
+    """The lines that train again with the reviewed labels as fixed targets (with the audit's
+    own settings when its metadata has them), then take the corrected labels and the samples
+    to keep (not those the reviewer said fit no class)."""
+    source = str(audit.metadata.get("data_source", ""))
+    if source.startswith("image folder "):
+        data = f"X, y = {source.removeprefix('image folder ')!r}, None  # the first fit's image folder\n"
+    elif source.startswith("array "):
+        data = "# X, y: the arrays of the first fit (arrays need their labels)\n"
+    else:
+        data = "# X, y: the data and labels of the first fit (y=None where the labels came with X)\n"
     reviewed = f"reviewed={str(decisions_path(audit.path))!r}"
-    same_data = "  # X (and y, if you passed one) as in the first fit"
-    if not audit.metadata.get("params"):
-        return f"from labelclean import SLNCleaner\n\ncleaner = SLNCleaner().fit(X, {reviewed}){same_data}"
+    if audit.metadata.get("params"):
+        head = (
+            "from labelclean import SLNCleaner, read_audit_metadata\n\n"
+            f"params = read_audit_metadata({str(audit.path)!r})['params']  # the audit's own settings\n"
+        )
+        fit = f"cleaner = SLNCleaner(**params).fit(X, y, {reviewed})\n"
+    else:
+        head = "from labelclean import SLNCleaner\n\n"
+        fit = f"cleaner = SLNCleaner().fit(X, y, {reviewed})\n"
     return (
-        "from labelclean import SLNCleaner, read_audit_metadata\n\n"
-        f"params = read_audit_metadata({str(audit.path)!r})['params']  # the audit's own settings\n"
-        f"cleaner = SLNCleaner(**params).fit(X, {reviewed}){same_data}"
+        head
+        + data
+        + fit
+        + "labels = cleaner.correct_labels()\n"
+        + "keep = cleaner.keep_mask()  # False where the reviewer said the sample fits no class\n"
+        + "# train on the kept samples: X[keep] with labels[keep] (arrays), "
+        + "cleaner.audit()['source'][keep] (files)"
     )

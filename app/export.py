@@ -19,8 +19,9 @@ def export_view(audit: AuditData, store: DecisionStore) -> None:
     st.markdown("##### Train again with the reviewed labels")
     st.markdown(
         "Reviewed samples keep the reviewer's label as a fixed target (no label correction, never "
-        "flagged again) and samples that fit no class are left out. `X` is the data the audit was "
-        f"made from ({audit.metadata.get('data_source', 'unknown')})."
+        "flagged again); samples that fit no class are left out of training, and `keep_mask()` says "
+        "which to leave out of your data (`correct_labels()` can only give them the label you "
+        f"rejected). `X` is the data the audit was made from ({audit.metadata.get('data_source', 'unknown')})."
     )
     st.code(refit_snippet(audit), language="python")
     st.markdown("##### Or write the corrections")

@@ -2,7 +2,7 @@
 // dozen Streamlit widgets cost the page about a second to draw. Python owns the values: it
 // sends them in `data`, and each change comes back as one "set" trigger {name, value}.
 //
-// data: {flagged_only, status, statuses, classes, chosen, class_field, class_fields, pairs,
+// data: {order, orders, flagged_only, status, statuses, classes, chosen, class_field, class_fields, pairs,
 //        pair, score, scores, low, high, top, per_page, per_pages, columns, columns_options}
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -26,6 +26,7 @@ function draw(d) {
     `<button type="button" class="lc-chip" data-remove="${esc(name)}" title="remove">${esc(name)} ×</button>`).join("");
   const pairs = [["", "All pairs"], ...d.pairs.map((p, i) => [i, `${p[0]} → ${p[1]}  (${p[2]} flagged)`])];
   return `<div class="lc-filters">` +
+    field("Order", select("order", d.orders, d.order), "order") +
     `<label class="lc-check"><input type="checkbox" name="flagged_only" ${d.flagged_only ? "checked" : ""}> Flagged only</label>` +
     field("Review status", select("status", d.statuses, d.status), "status") +
     field("Classes", `<input name="class_add" list="lc-filter-classes" placeholder="type or pick a class" autocomplete="off">` +
@@ -53,8 +54,16 @@ export default function (component) {
   root.__html = html;
   root.innerHTML = html;
   const send = (name, value) => root.__send("set", { name, value, nonce: Date.now() + Math.random() });
-  root.querySelectorAll("select").forEach((el) => el.addEventListener("change", () => send(el.name, el.value)));
-  root.querySelector("[name=flagged_only]").addEventListener("change", (e) => send("flagged_only", e.target.checked));
+  // A picked option or a ticked box hands the keys back to the grid at once (a focused
+  // select would take the next A or arrow key for itself).
+  root.querySelectorAll("select").forEach((el) => el.addEventListener("change", () => {
+    send(el.name, el.value);
+    el.blur();
+  }));
+  root.querySelector("[name=flagged_only]").addEventListener("change", (e) => {
+    send("flagged_only", e.target.checked);
+    e.target.blur();
+  });
   const add = root.querySelector("[name=class_add]");
   add.addEventListener("change", () => {
     const name = data.classes.find((n) => n.toLowerCase() === add.value.trim().toLowerCase());

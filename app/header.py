@@ -36,8 +36,12 @@ def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view:
         "Reviewed": f"{len(store):,}",
         "Flagged left to review": f"{int((~flagged_ids.isin(store.ids())).sum()):,}",
     }
+    rate, rate_note = noise_rate_text(meta.get("noise_rate"))
+    counts["Wrong labels (estimate)"] = rate
     tiles = "".join(
-        f'<div class="lc-stat" data-stat="{_e(label)}"><div>{_e(label)}</div><b>{value}</b></div>'
+        f'<div class="lc-stat" data-stat="{_e(label)}"'
+        + (f' title="{_e(rate_note)}"' if label.startswith("Wrong") else "")
+        + f"><div>{_e(label)}</div><b>{value}</b></div>"
         for label, value in counts.items()
     )
     html_block = (
@@ -55,6 +59,20 @@ def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view:
     )
     if audit.note:
         st.warning(audit.note, icon=":material/info:")
+
+
+def noise_rate_text(rate: object) -> tuple[str, str]:
+    """The audit's estimated share of wrong labels, and its interval, as the header shows them."""
+    try:
+        estimate, low, high = (float(rate[k]) for k in ("estimate", "low", "high"))  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return "—", "the audit's metadata has no noise-rate estimate"
+    level = rate.get("level", 0.95) if isinstance(rate, dict) else 0.95
+    return (
+        f"{estimate:.1%}",
+        f"the mean probability that a given label is wrong; {level:.0%} bootstrap interval "
+        f"{low:.1%} to {high:.1%} (sampling error only)",
+    )
 
 
 def _e(value: object) -> str:

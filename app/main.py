@@ -1,8 +1,9 @@
 """labelclean review app: look through an audit's suspicious labels and decide on each.
 
-    streamlit run app/main.py -- --audit audit.parquet [--root DATASET_FOLDER]
+    labelclean review audit.parquet [--root DATASET_FOLDER] [--audit-dir FOLDER]
 
-The audit can also come from the ``LABELCLEAN_AUDIT`` environment variable or the sidebar.
+which runs ``streamlit run app/main.py -- --audit audit.parquet ...`` on 127.0.0.1. The
+audit can also come from the ``LABELCLEAN_AUDIT`` environment variable or the sidebar.
 Decisions are saved beside the audit (``<stem>.decisions.json``) as soon as they are made;
 the Export view writes ``<stem>.corrections.csv`` / ``.parquet``. The parts are in
 ``app/`` (see ``app/__init__.py``); this file only puts them on the page.
@@ -46,8 +47,9 @@ def decision_store(audit: AuditData) -> DecisionStore:
 def show_messages() -> None:
     if "save_error" in st.session_state:
         st.error(st.session_state.pop("save_error"))
-    if "flash" in st.session_state:
-        st.toast(st.session_state.pop("flash"))
+    flash = actions.review_state().flash
+    while flash:
+        st.toast(flash.pop(0))
 
 
 def main() -> None:
@@ -77,8 +79,8 @@ def main() -> None:
     elif view == "Export":
         export.export_view(audit, store)
     else:
-        filters, per_page = sidebar.filters(audit)
-        grid.review_view(audit, store, filters, per_page)
+        filters, order, per_page = sidebar.filters(audit)
+        grid.review_view(audit, store, filters, order, per_page)
 
 
 main()

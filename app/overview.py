@@ -23,7 +23,7 @@ def overview_view(audit: AuditData) -> None:
         st.markdown("##### Flagged rate per given class")
         st.altair_chart(rate_bars(rates), width="stretch", height=max(160, 24 * len(rates)))
         st.markdown("##### Loss of every sample")
-        st.altair_chart(loss_histogram(audit), width="stretch", height=220)
+        st.altair_chart(loss_histogram(audit), width="stretch")
     with right:
         st.markdown("##### Flagged samples: given → suggested label")
         if audit.pairs.empty:
@@ -56,46 +56,41 @@ def rate_bars(rates: pd.DataFrame) -> alt.Chart:
     )
 
 
-def loss_histogram(audit: AuditData, bins: int = 40) -> alt.Chart:
-    """Samples per loss bin, flagged and not (clean and wrong labels form two modes).
+def loss_histogram(audit: AuditData, bins: int = 40) -> alt.VConcatChart:
+    """Samples per loss bin, flagged above and not flagged below, each on its own count axis.
 
-    A square-root count axis keeps the small flagged mode visible beside the large clean
-    one and still gets round ticks (a log axis has none between 0 and 1).
+    Clean and wrong labels form two modes of very different sizes: one shared axis (or bars
+    stacked on a square-root axis, whose upper part no longer reads as a count) would hide the
+    small flagged mode or misstate it. Both panels share the loss axis.
     """
     loss = audit.frame["loss"].to_numpy(dtype=float)
     edges = np.linspace(0.0, max(float(loss.max()), 1e-6), bins + 1)
-    parts = []
-    for name, mask in (("not flagged", ~audit.flagged), ("flagged", audit.flagged)):
+    panels = []
+    for name, mask, colour in (("flagged", audit.flagged, ORANGE), ("not flagged", ~audit.flagged, GREY)):
         counts, _ = np.histogram(loss[mask], edges)
-        parts.append(pd.DataFrame({"low": edges[:-1], "high": edges[1:], "count": counts, "samples": name}))
-    data = pd.concat(parts, ignore_index=True)
-    data = data[data["count"] > 0]
-    return (
-        alt.Chart(data)
-        .mark_bar()
-        .encode(
-            x=alt.X("low:Q", bin="binned", title="loss against the given label"),
-            x2="high:Q",
-            y=alt.Y(
-                "count:Q",
-                stack=True,
-                title="samples (square-root scale)",
-                scale=alt.Scale(type="sqrt", nice=True),
-                axis=alt.Axis(tickCount=5, format=",d"),
-            ),
-            color=alt.Color(
-                "samples:N",
-                scale=alt.Scale(domain=["not flagged", "flagged"], range=[GREY, ORANGE]),
-                legend=alt.Legend(orient="top", title=None),
-            ),
-            tooltip=[
-                alt.Tooltip("samples:N"),
-                alt.Tooltip("low:Q", format=".2f"),
-                alt.Tooltip("high:Q", format=".2f"),
-                alt.Tooltip("count:Q", format=","),
-            ],
+        data = pd.DataFrame({"low": edges[:-1], "high": edges[1:], "count": counts, "samples": name})
+        panels.append(
+            alt.Chart(data[data["count"] > 0], title=alt.Title(f"{name}: {int(mask.sum()):,}", fontSize=12))
+            .mark_bar(color=colour)
+            .encode(
+                x=alt.X(
+                    "low:Q",
+                    bin="binned",
+                    title="loss against the given label" if name == "not flagged" else None,
+                    scale=alt.Scale(domain=[0, float(edges[-1])]),
+                ),
+                x2="high:Q",
+                y=alt.Y("count:Q", title="samples", axis=alt.Axis(tickCount=4, format=",d")),
+                tooltip=[
+                    alt.Tooltip("samples:N"),
+                    alt.Tooltip("low:Q", format=".2f"),
+                    alt.Tooltip("high:Q", format=".2f"),
+                    alt.Tooltip("count:Q", format=","),
+                ],
+            )
+            .properties(height=130, width="container")
         )
-    )
+    return alt.vconcat(*panels, spacing=12)
 
 
 def confusion_map(audit: AuditData) -> alt.LayerChart:

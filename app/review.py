@@ -2,7 +2,9 @@
 
 - :func:`load_audit` reads every audit column but ``image`` once (through
   :func:`labelclean.auditfile.read_audit`, which does not load torch), sorted most
-  suspicious first; the images of the rows on screen are read later (:mod:`app.sources`).
+  suspicious first; :meth:`AuditData.ordered` gives it in another review order
+  (:func:`labelclean.auditfile.review_order`, which the benchmarks share); the images of
+  the rows on screen are read later (:mod:`app.sources`).
 - :func:`filter_audit` and :func:`page_rows` are boolean masks and slices over that frame,
   so a page of a 1,000,000-row audit takes milliseconds.
 - :func:`per_class_rates` and :func:`confusion_pairs` feed the overview.
@@ -20,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from labelclean.auditfile import IMAGE_COLUMN, read_audit
+from labelclean.auditfile import IMAGE_COLUMN, REVIEW_ORDERS, read_audit, review_order
 
 from . import sources
 
@@ -49,18 +52,19 @@ __all__ = [
 ]
 
 ROW = "file_row"  # physical row of the sample in the Parquet file, for fetching its image
-TOP_CLASSES = "top_classes"  # optional column: the model's most probable classes, [{label, prob}]
+TOP_CLASSES = "top_classes"  # optional column: the most probable true classes, [{label, prob}]
 
 
 @dataclass
 class AuditData:
     """An audit's light columns, ranked, with what the app needs to show and fix it.
 
-    ``frame`` holds every audit column except ``image`` and ``source`` plus ``file_row``
-    (the sample's row in the file), sorted by ``rank`` (most suspicious first), with a fresh
-    0..N-1 index; string labels are categoricals. ``sources`` holds ``source`` in file order
-    (:meth:`source` looks one up). ``note`` says what the file lacks (its labelclean
-    metadata), or is empty.
+    ``frame`` holds every audit column except ``image``, ``source`` and ``top_classes``
+    plus ``file_row`` (the sample's row in the file), sorted by ``rank`` (most suspicious
+    first), with a fresh 0..N-1 index; string labels are categoricals. ``sources`` holds
+    ``source`` in file order (:meth:`source` looks one up), ``top`` the ``top_classes``
+    column in file order where the audit has one. ``note`` says what the file lacks (its
+    labelclean metadata), or is empty.
     """
 
     path: Path
@@ -74,6 +78,8 @@ class AuditData:
     root_origin: str = ""
     names: dict[Any, str] = field(default_factory=dict)
     note: str = ""
+    top: pa.ChunkedArray | None = None
+    _orders: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def name(self, label: Any) -> str:
         """The display name of a label value (its class name where the audit has one)."""
@@ -109,6 +115,29 @@ class AuditData:
         at = self._by_id.get_loc(sample_id)
         return next(self.frame.iloc[at : at + 1].itertuples(index=False))
 
+    @property
+    def orders(self) -> dict[str, str]:
+        """The review orders this audit supports: by expected gain needs its calibrated
+        ``suggested_true_prob`` (audits from before it open in loss order)."""
+        calibrated = "suggested_true_prob" in self.frame.columns
+        return {k: v for k, v in REVIEW_ORDERS.items() if calibrated or k == "loss"}
+
+    @property
+    def default_order(self) -> str:
+        return next(iter(self.orders))
+
+    def ordered(self, by: str) -> pd.DataFrame:
+        """``frame`` in the review order ``by``, worked out once per audit."""
+        if by == "loss" or by not in self.orders:
+            return self.frame
+        if by not in self._orders:
+            self._orders[by] = self.frame.take(review_order(self.frame, by))
+        return self._orders[by]
+
+    def top_of(self, file_row: int) -> list[dict[str, Any]]:
+        """The ``top_classes`` entry of one sample (empty where the audit has none)."""
+        return [] if self.top is None else (self.top[int(file_row)].as_py() or [])
+
     @cached_property
     def flagged(self) -> np.ndarray:
         return self.frame["is_suspicious"].to_numpy(dtype=bool)
@@ -137,7 +166,8 @@ def load_audit(path: str | os.PathLike, root: str | os.PathLike | None = None) -
     # only a page of them is ever looked up (by file row).
     files, metadata = read_audit(path, columns=["source"])
     names = pq.read_schema(path).names
-    light = [c for c in names if c not in ("source", IMAGE_COLUMN) and not c.startswith("__index_level_")]
+    heavy = ("source", IMAGE_COLUMN, TOP_CLASSES)
+    light = [c for c in names if c not in heavy and not c.startswith("__index_level_")]
     frame, _ = read_audit(path, columns=light, label_categories=True)
     frame[ROW] = np.arange(len(frame), dtype=np.int64)
     frame = frame.take(np.argsort(frame["rank"].to_numpy(), kind="stable")).reset_index(drop=True)
@@ -169,6 +199,7 @@ def load_audit(path: str | os.PathLike, root: str | os.PathLike | None = None) -
         if metadata
         else "This audit has no labelclean metadata (rewritten by another tool?): the classes "
         "come from its label columns, and its version, settings and data source are unknown.",
+        top=pq.read_table(path, columns=[TOP_CLASSES]).column(0) if TOP_CLASSES in names else None,
     )
 
 
@@ -260,17 +291,21 @@ def neighbours(view: pd.DataFrame, at: int, before: int = 4, after: int = 4) -> 
 
 
 def top_classes(audit: AuditData, row: Any) -> tuple[list[tuple[str, float]], bool]:
-    """The model's most probable classes for one row, with probabilities, most probable first.
+    """The classes most probably the sample's true class, with that probability, most
+    probable first (at most three).
 
-    Read from a ``top_classes`` column (a list of ``{"label", "prob"}``) when the audit has
-    one; otherwise only the suggested and given labels are known. The flag says which.
+    Read from the audit's ``top_classes`` column (a list of ``{"label", "prob"}``) where it
+    has one; otherwise only the suggested and the given label are known, with the
+    calibrated probabilities of each (``suggested_true_prob``, ``1 - mislabel_prob``). The
+    flag says which.
     """
-    stored = getattr(row, TOP_CLASSES, None)
-    if stored is not None and len(stored):
+    stored = audit.top_of(row.file_row)
+    if stored:
         return [(audit.name(entry["label"]), float(entry["prob"])) for entry in stored[:3]], True
-    known = [(audit.name(row.suggested_label), float(row.suggested_prob))]
+    suggested = getattr(row, "suggested_true_prob", None)
+    known = [(audit.name(row.suggested_label), float(row.suggested_prob if suggested is None else suggested))]
     if row.given_label != row.suggested_label:
-        known.append((audit.name(row.given_label), float(row.given_prob)))
+        known.append((audit.name(row.given_label), 1.0 - float(row.mislabel_prob)))
     return known, False
 
 

@@ -17,12 +17,25 @@ from .review import CLASS_FIELDS, SCORES, STATUSES, AuditData, Filters, score_to
 
 
 def cli_args() -> argparse.Namespace:
-    """``--audit`` and ``--root`` from ``streamlit run app/main.py -- --audit PATH``."""
+    """``--audit``, ``--root`` and ``--audit-dir`` from ``streamlit run app/main.py -- --audit PATH``."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--audit")
     parser.add_argument("--root")
+    parser.add_argument("--audit-dir")
     args, _ = parser.parse_known_args(sys.argv[1:])
     return args
+
+
+def audit_dir() -> Path:
+    """The folder whose audits the sidebar may list and open: ``--audit-dir`` (or
+    ``LABELCLEAN_AUDIT_DIR``), else the folder of the audit the app was started with, else the
+    current folder. Whoever can reach the app can open any audit in it, and only those."""
+    args = cli_args()
+    named = args.audit_dir or os.environ.get("LABELCLEAN_AUDIT_DIR")
+    if named:
+        return Path(named).expanduser().resolve()
+    started = args.audit or os.environ.get("LABELCLEAN_AUDIT")
+    return Path(started).expanduser().resolve().parent if started else Path.cwd().resolve()
 
 
 def requested_audit() -> str | None:
@@ -37,15 +50,16 @@ def dataset_root_override() -> str | None:
 
 
 def audit_picker(current: str | None) -> None:
-    """The open audit, and one box to open another: pick a Parquet file found nearby or type
-    a path (Enter opens it). The box shows on demand: it is the page's only drop-down."""
+    """The open audit, and one box to open another: pick an audit found in :func:`audit_dir`
+    or type the path of one there (Enter opens it). The box shows on demand: it is the
+    page's only drop-down."""
     with st.sidebar:
         st.markdown(":orange[**LABELCLEAN**]\n### Label review")
         if current and not st.session_state.get("picking"):
             st.caption(f"Audit: `{current}`")
             st.button("Open another audit…", key="pick_another", on_click=actions.start_picking)
             return
-        found = _audits_nearby(current)
+        found = audits_in(audit_dir())
         st.session_state["audit_pick"] = current
         st.selectbox(
             "Audit file",
@@ -54,30 +68,29 @@ def audit_picker(current: str | None) -> None:
             accept_new_options=True,
             placeholder="type a path/to/audit.parquet",
             on_change=actions.open_picked,
-            help="Type a path and press Enter, or pick a Parquet file found here. "
-            "Decisions are saved beside it.",
+            args=(audit_dir(),),
+            help=f"An audit in {audit_dir()} (start the app with --audit-dir to name another folder). "
+            "Type a path and press Enter, or pick one. Decisions are saved beside it.",
         )
 
 
-def _audits_nearby(current: str | None) -> list[str]:
-    """Parquet files in the current folder and the open audit's folder (not exports)."""
-    folders = {Path.cwd()}
-    if current:
-        folders.add(Path(current).expanduser().absolute().parent)
+def audits_in(folder: Path, depth: int = 2) -> list[str]:
+    """Parquet files in ``folder`` and its sub-folders ``depth`` deep (not exports, nor links
+    that lead out of it)."""
+    patterns = ["/".join(["*"] * level + ["*.parquet"]) for level in range(depth + 1)]
     return sorted(
         {
             str(p)
-            for folder in folders
-            if folder.is_dir()
-            for p in folder.glob("*.parquet")
-            if ".corrections" not in p.name
+            for pattern in patterns
+            for p in folder.glob(pattern)
+            if ".corrections" not in p.name and p.resolve().is_relative_to(folder)
         }
     )
 
 
-def filters(audit: AuditData) -> tuple[Filters, int]:
-    """The review filters (a component in the sidebar); returns them and the page size."""
-    state = actions.filter_state()
+def filters(audit: AuditData) -> tuple[Filters, str, int]:
+    """The review filters (a component in the sidebar); returns them, the order and the page size."""
+    state = actions.filter_state(audit)
     pairs = audit.pairs
     pair_keys = list(zip(pairs["given_label"].tolist(), pairs["suggested_label"].tolist(), strict=True))
     top = score_top(audit, state["score"])
@@ -88,6 +101,8 @@ def filters(audit: AuditData) -> tuple[Filters, int]:
         FILTERS(
             key="filters",
             data={
+                "order": state["order"],
+                "orders": list(audit.orders.items()),
                 "flagged_only": state["flagged_only"],
                 "status": state["status"],
                 "statuses": list(STATUSES.items()),
@@ -118,4 +133,4 @@ def filters(audit: AuditData) -> tuple[Filters, int]:
         flagged_only=state["flagged_only"],
         status=state["status"],
     )
-    return chosen, state["per_page"]
+    return chosen, state["order"], state["per_page"]

@@ -166,34 +166,47 @@ def fetch_images(path: str | os.PathLike, rows: Iterable[int]) -> dict[int, byte
 
 @dataclass(frozen=True)
 class Picture:
-    """Image bytes a browser shows, with the size and format of the image they came from."""
+    """Image bytes a browser shows, with the size and format of the image they came from
+    (turned upright) and whether they were shrunk from it."""
 
     data: bytes
     mime: str
     width: int
     height: int
     format: str
+    shrunk: bool = False
 
     def data_uri(self) -> str:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
+_EXIF_ORIENTATION = 0x0112
+_TURNED_SIDEWAYS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
 def picture(data: bytes, max_side: int | None = None) -> Picture:
-    """``data`` as the browser gets it: unchanged when the browser reads its format and it
-    fits ``max_side``; else shrunk to ``max_side`` and / or re-encoded (PNG, JPEG for JPEG).
+    """``data`` as the browser gets it: unchanged when the browser reads its format, it fits
+    ``max_side`` and it is stored upright; else turned upright by its EXIF orientation (as
+    phone cameras record it), shrunk to ``max_side`` and / or re-encoded (PNG, JPEG for JPEG).
 
     The grid asks for small pictures (``max_side=192``) and scales small images up in the
-    browser, pixels kept sharp; the larger view asks for the image at full resolution.
-    Raises PIL's errors for data that is not an image.
+    browser, pixels kept sharp; the larger view asks for a bounded copy of a photo. Raises
+    PIL's errors for data that is not an image.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as image:
         width, height, source_format = image.width, image.height, image.format or "?"
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        if orientation in _TURNED_SIDEWAYS:
+            width, height = height, width
         too_big = max_side is not None and max(width, height) > max_side
-        if source_format in _BROWSER_FORMATS and not too_big:
+        if source_format in _BROWSER_FORMATS and not too_big and orientation == 1:
             return Picture(data, _BROWSER_FORMATS[source_format], width, height, source_format)
+        if too_big:
+            image.draft(None, (max_side, max_side))  # JPEG: decode at a fraction of the size
         image.load()
+        image = ImageOps.exif_transpose(image)
         if too_big:
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         jpeg = source_format == "JPEG" and image.mode in ("RGB", "L")
@@ -201,4 +214,5 @@ def picture(data: bytes, max_side: int | None = None) -> Picture:
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
         out = io.BytesIO()
         image.save(out, format="JPEG" if jpeg else "PNG", quality=90)
-        return Picture(out.getvalue(), "image/jpeg" if jpeg else "image/png", width, height, source_format)
+        mime = "image/jpeg" if jpeg else "image/png"
+        return Picture(out.getvalue(), mime, width, height, source_format, shrunk=too_big)

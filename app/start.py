@@ -14,8 +14,8 @@ from .header import eyebrow
 def welcome() -> None:
     eyebrow()
     st.write(
-        "Open an audit written by `SLNCleaner().fit(...).save_audit(path)`: pass it as "
-        "`streamlit run app/main.py -- --audit PATH`, set `LABELCLEAN_AUDIT`, or type it in the sidebar."
+        "Open an audit written by `SLNCleaner().fit(...).save_audit(path)`: start the app with "
+        "`labelclean review PATH`, or type its path in the sidebar."
     )
     demo = Path.cwd() / "audit.parquet"
     if demo.is_file():

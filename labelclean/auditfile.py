@@ -33,8 +33,10 @@ image              (only for images that are not files: arrays, datasets) PNG by
 =================  ==========================================================
 
 Its schema metadata (key ``labelclean``) holds the version, parameters, class names, data
-source and time. Beside ``audit.parquet`` the review app keeps ``audit.decisions.json`` and
-exports ``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either.
+source, time and the estimated noise rate. :func:`review_order` is the order a reviewer should
+look at the samples in (the review app's default, shared with ``bench review``). Beside
+``audit.parquet`` the review app keeps ``audit.decisions.json`` and exports
+``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either.
 
 This module needs only NumPy, pandas and pyarrow: reading or writing an audit or a review
 never loads torch or scikit-learn.
@@ -62,11 +64,14 @@ __all__ = [
     "IMAGE_COLUMN",
     "METADATA_KEY",
     "REQUIRED_COLUMNS",
+    "REVIEW_ORDERS",
     "corrections_paths",
     "decisions_path",
     "read_audit",
     "read_audit_metadata",
     "read_reviewed",
+    "review_gain",
+    "review_order",
     "write_audit",
 ]
 
@@ -101,6 +106,10 @@ DECISIONS = {
 }
 # The columns of read_reviewed's table, which it also reads back.
 _READ_REVIEWED_COLUMNS = frozenset({"sample_id", "label", "fits_no_class", "decision"})
+REVIEW_ORDERS = {  # how review_order sorts, as the review app names it
+    "gain": "most valuable review first",
+    "loss": "most suspicious first (highest loss)",
+}
 REVIEWER_PREFIX = "reviewer: "  # ``decided_by`` of a reviewed row in the corrections
 _INTEGER = re.compile(r"^-?\d+$")
 
@@ -336,3 +345,48 @@ def _label_array(labels: list[Any], typed: bool) -> pd.api.extensions.ExtensionA
     if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return pd.array(labels, dtype="Int64" if all(isinstance(v, int) for v in present) else "Float64")
     return pd.array([None if v is None else str(v) for v in labels], dtype="string")
+
+
+# --- which samples to review first -----------------------------------------------------------
+
+
+def review_gain(audit: pd.DataFrame) -> np.ndarray:
+    """How many right labels a review of each sample is expected to add, from 0 to 1.
+
+    Without a review the sample keeps ``corrected_label`` (what ``correct_labels()`` returns):
+    the suggestion where flagged, which is right with probability ``suggested_true_prob``,
+    else the given label, right with probability ``1 - mislabel_prob``. A reviewer who knows
+    the true class ends with one right label, so the review adds one minus the probability
+    that the kept label is right. A sample reviewed before the fit (``reviewed``) already
+    has the reviewer's label and gains nothing. Raises ``ValueError`` for an audit written
+    before ``suggested_true_prob`` existed.
+    """
+    if "suggested_true_prob" not in audit.columns:
+        raise ValueError(
+            "the audit has no suggested_true_prob column (written by labelclean before 0.1's "
+            "calibration): fit again to review by expected gain, or order by loss"
+        )
+    flagged = audit["is_suspicious"].to_numpy(dtype=bool)
+    kept_right = np.where(
+        flagged,
+        audit["suggested_true_prob"].to_numpy(dtype=np.float64),
+        1.0 - audit["mislabel_prob"].to_numpy(dtype=np.float64),
+    )
+    gain = np.clip(1.0 - kept_right, 0.0, 1.0)
+    if "reviewed" in audit.columns:
+        gain[audit["reviewed"].notna().to_numpy()] = 0.0
+    return gain
+
+
+def review_order(audit: pd.DataFrame, by: str = "gain") -> np.ndarray:
+    """Row positions of ``audit`` in the order to review them (see :data:`REVIEW_ORDERS`).
+
+    ``"gain"``: largest :func:`review_gain` first; ``"loss"``: ``rank`` 1 (highest loss)
+    first. Ties keep the loss order.
+    """
+    if by not in REVIEW_ORDERS:
+        raise ValueError(f"review order must be one of {list(REVIEW_ORDERS)}, not {by!r}")
+    rank = audit["rank"].to_numpy()
+    if by == "loss":
+        return np.argsort(rank, kind="stable")
+    return np.lexsort((rank, -review_gain(audit)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -19,15 +20,21 @@ from .metrics import PLAIN_CE, detection_scores
 from .noise import symmetric_noise
 
 
-def run_demo(
-    out: str | Path = "audit.parquet", noise: float = 0.2, seed: int = 0, verbose: bool = False
-) -> pd.DataFrame:
-    """Run the demo; returns the results table (one row per method)."""
+def demo_data(noise: float = 0.2, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """The demo's digits: ``X_train, X_test, y_train, y_test, noisy`` (the training labels
+    with a seeded ``noise`` share flipped)."""
     digits = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(
         digits.images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
     )
-    noisy = symmetric_noise(y_train, noise, 10, seed)
+    return X_train, X_test, y_train, y_test, symmetric_noise(y_train, noise, 10, seed)
+
+
+def run_demo(
+    out: str | Path = "audit.parquet", noise: float = 0.2, seed: int = 0, verbose: bool = False
+) -> pd.DataFrame:
+    """Run the demo; returns the results table (one row per method)."""
+    X_train, X_test, y_train, y_test, noisy = demo_data(noise, seed)
     flipped = noisy != y_train
     rows = []
     for name, params in [("plain cross-entropy", PLAIN_CE), ("SLN-MO-LC", {})]:

@@ -451,6 +451,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         audit's ``corrected_label``), so that corrections do not leave the labels worse.
         ``min_prob`` asks for more: change only where the suggestion's probability
         (``suggested_true_prob``) is at least ``min_prob``; the rest keep their given label.
+        Samples a reviewer said fit no class keep theirs too: leave them out with :meth:`keep_mask`.
         """
         check_is_fitted(self)
         if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, Real)):
@@ -466,6 +467,17 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             change = change & (audit["suggested_true_prob"].to_numpy() >= min_prob)
         fixed = np.where(change, audit["corrected_label"].to_numpy(), audit["given_label"].to_numpy())
         return fixed.astype(self.classes_.dtype)
+
+    def keep_mask(self) -> np.ndarray:
+        """Which training samples to keep, aligned with :meth:`correct_labels`.
+
+        False where the reviewer said the sample fits no class (``fit(reviewed=...)``):
+        :meth:`correct_labels` can only give such a sample the label it came with, which the
+        reviewer rejected. ``labels = cleaner.correct_labels(); keep = cleaner.keep_mask()``,
+        then train on ``X[keep]`` with ``labels[keep]``.
+        """
+        check_is_fitted(self)
+        return (self.audit_["reviewed"] != "none").to_numpy(dtype=bool)
 
     def suspicious_samples(self, top_k: int | None = None) -> pd.DataFrame:
         """The audit's flagged rows, most suspicious (highest mislabel probability) first."""

@@ -10,6 +10,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from labelclean.audit import build_audit, write_audit
+from labelclean.calibration import label_posterior
 
 DIGITS = load_digits().images
 CLASSES = np.array(["cat", "dog", "fox", "owl"])
@@ -34,12 +35,15 @@ def make_audit(
     classes: np.ndarray = CLASSES,
     row_group_size: int = 65536,
     seed: int = 0,
+    top_classes: bool = True,
 ) -> Path:
     """An audit of ``n`` samples; about a third get a confident prediction of another class,
     so the posterior flags them.
 
     ``files``: the sources are PNG files under ``folder/data`` (an image-folder audit);
     ``images``: ``row N`` sources with an ``image`` column; neither: ``row N`` and no images.
+    ``top_classes``: the three most probable true classes of each sample, from the same
+    posterior as the other columns (``False``: an audit from before that column).
     """
     rng = np.random.default_rng(seed)
     k = len(classes)
@@ -62,7 +66,15 @@ def make_audit(
     else:
         sources = [f"row {i}" for i in range(n)]
         data_source = f"array of {n} grayscale images, shape ({n}, 8, 8)"
-    audit = build_audit(probs, labels, classes, sources)
+    posterior = label_posterior(probs, labels).posterior
+    audit = build_audit(probs, labels, classes, sources, posterior=posterior)
+    audit = audit.drop(columns="top_classes", errors="ignore")
+    if top_classes:
+        best = np.argsort(-posterior, axis=1, kind="stable")[:, :3]
+        audit["top_classes"] = [
+            [{"label": classes[k].item(), "prob": float(row[k])} for k in top]
+            for row, top in zip(posterior, best, strict=True)
+        ]
     if images:
         audit["image"] = [png(i) for i in range(n)]
     metadata = {
@@ -72,7 +84,19 @@ def make_audit(
         "class_names": [str(c) for c in classes],
         "data_source": data_source,
         "created": "2025-01-01T00:00:00+00:00",
+        "noise_rate": {"estimate": 0.31, "low": 0.275, "high": 0.345, "level": 0.95},
     }
     path = folder / "audit.parquet"
     write_audit(audit, path, metadata, row_group_size=row_group_size)
+    return path
+
+
+def camera_photo(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
+    """A camera-size JPEG with a camera's grain, so it weighs what phone photos do (about 3 MB)."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, size[0]).astype(np.uint8)
+    pixels = np.repeat(np.tile(ramp, (size[1], 1))[..., None], 3, axis=2)
+    pixels += rng.integers(0, 40, pixels.shape, dtype=np.uint8)
+    pixels[size[1] // 3 : size[1] // 2, size[0] // 4 : size[0] // 2] = (200, 40, 40)
+    Image.fromarray(pixels).save(path, format="JPEG", quality=85)
     return path

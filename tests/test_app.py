@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -13,17 +14,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from appdata import CLASSES, make_audit, png
+from appdata import CLASSES, camera_photo, make_audit, png
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from app import decisions, review, sources  # noqa: E402
+from app import cards, decisions, review, sources  # noqa: E402
 from app.decisions import DecisionStore  # noqa: E402
 from app.review import Filters  # noqa: E402
 from app.sources import UnsafePathError  # noqa: E402
+from app.state import ReviewState, apply_actions, resolve_show  # noqa: E402
 from labelclean.audit import build_audit, write_audit  # noqa: E402
 from labelclean.auditfile import AUDIT_COLUMNS, decisions_path, read_audit_metadata, read_reviewed  # noqa: E402
 
@@ -145,14 +147,14 @@ def test_digit_keys():
 
 
 def test_top_classes_from_a_column_or_what_the_audit_has(tmp_path):
-    path = make_audit(tmp_path / "plain", n=12)
+    path = make_audit(tmp_path / "plain", n=12, top_classes=False)
     audit = review.load_audit(path)
     flagged = next(audit.frame[audit.frame["is_suspicious"]].itertuples(index=False))
     shown, complete = review.top_classes(audit, flagged)
-    assert not complete
+    assert not complete  # the calibrated chances of the two labels the audit knows
     assert shown == [
-        (flagged.suggested_label, pytest.approx(flagged.suggested_prob)),
-        (flagged.given_label, pytest.approx(flagged.given_prob)),
+        (flagged.suggested_label, pytest.approx(flagged.suggested_true_prob)),
+        (flagged.given_label, pytest.approx(1 - flagged.mislabel_prob)),
     ]
     table = pq.read_table(path)
     top = [[{"label": "owl", "prob": 0.7}, {"label": "cat", "prob": 0.2}, {"label": "dog", "prob": 0.1}]] * 12
@@ -166,6 +168,23 @@ def test_top_classes_from_a_column_or_what_the_audit_has(tmp_path):
         ("cat", pytest.approx(0.2)),
         ("dog", pytest.approx(0.1)),
     ]
+
+
+def test_cards_list_the_three_likeliest_classes_and_the_given_label(tmp_path):
+    """Issue 18, item 2: every card shows the alternatives, an unflagged one too."""
+    path = make_audit(tmp_path / "top", n=300, classes=np.array([f"class {i}" for i in range(6)]))
+    audit = review.load_audit(path)
+    file_rows = pq.read_table(path, columns=["top_classes"]).column(0).to_pylist()
+    for row in audit.frame.itertuples(index=False):
+        listed, complete = cards.class_rows(audit, row)
+        top = file_rows[row.file_row]
+        assert complete and [r["name"] for r in listed[:3]] == [t["label"] for t in top]
+        assert [r["prob"] for r in listed[:3]] == pytest.approx([t["prob"] for t in top])
+        assert listed[0]["name"] == row.suggested_label  # the suggestion is the likeliest class
+        given = [r for r in listed if r["given"]]
+        assert len(given) == 1 and given[0]["name"] == row.given_label
+        assert given[0]["prob"] == pytest.approx(1 - row.mislabel_prob, abs=1e-6)
+        assert len(listed) == 3 + (row.given_label not in [t["label"] for t in top])
 
 
 def test_overview_numbers(image_audit):
@@ -188,8 +207,9 @@ def test_overview_numbers(image_audit):
 
 
 def test_heat_map_text_is_never_white_on_white_and_the_histogram_has_ticks(image_audit):
-    """Defect 7: the colour scale starts at 0 and text turns white only on its darker half;
-    the loss histogram's count axis is square-root, not symlog (which had ticks 0 and 500 only)."""
+    """Defect 7: the colour scale starts at 0 and text turns white only on its darker half.
+    Issue 18: the loss histogram draws flagged and not flagged samples in panels of their own,
+    each a plain count axis (stacked bars on a square-root axis misstated the upper part)."""
     from app import overview
 
     audit = review.load_audit(image_audit)
@@ -199,8 +219,14 @@ def test_heat_map_text_is_never_white_on_white_and_the_histogram_has_ticks(image
     assert heat["encoding"]["color"]["scale"]["domain"] == [0, most]
     white = text["encoding"]["color"]["condition"]
     assert white["value"] == "white" and white["test"] == f"(datum.count > {most / 2})"
-    y = overview.loss_histogram(audit).to_dict()["encoding"]["y"]
-    assert y["scale"]["type"] == "sqrt" and y["axis"]["tickCount"] == 5
+    histogram = overview.loss_histogram(audit).to_dict()
+    flagged, clean = histogram["vconcat"]
+    for panel, mask in ((flagged, audit.flagged), (clean, ~audit.flagged)):
+        assert "scale" not in panel["encoding"]["y"] and "stack" not in panel["encoding"]["y"]
+        assert panel["height"] >= 120 and panel["title"]["text"].endswith(f": {int(mask.sum()):,}")
+        bars = histogram["datasets"][panel["data"]["name"]]
+        assert sum(bar["count"] for bar in bars) == mask.sum()
+    assert flagged["encoding"]["x"]["scale"] == clean["encoding"]["x"]["scale"]  # one loss axis
 
 
 # --- images and paths ------------------------------------------------------------------------------
@@ -244,6 +270,55 @@ def test_pictures_go_to_the_browser_as_they_are_unless_too_big_or_unreadable_the
     assert bmp.mime == "image/png" and bmp.format == "BMP"
     with pytest.raises(Exception, match="cannot identify"):
         sources.picture(b"not an image", 192)
+
+
+def phone_photo(size: tuple[int, int] = (400, 200), orientation: int = 6) -> bytes:
+    """A JPEG stored sideways, as phone cameras write them: left half red, right half blue,
+    with the EXIF orientation that turns it upright (6: rotate 90 degrees clockwise)."""
+    image = Image.new("RGB", size, "red")
+    image.paste((0, 0, 255), (size[0] // 2, 0, size[0], size[1]))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_pictures_are_turned_upright_by_their_exif_orientation():
+    """Issue 17, B3 on the app's side: thumbnails and the larger view show photos upright."""
+    for max_side, side in ((None, 400), (192, 192), (100, 100)):
+        shown = sources.picture(phone_photo(), max_side)
+        assert (shown.width, shown.height) == (200, 400)  # the upright size
+        with Image.open(io.BytesIO(shown.data)) as back:
+            assert back.size == (side // 2, side) and back.getexif().get(0x0112, 1) == 1
+            top, bottom = (
+                back.getpixel((back.width // 2, 2)),
+                back.getpixel((back.width // 2, back.height - 3)),
+            )
+        assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # turned clockwise: red on top
+    assert sources.picture(phone_photo(orientation=1), None).width == 400
+
+
+def test_the_larger_view_sends_a_bounded_copy_of_a_photo_once(file_audit):
+    """Issue 18: the larger view re-sent the whole camera file on every run (0.9 s to open,
+    1.2 s a decision); pixels are kept sharp only where the browser scales an image up."""
+    audit = review.load_audit(file_audit)
+    store = DecisionStore.for_audit(audit)
+    first = audit.frame.iloc[0]
+    camera_photo(Path(audit.source(first.file_row)))
+    sent: set[str] = set()
+    shown = cards.detail(audit, store, audit.frame, str(first.sample_id), sent)
+    assert shown["image"].startswith("data:image/jpeg") and shown["image_key"] in sent
+    with Image.open(io.BytesIO(base64.b64decode(shown["image"].split(",", 1)[1]))) as copy:
+        assert copy.size == (cards.DETAIL_SIDE, cards.DETAIL_SIDE * 3 // 4)
+    assert (shown["width"], shown["height"]) == (4000, 3000) and not shown["sharp"]
+    assert f"4000x3000 px JPEG, shown at most {cards.DETAIL_SIDE} px a side" in shown["image_note"]
+    again = cards.detail(audit, store, audit.frame, str(first.sample_id), sent)
+    assert again["image"] is None and again["image_key"] == shown["image_key"]  # the browser has it
+    small = cards.detail(audit, store, audit.frame, str(audit.frame.iloc[1].sample_id), sent)
+    assert small["sharp"] and small["width"] == 8  # an 8-pixel digit: scaled up, pixels sharp
+    grid_cards = cards.cards(audit, store, audit.frame.iloc[:2], 1)
+    assert not grid_cards[0]["sharp"] and grid_cards[0]["shrunk"] and grid_cards[1]["sharp"]
 
 
 def test_sources_outside_the_root_are_refused(tmp_path, file_audit):
@@ -371,6 +446,30 @@ def test_each_change_returns_what_it_replaced_so_it_can_be_undone(image_audit):
     assert DecisionStore(store.path).as_dict() == {}
 
 
+def test_two_sessions_deciding_at_once_lose_nothing(image_audit):
+    """Two tabs are two sessions, each with its own store on one file, in server threads."""
+    import threading
+
+    path = decisions_path(image_audit)
+    stores = [DecisionStore(path), DecisionStore(path)]
+    start = threading.Barrier(2)
+
+    def decide(store: DecisionStore, ids: range) -> None:
+        start.wait()
+        for sample_id in ids:
+            store.record(sample_id, "keep", "cat")
+
+    threads = [
+        threading.Thread(target=decide, args=(store, range(k * 100, k * 100 + 100)))
+        for k, store in enumerate(stores)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(DecisionStore(path).as_dict()) == list(range(200))
+
+
 def test_failed_write_leaves_the_old_decisions_file_intact(image_audit, monkeypatch):
     store = DecisionStore(decisions_path(image_audit))
     store.record(1, "accept", "dog")
@@ -389,6 +488,98 @@ def test_failed_write_leaves_the_old_decisions_file_intact(image_audit, monkeypa
     assert 2 not in store  # the failed decision is not kept in memory either
     monkeypatch.undo()
     assert DecisionStore(store.path).as_dict() == {1: json.loads(before)["1"]}
+
+
+# --- the grid's actions ------------------------------------------------------------------------------
+
+
+class Grid:
+    """A browser tab's side of the action queue: numbered actions, resent until acknowledged."""
+
+    def __init__(self, client: str):
+        self.client, self.seq, self.queue = client, 0, []
+
+    def press(self, **action) -> dict:
+        self.seq += 1
+        self.queue.append({**action, "seq": self.seq})
+        return {"client": self.client, "actions": list(self.queue)}
+
+    def acknowledge(self, state: ReviewState) -> None:
+        self.queue = [a for a in self.queue if a["seq"] > state.applied.get(self.client, 0)]
+
+
+def test_the_grids_queue_applies_each_action_once_in_order(image_audit):
+    audit = review.load_audit(image_audit)
+    store, state = DecisionStore.for_audit(audit), ReviewState()
+    view = review.filter_audit(audit.ordered("gain"), Filters())
+    ids = [str(s) for s in view["sample_id"]]
+    tab = Grid("tab-1")
+
+    def run(payload):  # one Streamlit run: the callback, then the drawing's acknowledgement
+        apply_actions(state, store, audit, view, 4, payload)
+        resolve_show(state, audit, view, 4)
+        tab.acknowledge(state)
+
+    # Keys at 0 ms: Streamlit delivers only the newest pending trigger, which carries them all.
+    tab.press(type="accept", id=ids[0])
+    tab.press(type="keep", id=ids[1])
+    run(tab.press(type="relabel", id=ids[2], label="owl"))
+    pending = tab.press(type="none", id=ids[3])  # the 4th card: the last of page 1
+    run(pending)
+    run(pending)  # resent before its acknowledgement arrived: applied once
+    saved = store.as_dict()
+    rows = [audit.row(int(i)) for i in ids[:4]]
+    assert [saved[int(i)]["decision"] for i in ids[:4]][:2] == ["accept", "keep"]
+    assert saved[int(ids[0])]["final_label"] == rows[0].suggested_label
+    assert saved[int(ids[2])]["final_label"] == "owl" and saved[int(ids[3])]["final_label"] is None
+    assert len(state.undo) == 4 and tab.queue == [] and state.applied == {"tab-1": 4}
+    assert state.page == 2 and state.focus == ids[4]  # moved on to the next page's first card
+
+    # A relabel to the suggested (given) class is an accept (keep); refusals say why.
+    f1, f2 = [i for i in ids[12:] if audit.row(int(i)).is_suspicious][:2]
+    tab.press(type="relabel", id=f1, label=audit.name(audit.row(int(f1)).suggested_label))
+    tab.press(type="relabel", id=f2, label=audit.name(audit.row(int(f2)).given_label))
+    tab.press(type="relabel", id=ids[6], label="zebra")
+    run(tab.press(type="accept", id="999999"))
+    assert store.get(int(f1))["decision"] == "accept" and store.get(int(f2))["decision"] == "keep"
+    assert int(ids[6]) not in store
+    assert [(r["seq"], r["id"]) for r in state.refused] == [(7, ids[6]), (8, "999999")]
+    assert "'zebra' is not a class" in state.refused[0]["text"]
+    assert "not in this audit" in state.refused[1]["text"]
+
+    # Another tab numbers its own actions; undo shows the page of what it undid.
+    other = Grid("tab-2")
+    apply_actions(state, store, audit, view, 4, other.press(type="keep", id=ids[9]))
+    assert store.get(int(ids[9]))["decision"] == "keep" and state.applied["tab-2"] == 1
+    run(tab.press(type="undo"))  # tab-2's keep was this session's last decision
+    run(tab.press(type="undo"))
+    assert int(ids[9]) not in store and f2 not in store
+    assert state.page == review.page_of(view, int(f2), 4) and state.focus == f2
+    run(tab.press(type="undo"))
+    run(tab.press(type="undo"))  # back to the "none" on the 4th card, on page 1
+    assert state.page == 1 and state.focus == ids[3] and int(ids[3]) not in store
+
+    # The larger view moves on to the next sample; closing it shows that sample's page.
+    run(tab.press(type="open", id=ids[8]))
+    run(tab.press(type="accept", id=ids[8]))
+    assert state.detail == ids[9]
+    run(tab.press(type="close"))
+    assert state.detail is None and state.page == 3 and state.focus == ids[9]
+
+
+def test_a_decision_that_cannot_be_saved_is_refused_and_not_kept(image_audit, monkeypatch):
+    audit = review.load_audit(image_audit)
+    store, state = DecisionStore.for_audit(audit), ReviewState()
+    view = audit.frame
+    first = str(view["sample_id"].iat[0])
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(decisions, "atomic_write", full_disk)
+    apply_actions(state, store, audit, view, 24, Grid("tab").press(type="accept", id=first))
+    assert "No space left on device" in state.refused[0]["text"] and state.refused[0]["id"] == first
+    assert len(store) == 0 and state.undo == [] and state.applied == {"tab": 1}  # refused, not retried
 
 
 # --- export and the way back into fit -----------------------------------------------------------------
@@ -491,7 +682,32 @@ def test_refit_snippet_names_the_decisions_file_and_the_audits_settings(tmp_path
     assert f"read_audit_metadata({str(image_audit)!r})['params']" in code and "SLNCleaner(**params)" in code
     rewritten = tmp_path / "rewritten.parquet"
     pd.read_parquet(image_audit).to_parquet(rewritten)  # no metadata, so no settings to repeat
-    assert "SLNCleaner().fit(X, reviewed=" in decisions.refit_snippet(review.load_audit(rewritten))
+    assert "SLNCleaner().fit(X, y, reviewed=" in decisions.refit_snippet(review.load_audit(rewritten))
+    folder = review.load_audit(make_audit(tmp_path / "folder", files=True, n=12))
+    assert f"X, y = {str(tmp_path / 'folder' / 'data')!r}, None" in decisions.refit_snippet(folder)
+
+
+def test_the_refit_snippet_runs_as_shown_on_arrays(tmp_path):
+    """Issue 18, item 6: on array data (the demo) the line was fit(X, reviewed=...) without y,
+    which fails; and a sample that fits no class came back from correct_labels() with the label
+    the reviewer rejected. The snippet now runs, and says which samples to keep."""
+    from sklearn.datasets import load_digits
+
+    from labelclean import SLNCleaner
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200], y[:200]
+    path = SLNCleaner(epochs=1, random_state=0).fit(X, y).save_audit(tmp_path / "audit.parquet")
+    audit = review.load_audit(path)
+    store = DecisionStore.for_audit(audit)
+    store.record(3, "none", None)
+    store.record(5, "relabel", 7)
+    code = decisions.refit_snippet(audit)
+    assert "# X, y: the arrays of the first fit" in code
+    scope = {"X": X, "y": y}
+    exec(code, scope)
+    assert scope["labels"][5] == 7 and scope["labels"][3] == y[3]  # what correct_labels() can say
+    assert scope["keep"].tolist() == [i != 3 for i in range(200)]
 
 
 def test_integer_labels_export_as_nullable_integers(tmp_path):

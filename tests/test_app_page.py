@@ -8,13 +8,16 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from appdata import make_audit
+from appdata import camera_photo, make_audit
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -23,7 +26,7 @@ if str(REPO) not in sys.path:
 from app import decisions, review  # noqa: E402
 from app.decisions import DecisionStore  # noqa: E402
 from app.review import Filters  # noqa: E402
-from labelclean.auditfile import corrections_paths, decisions_path  # noqa: E402
+from labelclean.auditfile import corrections_paths, decisions_path, review_order  # noqa: E402
 
 MAIN = REPO / "app" / "main.py"
 
@@ -38,6 +41,7 @@ def app_test(monkeypatch, audit_path: Path | None):
 
     monkeypatch.setattr(sys, "argv", ["main.py"])
     monkeypatch.delenv("LABELCLEAN_ROOT", raising=False)
+    monkeypatch.delenv("LABELCLEAN_AUDIT_DIR", raising=False)
     if audit_path is None:
         monkeypatch.delenv("LABELCLEAN_AUDIT", raising=False)
     else:
@@ -59,7 +63,7 @@ def page_text(at) -> str:
 def stats(at) -> dict[str, str]:
     """The header's counts (its HTML: ``data-stat="Label"><div>Label</div><b>value</b>``)."""
     text = component(at, "header")["html"]
-    return dict(re.findall(r'data-stat="([^"]+)"><div>[^<]*</div><b>([^<]*)</b>', text))
+    return dict(re.findall(r'data-stat="([^"]+)"[^>]*><div>[^<]*</div><b>([^<]*)</b>', text))
 
 
 def show(at, view: str) -> None:
@@ -94,13 +98,17 @@ def test_app_opens_the_audit_from_the_environment(monkeypatch, image_audit):
         "Flag rate": f"{full.is_suspicious.mean():.1%}",
         "Reviewed": "0",
         "Flagged left to review": f"{int(full.is_suspicious.sum()):,}",
+        "Wrong labels (estimate)": "31.0%",  # the audit's noise_rate, its interval on hover
     }
+    assert "27.5% to 34.5%" in component(at, "header")["html"]
     audit = review.load_audit(image_audit)
-    flagged = audit.frame[audit.frame.is_suspicious]
+    by_gain = audit.frame.iloc[review_order(audit.frame, "gain")]  # every sample, most valuable first
     cards = grid(at)["cards"]
-    assert [c["id"] for c in cards] == [str(s) for s in flagged["sample_id"][:24]]  # most suspicious first
+    assert [c["id"] for c in cards] == [str(s) for s in by_gain["sample_id"][:24]]
+    assert [c["pos"] for c in cards] == list(range(1, 25))
+    assert "most valuable review first" in grid(at)["shown_html"]
     assert all(c["image"].startswith("data:image/png;base64,") for c in cards)
-    assert "<kbd>A</kbd> accept" in grid(at)["keys_html"] and grid(at)["digit_keys"] == {
+    assert "<kbd>S</kbd>" in grid(at)["keys_html"] and grid(at)["digit_keys"] == {
         "1": "cat",
         "2": "dog",
         "3": "fox",
@@ -121,6 +129,51 @@ def test_app_takes_the_audit_from_the_command_line_and_the_sidebar(monkeypatch, 
     at.selectbox(key="audit_pick").set_value(str(other)).run()
     assert_clean(at)
     assert stats(at)["Samples"] == "10" and str(other) in component(at, "header")["html"]
+
+
+def type_an_audit_path() -> None:
+    """The audit box's callback on a typed path, as Streamlit runs it."""
+    from pathlib import Path
+
+    import streamlit as st
+
+    from app import actions
+
+    st.session_state.audit_pick = st.session_state.typed
+    actions.open_picked(Path(st.session_state.allowed))
+
+
+def test_the_sidebar_lists_and_opens_audits_in_its_folder_only(monkeypatch, image_audit, tmp_path):
+    """Issue 18, item 7: "Open another audit…" listed and opened any Parquet file on the server."""
+    from streamlit.testing.v1 import AppTest
+
+    inside = make_audit(image_audit.parent / "sub", n=10)
+    outside = make_audit(tmp_path / "outside", n=12)
+    (image_audit.parent / "link.parquet").symlink_to(outside)
+    at = app_test(monkeypatch, image_audit).run()
+    at.button(key="pick_another").click().run()
+    options = at.selectbox(key="audit_pick").options
+    assert str(inside) in options and str(outside) not in options
+    assert not any(o.endswith("link.parquet") for o in options)
+    typed = AppTest.from_function(type_an_audit_path)  # a typed path: the box's own callback
+    typed.session_state["audit_path"] = str(image_audit)
+    typed.session_state["typed"], typed.session_state["allowed"] = str(outside), str(image_audit.parent)
+    typed.run()
+    assert f"Refused to open {outside}" in typed.session_state["save_error"]
+    assert typed.session_state["audit_path"] == str(image_audit)
+    typed.session_state["typed"] = str(image_audit.parent / "link.parquet")
+    typed.run()
+    assert typed.session_state["audit_path"] == str(image_audit)  # a link out is refused too
+
+    monkeypatch.setenv("LABELCLEAN_AUDIT_DIR", str(tmp_path))  # the folder named when it started
+    at = app_test(monkeypatch, image_audit)
+    monkeypatch.setattr(sys, "argv", ["main.py", "--audit-dir", str(tmp_path)])
+    at.run()
+    at.button(key="pick_another").click().run()
+    assert str(outside) in at.selectbox(key="audit_pick").options
+    at.selectbox(key="audit_pick").set_value(str(outside)).run()
+    assert_clean(at)
+    assert stats(at)["Samples"] == "12"
 
 
 def test_app_reports_an_audit_it_cannot_open(monkeypatch, tmp_path):
@@ -159,7 +212,7 @@ def test_app_without_an_audit_runs_or_opens_the_demo(monkeypatch, tmp_path, demo
 
 def test_app_shows_saved_decisions_and_exports_them(monkeypatch, image_audit):
     audit = review.load_audit(image_audit)
-    top = audit.frame[audit.frame.is_suspicious].iloc[0]
+    top = audit.ordered("gain").iloc[0]  # the first card
     DecisionStore.for_audit(audit).record(top.sample_id, "accept", top.suggested_label)  # an earlier session
 
     at = app_test(monkeypatch, image_audit).run()
@@ -202,7 +255,7 @@ def test_a_picked_pair_shows_its_samples_whatever_the_other_filters(monkeypatch,
     at.session_state["status"] = "decided"
     at.run()
     pick_pair_in_the_overview(at, pair)
-    expected = review.filter_audit(audit.frame, Filters(pair=pair, flagged_only=True))
+    expected = review.filter_audit(audit.ordered("gain"), Filters(pair=pair, flagged_only=True))
     assert len(expected) > 0
     assert [c["id"] for c in grid(at)["cards"]] == [str(s) for s in expected["sample_id"][:24]]
     assert component(at, "filters")["chosen"] == [] and component(at, "filters")["pair"] == 0
@@ -235,6 +288,26 @@ def test_bulk_accept_saves_and_shows_no_help_text(monkeypatch, image_audit):
     assert "No space left on device" in at.error[0].value
 
 
+def test_a_bulk_accept_confirmation_holds_for_its_own_view_only(monkeypatch, image_audit):
+    """Issue 18: armed for a pair's few samples, the confirmation showed "Accept 60" on the
+    next filter; now another view asks again, and a stale confirmation accepts nothing."""
+    audit = review.load_audit(image_audit)
+    pair = tuple(audit.pairs.iloc[-1][["given_label", "suggested_label"]])
+    few = review.filter_audit(audit.frame, Filters(pair=pair, flagged_only=True))
+    at = app_test(monkeypatch, image_audit).run()
+    pick_pair_in_the_overview(at, pair)
+    at.button(key="bulk_ask").click().run()
+    stale = at.button(key="bulk_accept")
+    assert stale.label == f"Accept {len(few)} suggestions"
+    at.button(key="clear_pair").click().run()  # another view: every flagged sample
+    assert_clean(at)
+    assert not [b for b in at.button if b.key == "bulk_accept"]
+    assert at.button(key="bulk_ask").label.startswith(f"Bulk accept the {int(audit.flagged.sum())} ")
+    at.session_state["bulk_confirm"] = "from another view|5"
+    at.run()
+    assert not [b for b in at.button if b.key == "bulk_accept"] and not decisions_path(image_audit).exists()
+
+
 def test_an_audit_rewritten_by_pandas_opens_with_a_note(monkeypatch, image_audit, tmp_path):
     """Defect 5: a pandas round trip dropped the metadata and the app refused the file."""
     rewritten = tmp_path / "rewritten.parquet"
@@ -249,7 +322,7 @@ def test_app_refuses_images_outside_the_root(monkeypatch, tmp_path):
     path = make_audit(tmp_path / "folder", files=True, n=30)
     table = pq.read_table(path)
     frame = table.to_pandas()
-    top = frame.sort_values("rank").index[0]
+    top = frame.index[review_order(frame, "gain")[0]]  # the first card
     frame.loc[top, "source"] = str(tmp_path / "folder" / "data" / ".." / ".." / ".." / "etc" / "passwd")
     pq.write_table(
         pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(table.schema.metadata), path
@@ -260,66 +333,6 @@ def test_app_refuses_images_outside_the_root(monkeypatch, tmp_path):
     assert first["image"] is None and first["placeholder"]["title"] == "Refused"
     assert "outside the dataset root" in first["placeholder"]["tooltip"]
     assert all(c["image"].startswith("data:image/png") for c in rest)
-
-
-def actions_script() -> None:
-    """Runs the grid's and the filters' actions the way their callbacks do, inside Streamlit."""
-    import streamlit as st
-
-    from app import actions
-    from app.decisions import DecisionStore
-    from app.review import Filters, filter_audit, load_audit
-
-    audit = load_audit(st.session_state.audit_file)
-    store = DecisionStore.for_audit(audit)
-    view = filter_audit(audit.frame, Filters(flagged_only=True), store.ids())
-    for action in st.session_state.pop("todo", []):
-        actions.apply_action(store, audit, view, 4, action)
-
-
-def test_grid_actions_decide_move_undo_and_page(image_audit):
-    from streamlit.testing.v1 import AppTest
-
-    audit = review.load_audit(image_audit)
-    flagged = audit.frame[audit.frame.is_suspicious]
-    ids = [str(s) for s in flagged["sample_id"]]
-    at = AppTest.from_function(actions_script, default_timeout=60)
-    at.session_state["audit_file"] = str(image_audit)
-
-    def act(*todo):
-        at.session_state["todo"] = list(todo)
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return DecisionStore(decisions_path(image_audit)).as_dict()
-
-    saved = act(
-        {"type": "accept", "id": ids[0], "next": ids[1]},
-        {"type": "keep", "id": ids[1], "next": ids[2]},
-        {"type": "relabel", "id": ids[2], "label": "owl", "next": ids[3]},
-        {"type": "none", "id": ids[3], "next": ids[4]},
-    )
-    row = [audit.row(int(i)) for i in ids[:4]]
-    assert saved[int(ids[0])]["final_label"] == row[0].suggested_label
-    assert saved[int(ids[1])]["final_label"] == row[1].given_label
-    assert saved[int(ids[2])] | {"time": 0} == {"decision": "relabel", "final_label": "owl", "time": 0}
-    assert saved[int(ids[3])]["decision"] == "none" and at.session_state["focus"] == ids[4]
-
-    saved = act({"type": "accept", "id": ids[2], "next": ids[3]}, {"type": "undo"})  # undo puts "owl" back
-    assert saved[int(ids[2])]["final_label"] == "owl" and at.session_state["focus"] == ids[2]
-    saved = act({"type": "undo"}, {"type": "undo"})  # the "none" on ids[3], then the relabel
-    assert int(ids[3]) not in saved and int(ids[2]) not in saved and len(saved) == 2
-    saved = act({"type": "clear", "id": ids[0]})
-    assert int(ids[0]) not in saved
-
-    act({"type": "page", "delta": 1}, {"type": "page", "delta": 1})
-    assert at.session_state["page"] == 3
-    act({"type": "open", "id": ids[9]})
-    assert at.session_state["detail"] == ids[9]
-    act({"type": "accept", "id": ids[9], "next": ids[10]})  # the larger view moves on
-    assert at.session_state["detail"] == ids[10]
-    act({"type": "close"})
-    assert "detail" not in at.session_state and at.session_state["page"] == 3  # 4 a page: #11 is on page 3
-    assert at.session_state["focus"] == ids[10]
 
 
 # --- a real browser --------------------------------------------------------------------------------
@@ -333,6 +346,31 @@ def browser_or_skip():
     return pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
     )
+
+
+@contextmanager
+def app_in_browser(tmp_path: Path, path: Path, tabs: int = 1) -> Iterator[list]:
+    """The app on ``path`` served locally, open in ``tabs`` browser tabs (each its own session),
+    the grid drawn in each."""
+    sync_api = browser_or_skip()
+    from labelclean.bench.app import streamlit_server
+
+    with (
+        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        pages = []
+        for _ in range(tabs):
+            page = browser.new_context(viewport={"width": 1600, "height": 1100}).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            wait_drawn(page, 0)
+            pages.append(page)
+        try:
+            yield pages
+        finally:
+            browser.close()
 
 
 def wait_drawn(page, before: int) -> None:
@@ -351,23 +389,14 @@ def press(page, key: str) -> None:
 
 
 def test_browser_review_by_mouse_and_keyboard(tmp_path):
-    sync_api = browser_or_skip()
-    from labelclean.bench.app import _card, _run_drawn, streamlit_server
+    browser_or_skip()
+    from labelclean.bench.app import _card, _run_drawn
 
     path = make_audit(tmp_path / "folder", files=True, n=40)
     audit = review.load_audit(path)
-    flagged = audit.frame[audit.frame.is_suspicious]
-    ids = flagged["sample_id"].tolist()
+    ids = audit.ordered("gain")["sample_id"].tolist()  # the default order: every sample
     saved = lambda: {int(k): v for k, v in json.loads(decisions_path(path).read_text()).items()}  # noqa: E731
-    with (
-        streamlit_server(MAIN, tmp_path / "streamlit.log", "--audit", str(path)) as url,
-        sync_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        page = browser.new_page(viewport={"width": 1600, "height": 1100})
-        page.set_default_timeout(30_000)
-        page.goto(url)
-        wait_drawn(page, 0)
+    with app_in_browser(tmp_path, path) as (page,):
         assert page.get_by_text("Deploy").count() == 0  # defect 7
         first = _card(page, 0)
         assert first.get_attribute("data-id") == str(ids[0])
@@ -401,7 +430,7 @@ def test_browser_review_by_mouse_and_keyboard(tmp_path):
         assert view.get_attribute("data-id") == str(ids[5])
         assert view.locator(".lc-detail-pic img").evaluate("img => img.naturalWidth") == 8  # full resolution
         assert audit.source(audit.row(ids[5]).file_row) in view.locator(".lc-source").inner_text()
-        assert view.locator(".lc-top").count() == 2 and view.locator(".lc-near").count() >= 5
+        assert view.locator(".lc-class").count() >= 1 and view.locator(".lc-near").count() >= 5
         page.screenshot(path=str(tmp_path / "larger-view.png"))
         press(page, "ArrowRight")
         assert page.locator(".lc-detail").get_attribute("data-id") == str(ids[6])
@@ -432,13 +461,232 @@ def test_browser_review_by_mouse_and_keyboard(tmp_path):
             page.locator(".lc-card").nth(i).get_attribute("data-id")
             for i in range(page.locator(".lc-card").count())
         ]
-        expected = review.filter_audit(audit.frame, Filters(classes=("fox",), flagged_only=True))
+        expected = review.filter_audit(audit.ordered("gain"), Filters(classes=("fox",)))
         assert shown == [str(s) for s in expected["sample_id"][:24]]
 
         page.locator(".lc-tabs [data-view=Export]").click()
         page.get_by_role("button", name="Write the corrections").click()
         page.get_by_text("Download CSV").first.wait_for()
-        browser.close()
     fixes = pd.read_parquet(corrections_paths(path)[1]).set_index("sample_id")
     assert fixes.loc[ids[0], "decided_by"] == "reviewer: accept"
     assert fixes.loc[ids[4], "decided_by"] == "auto: corrected_label"  # its decision was undone
+
+
+KEYS_AT_ONCE = """([keys, target]) => {
+    // Every key in one task: 0 ms apart, none drawn in between.
+    const at = target ? document.querySelector(target) : document.body;
+    for (const key of keys) {
+        at.dispatchEvent(new KeyboardEvent("keydown", {key, bubbles: true, cancelable: true}));
+    }
+}"""
+SETTLED = (
+    "() => { const r = document.querySelector('[data-lc-run]'); return !!r && r.dataset.lcPending === '0'; }"
+)
+
+
+def keys_at_once(page, keys: str) -> None:
+    page.evaluate(KEYS_AT_ONCE, [list(keys), None])
+
+
+def settled(page) -> dict:
+    """Wait until the server has acknowledged every action; the grid's counters."""
+    page.wait_for_function(SETTLED, timeout=30_000, polling=20)
+    return page.evaluate(
+        "() => { const r = document.querySelector('[data-lc-run]');"
+        " return {refused: +(r.dataset.lcRefused || 0), alert: document.querySelector('.lc-alert').innerText,"
+        " alert_shown: !document.querySelector('.lc-alert').hidden}; }"
+    )
+
+
+def focused(page) -> str:
+    return page.locator(".lc-card.lc-focus").get_attribute("data-id")
+
+
+def test_browser_keys_at_0_ms_are_all_saved_or_refused_on_screen(tmp_path):
+    """Issue 18, item 1: A pressed ten times at 0 ms gaps saved 3; now every key is saved, or
+    refused where it would act on a sample not on screen yet (the next page, the next sample of
+    the larger view still loading), with a message that says so."""
+    browser_or_skip()
+    from labelclean.bench.app import _card
+
+    path = make_audit(tmp_path / "folder", files=True, n=60)
+    audit = review.load_audit(path)
+    ids = [str(i) for i in audit.ordered("gain")["sample_id"]]
+
+    def saved() -> dict:
+        return {k: v["decision"] for k, v in json.loads(decisions_path(path).read_text()).items()}
+
+    with app_in_browser(tmp_path, path) as (page,):
+        keys_at_once(page, "a" * 10)
+        assert settled(page)["refused"] == 0
+        assert saved() == dict.fromkeys(ids[:10], "accept")
+        assert focused(page) == ids[10]
+        for i in range(10):
+            _card(page, i).get_by_text("✓ accepted").wait_for()
+
+        _card(page, 20).locator(".lc-meta").click()  # 4 cards before the end of the page
+        keys_at_once(page, "k" * 8)
+        counters = settled(page)
+        assert counters["refused"] == 4 and counters["alert_shown"]
+        assert "page 2 is loading" in counters["alert"] and "(4 times)" in counters["alert"]
+        assert saved() == {**dict.fromkeys(ids[:10], "accept"), **dict.fromkeys(ids[20:24], "keep")}
+        assert _card(page, 0).get_attribute("data-id") == ids[24] and focused(page) == ids[24]
+        assert "page 2" in page.locator(".lc-headbar").inner_text()
+
+        page.keyboard.press("Enter")  # the larger view, drawn at once from the card
+        assert page.locator(".lc-detail").get_attribute("data-id") == ids[24]
+        page.wait_for_selector(".lc-detail[data-full='1']")
+        keys_at_once(page, "x" * 6)  # the view knows 4 samples after this one
+        counters = settled(page)
+        assert counters["refused"] == 5 and "the next sample is loading" in counters["alert"]
+        assert [k for k, v in saved().items() if v == "none"] == ids[24:29]
+        assert page.locator(".lc-detail").get_attribute("data-id") == ids[29]
+
+
+ROWS_READ_APART = """() => [...document.querySelectorAll('.lc-class')].map((row) => [
+    row.querySelector('.lc-p').textContent,
+    row.querySelector('.lc-p').getBoundingClientRect().left - row.querySelector('.lc-cname').getBoundingClientRect().right,
+])"""
+
+
+def test_browser_two_tabs_deciding_at_once_lose_nothing(tmp_path):
+    """Issue 18, items 1 and 4: keys in two tabs at once are all saved; a class's chance reads
+    apart from its name (the pill "2 0%" read as 20%)."""
+    browser_or_skip()
+    from labelclean.bench.app import _card
+
+    digits = np.array([str(d) for d in range(10)])  # class "2" at 0.3% read as "20%" beside its name
+    path = make_audit(tmp_path / "folder", files=True, n=60, classes=digits)
+    ids = [str(i) for i in review.load_audit(path).ordered("gain")["sample_id"]]
+    with app_in_browser(tmp_path, path, tabs=2) as tabs:
+        rows = tabs[0].evaluate(ROWS_READ_APART)
+        assert len(rows) >= 24 * 3 and all(gap > 4 for _, gap in rows)  # name and chance apart
+        shown = {text for text, _ in rows}
+        assert "<1%" in shown and "0%" not in shown and "100%" not in shown
+        _card(tabs[1], 12).locator(".lc-meta").click()
+        for _ in range(6):
+            keys_at_once(tabs[0], "a")
+            keys_at_once(tabs[1], "k")
+        for tab in tabs:
+            assert settled(tab)["refused"] == 0
+    decided = {k: v["decision"] for k, v in json.loads(decisions_path(path).read_text()).items()}
+    assert decided == {**dict.fromkeys(ids[:6], "accept"), **dict.fromkeys(ids[12:18], "keep")}
+
+
+LONG = "a class whose name is far too long to fit on any card"
+
+
+def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path):
+    """Issue 18, item 5: the larger view sends a photo once and zooms; shrunk photos are not
+    pixelated; long class names stay inside their cards; Esc in a sidebar control gives the
+    keys back to the grid (a hint says so while the control has them)."""
+    browser_or_skip()
+    from labelclean.bench.app import _card, _run_drawn
+
+    path = make_audit(tmp_path / "folder", files=True, n=40, classes=np.array(["cat", "dog", LONG, "owl"]))
+    audit = review.load_audit(path)
+    ids = [str(i) for i in audit.ordered("gain")["sample_id"]]
+    camera_photo(Path(audit.source(audit.row(int(ids[0])).file_row)))
+    with app_in_browser(tmp_path, path) as (page,):
+        assert _card(page, 0).locator("img").get_attribute("class") == ""  # a shrunk photo: smooth
+        assert _card(page, 1).locator("img").get_attribute("class") == "lc-sharp"  # 8 pixels, scaled up
+        assert page.evaluate(
+            "() => [...document.querySelectorAll('.lc-card')].every(c => c.scrollWidth <= c.clientWidth)"
+        )
+        long_name = page.locator(".lc-cname", has_text=LONG).first
+        assert long_name.evaluate("el => el.scrollWidth > el.clientWidth")  # cut with an ellipsis
+        assert LONG in long_name.evaluate("el => el.closest('.lc-class').title")
+
+        box = page.locator(".lc-filters [name=class_add]")
+        box.focus()
+        assert page.locator(".lc-hint").is_visible() and "Classes" in page.locator(".lc-hint").inner_text()
+        page.keyboard.press("Escape")
+        assert page.locator(".lc-hint").is_hidden()
+        assert page.evaluate("() => document.activeElement.classList.contains('lc-root')")
+        press(page, "k")  # the keys are the grid's again
+        assert json.loads(decisions_path(path).read_text())[ids[0]]["decision"] == "keep"
+        before = _run_drawn(page)
+        page.locator(".lc-filters select[name=columns]").select_option("4")
+        wait_drawn(page, before)
+        assert page.evaluate("() => document.activeElement.tagName") != "SELECT"  # handed back at once
+        press(page, "u")  # undo the keep: the photo's card has the focus again
+
+        before = _run_drawn(page)
+        page.keyboard.press("Enter")
+        wait_drawn(page, before)
+        picture = page.locator(".lc-detail[data-full='1'] .lc-detail-pic img")
+        assert picture.evaluate("img => img.naturalWidth") == 1600
+        fitted = picture.evaluate("img => img.clientWidth")
+        page.keyboard.press("z")
+        assert page.locator(".lc-detail-pic.lc-zoom").count() == 1
+        assert picture.evaluate("img => img.clientWidth") == 1600 > fitted
+        page.keyboard.press("z")
+        press(page, "a")  # decided: on to the next sample
+        assert page.locator(".lc-detail").get_attribute("data-id") == ids[1]
+        press(page, "ArrowLeft")  # back to the photo: the browser still has its picture
+        assert page.evaluate("() => window.__labelcleanGrid.latest.data.detail.image") is None
+        assert picture.evaluate("img => img.naturalWidth") == 1600
+
+
+def this_hosts_address() -> str | None:
+    """An address of this machine other than the loopback, if it has one (no packet is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_labelclean_review_serves_the_app_to_this_computer_only(tmp_path, image_audit):
+    """Issue 18, item 7: the README's command served the app on every interface, with usage
+    statistics on. ``labelclean review AUDIT`` binds 127.0.0.1 and turns them off."""
+    import socket
+    import time
+    import urllib.request
+
+    from labelclean.bench.app import _free_port
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = tmp_path / "review.log"
+    command = [
+        sys.executable,
+        "-m",
+        "labelclean",
+        "review",
+        str(image_audit),
+        "--port",
+        str(port),
+        "--no-browser",
+    ]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        address = this_hosts_address()
+        if address is not None:
+            with pytest.raises(OSError), socket.create_connection((address, port), timeout=2):
+                pass
+        text = log.read_text()
+        assert f"http://127.0.0.1:{port}" in text and "Collecting usage statistics" not in text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "labelclean", "review", str(tmp_path / "nope.parquet")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and f"no audit file at {tmp_path / 'nope.parquet'}" in done.stderr

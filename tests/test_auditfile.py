@@ -16,7 +16,15 @@ import pytest
 
 import labelclean
 from labelclean.audit import build_audit, write_audit
-from labelclean.auditfile import AUDIT_COLUMNS, read_audit, read_audit_metadata, read_reviewed
+from labelclean.auditfile import (
+    AUDIT_COLUMNS,
+    read_audit,
+    read_audit_metadata,
+    read_reviewed,
+    review_gain,
+    review_order,
+)
+from labelclean.calibration import label_posterior
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -201,6 +209,50 @@ def test_written_files_respect_the_umask(tmp_path, umask_022):
     store.record(1, "none", None)
     assert mode(store.path) == 0o600  # it follows the umask, whatever it is
     assert json.loads(store.path.read_text())["1"]["decision"] == "none"
+
+
+def calibrated_audit(n: int = 4000, k: int = 4, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """An audit whose posterior is the truth: each true class is drawn from it."""
+    rng = np.random.default_rng(seed)
+    true_hint = rng.integers(0, k, n)
+    probs = rng.dirichlet(np.full(k, 0.4), n) * 0.5
+    probs[np.arange(n), true_hint] += 0.5
+    labels = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), true_hint)
+    posterior = label_posterior(probs, labels).posterior
+    true = np.array([rng.choice(k, p=row / row.sum()) for row in posterior])
+    classes = np.arange(k)
+    audit = build_audit(probs, labels, classes, [f"row {i}" for i in range(n)], posterior=posterior)
+    return audit, true
+
+
+def test_review_gain_is_the_chance_that_the_kept_label_is_wrong():
+    audit, true = calibrated_audit()
+    gain = review_gain(audit)
+    kept_wrong = audit["corrected_label"].to_numpy() != true
+    assert gain.min() >= 0 and gain.max() <= 1
+    # calibrated: the expected wrong kept labels match the drawn ones, overall and at the top
+    assert abs(gain.sum() - kept_wrong.sum()) < 4 * np.sqrt(gain.sum())
+    flagged = audit["is_suspicious"].to_numpy()
+    assert np.allclose(gain[flagged], 1 - audit["suggested_true_prob"][flagged], atol=1e-6)
+    assert np.allclose(gain[~flagged], audit["mislabel_prob"][~flagged], atol=1e-6)
+    audit.loc[:9, "reviewed"] = "keep"  # reviewed before the fit: nothing to gain
+    assert (review_gain(audit)[:10] == 0).all()
+
+
+def test_reviewing_in_gain_order_fixes_more_than_in_loss_order():
+    audit, true = calibrated_audit()
+    kept_wrong = audit["corrected_label"].to_numpy() != true
+    by_gain, by_loss = review_order(audit, "gain"), review_order(audit, "loss")
+    assert (
+        sorted(by_gain) == list(range(len(audit)))
+        and (audit["rank"].to_numpy()[by_loss] == np.arange(1, len(audit) + 1)).all()
+    )
+    for n in (100, 300):
+        assert kept_wrong[by_gain[:n]].sum() > kept_wrong[by_loss[:n]].sum() + 0.1 * n
+    with pytest.raises(ValueError, match="suggested_true_prob"):
+        review_gain(audit.drop(columns="suggested_true_prob"))
+    with pytest.raises(ValueError, match="one of"):
+        review_order(audit, "random")
 
 
 def test_float_thumbnails_are_scaled_image_by_image():

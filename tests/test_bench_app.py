@@ -53,6 +53,7 @@ def test_browser_benchmark_times_every_kind_of_click(tmp_path, capsys):
     loads = {r["page"]: r for r in rows if r["measure"] in ("page shown", "first full grid")}
     assert set(loads) == {"hello world", "demo", "3,000 rows"} and loads["hello world"]["vs_hello"] == 1
     assert all(r["median_s"] > 0 and r["cold_s"] > 0 for r in loads.values())
+    assert all(r["nodes"] > 10 and r["scripts"] > 0 for r in loads.values())  # what the browser built
     for page in ("demo", "3,000 rows"):
         clicks = {r["measure"]: r["median_s"] for r in rows if r["page"] == page and r["vs_hello"] == ""}
         assert set(clicks) == {c.name for c in CLICKS} and all(s > 0 for s in clicks.values())
@@ -60,10 +61,10 @@ def test_browser_benchmark_times_every_kind_of_click(tmp_path, capsys):
     assert "first full grid" in (tmp_path / "app_browser.md").read_text()
 
 
-def test_browser_benchmark_refuses_an_audit_with_too_few_flags(tmp_path, capsys):
+def test_browser_benchmark_refuses_an_audit_with_too_few_samples_to_page_through(tmp_path, capsys):
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed")
     demo = make_audit(tmp_path / "demo", n=40)
     argv = ["app", "--browser", "--rows", "3000", "--demo-audit", str(demo), "--out", str(tmp_path)]
     assert bench_main(argv) == 2
-    assert f"{demo} flags" in capsys.readouterr().err
+    assert f"{demo}: the app opens on 40 samples; the clicks need 145" in capsys.readouterr().err

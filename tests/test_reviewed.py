@@ -74,8 +74,11 @@ def test_samples_that_fit_no_class_are_scored_not_trained_on(first_fit, tmp_path
     assert audit.loc[none.sample_id, "reviewed"] == "none"
     assert not audit.loc[none.sample_id, "is_suspicious"]
     assert len(audit) == len(X)  # still scored
-    # Left out of training: the same fit without that sample gives the same network.
+    # correct_labels() can only hand back the rejected label; keep_mask() says to drop the sample.
     keep = np.arange(len(X)) != none.sample_id
+    assert refit.correct_labels()[none.sample_id] == NOISY[none.sample_id]
+    assert (refit.keep_mask() == keep).all() and first_fit.keep_mask().all()
+    # Left out of training: the same fit without that sample gives the same network.
     review = pd.DataFrame(
         {
             "sample_id": [accepted.sample_id],

@@ -25,6 +25,7 @@ BENCHMARKS = {
     "memory": ("memory", "peak RSS of fit on the 50,000 CIFAR-10 training images, on the CPU"),
     "index": ("index", "index a synthetic 1,000,000-entry image folder and write its audit"),
     "app": ("app", "the review app: read a 1,000,000-row audit; --browser: page and click times in Chromium"),
+    "review": ("review", "wrong labels left after N simulated reviews and a second fit, by review order"),
 }
 
 

@@ -14,6 +14,9 @@ it, so that both see the same machine load. For the demo's audit and a 1,000,000
   every card's image is decoded (hello world: until its text shows);
 - each kind of click or key: from the click until the app's answer is drawn (the grid marks
   every drawn run, images decoded, with ``data-lc-run``).
+
+Each page's weight, from its last load: the DOM elements it built and the JavaScript files the
+browser fetched.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.rows:,} rows": large,
     }
     for path in audits.values():
-        _check_flagged(path, PER_PAGE * (args.repeats + 1) + 1)
+        _check_pages(path, PER_PAGE * (args.repeats + 1) + 1)
     rows = browser_benchmark(audits, args.repeats, args.chromium)
     print(write_table(args.out, "app_browser", rows, _browser_note(args)))
     return 0
@@ -165,11 +168,18 @@ def _demo_audit(path: Path) -> Path:
     return path
 
 
-def _check_flagged(path: Path, need: int) -> None:
-    """The clicks page through the flagged samples: say so at once when there are too few."""
-    flagged = int(read_audit(path, columns=["is_suspicious"])[0]["is_suspicious"].sum())
-    if flagged < need:
-        raise DataMissing(f"{path} flags {flagged} samples; the clicks need {need} (pages of {PER_PAGE})")
+def _check_pages(path: Path, need: int) -> None:
+    """The clicks page through the samples the app shows first: say so at once when there are
+    too few. An audit with calibrated columns opens on every sample (most valuable review
+    first), an older one on its flagged samples (highest loss first)."""
+    if "suggested_true_prob" in pq.read_schema(path).names:
+        shown = pq.read_metadata(path).num_rows
+    else:
+        shown = int(read_audit(path, columns=["is_suspicious"])[0]["is_suspicious"].sum())
+    if shown < need:
+        raise DataMissing(
+            f"{path}: the app opens on {shown} samples; the clicks need {need} (pages of {PER_PAGE})"
+        )
 
 
 def time_reading(path: Path) -> dict[str, Any]:
@@ -259,6 +269,12 @@ def _load(browser: Any, url: str, ready: Callable[[Any], None]) -> tuple[float, 
     return time.perf_counter() - started, page, context
 
 
+PAGE_WEIGHT = """() => ({
+    nodes: document.querySelectorAll("*").length,
+    scripts: performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname.endsWith(".js")).length,
+})"""
+
+
 def _grid_ready(page: Any) -> None:
     page.wait_for_function(GRID_DRAWN, arg=0, timeout=120_000, polling=20)
 
@@ -269,6 +285,19 @@ def _hello_ready(page: Any) -> None:
 
 def _card(page: Any, i: int) -> Any:
     return page.locator(".lc-card").nth(i)
+
+
+def _card_listing_two(page: Any, i: int) -> Any:
+    """The ``i``-th card of the page that lists a second class (an audit without top_classes
+    lists only the given label where it is not flagged)."""
+    at = page.evaluate(
+        "(i) => [...document.querySelectorAll('.lc-card')].map((card, k) => [card, k])"
+        ".filter(([card]) => card.querySelectorAll('.lc-class').length > 1).map(([, k]) => k)[i] ?? -1",
+        i,
+    )
+    if at < 0:
+        raise DataMissing(f"fewer than {i + 1} cards of the first page list a second class for the S key")
+    return _card(page, at)
 
 
 @dataclass(frozen=True)
@@ -307,6 +336,11 @@ CLICKS = [
         lambda page, i: page.keyboard.press("a"),
         prepare=lambda page, i: _card(page, 15 + i).locator(".lc-meta").first.click(),
     ),
+    Click(
+        "2nd class (key S)",
+        lambda page, i: page.keyboard.press("s"),
+        prepare=lambda page, i: _card_listing_two(page, i).locator(".lc-meta").first.click(),
+    ),
     Click("undo (key U)", lambda page, i: page.keyboard.press("u")),
     Click(
         "next page (button)",
@@ -316,6 +350,12 @@ CLICKS = [
     Click(
         "larger view (click image)",
         lambda page, i: _card(page, i).locator(".lc-pic").click(),
+        restore=lambda page: _timed(page, lambda: page.keyboard.press("Escape")),
+    ),
+    Click(
+        "accept in the larger view (key A)",
+        lambda page, i: page.keyboard.press("a"),
+        prepare=lambda page, i: _timed(page, lambda: _card(page, i).locator(".lc-pic").click()),
         restore=lambda page: _timed(page, lambda: page.keyboard.press("Escape")),
     ),
     Click("class filter (sidebar)", _pick_class, reload_after=True),
@@ -375,7 +415,10 @@ def _loads(browser: Any, urls: dict[str, str], repeats: int) -> dict[str, dict[s
     loads: dict[str, dict[str, Any]] = {name: {"cold": None, "warm": []} for name in urls}
     for round_ in range(repeats + 1):
         for name, url in urls.items():
-            seconds, _, context = _load(browser, url, _hello_ready if name == "hello world" else _grid_ready)
+            seconds, page, context = _load(
+                browser, url, _hello_ready if name == "hello world" else _grid_ready
+            )
+            loads[name].update(page.evaluate(PAGE_WEIGHT))  # DOM elements and scripts fetched
             context.close()
             if round_ == 0:
                 loads[name]["cold"] = seconds
@@ -398,6 +441,8 @@ def _rows(
                 "median_s": round(median, 3),
                 "vs_hello": round(median / hello, 2),
                 "cold_s": round(load["cold"], 3),
+                "nodes": load["nodes"],
+                "scripts": load["scripts"],
                 "runs_s": [round(s, 3) for s in load["warm"]],
             }
         )
@@ -410,6 +455,8 @@ def _rows(
                     "median_s": round(statistics.median(seconds), 3),
                     "vs_hello": "",
                     "cold_s": "",
+                    "nodes": "",
+                    "scripts": "",
                     "runs_s": [round(s, 3) for s in seconds],
                 }
             )
