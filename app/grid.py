@@ -24,7 +24,7 @@ from .state import resolve_show
 ORDER_HELP = {
     "gain": "expected gain: the chance that the label the sample keeps without a review "
     "(correct_labels()) is wrong, i.e. how many right labels a review is expected to add",
-    "loss": "the loss of the given label under the model: the labels the model disagrees with most",
+    "loss": "the audit's rank: the labels most probably wrong first (by loss in older audits)",
 }
 KEEP_IMAGES_SENT = 32  # the larger view's images a browser is taken to hold (grid.js keeps as many)
 

@@ -108,7 +108,7 @@ DECISIONS = {
 _READ_REVIEWED_COLUMNS = frozenset({"sample_id", "label", "fits_no_class", "decision"})
 REVIEW_ORDERS = {  # how review_order sorts, as the review app names it
     "gain": "most valuable review first",
-    "loss": "most suspicious first (highest loss)",
+    "loss": "most suspicious first (the audit's rank)",
 }
 REVIEWER_PREFIX = "reviewer: "  # ``decided_by`` of a reviewed row in the corrections
 _INTEGER = re.compile(r"^-?\d+$")
@@ -354,7 +354,7 @@ def review_gain(audit: pd.DataFrame) -> np.ndarray:
     """How many right labels a review of each sample is expected to add, from 0 to 1.
 
     Without a review the sample keeps ``corrected_label`` (what ``correct_labels()`` returns):
-    the suggestion where flagged, which is right with probability ``suggested_true_prob``,
+    the suggestion where it was changed to it, right with probability ``suggested_true_prob``,
     else the given label, right with probability ``1 - mislabel_prob``. A reviewer who knows
     the true class ends with one right label, so the review adds one minus the probability
     that the kept label is right. A sample reviewed before the fit (``reviewed``) already
@@ -366,9 +366,9 @@ def review_gain(audit: pd.DataFrame) -> np.ndarray:
             "the audit has no suggested_true_prob column (written by labelclean before 0.1's "
             "calibration): fit again to review by expected gain, or order by loss"
         )
-    flagged = audit["is_suspicious"].to_numpy(dtype=bool)
+    changed = (audit["corrected_label"] != audit["given_label"]).to_numpy(dtype=bool)
     kept_right = np.where(
-        flagged,
+        changed,
         audit["suggested_true_prob"].to_numpy(dtype=np.float64),
         1.0 - audit["mislabel_prob"].to_numpy(dtype=np.float64),
     )
@@ -381,8 +381,8 @@ def review_gain(audit: pd.DataFrame) -> np.ndarray:
 def review_order(audit: pd.DataFrame, by: str = "gain") -> np.ndarray:
     """Row positions of ``audit`` in the order to review them (see :data:`REVIEW_ORDERS`).
 
-    ``"gain"``: largest :func:`review_gain` first; ``"loss"``: ``rank`` 1 (highest loss)
-    first. Ties keep the loss order.
+    ``"gain"``: largest :func:`review_gain` first; ``"loss"``: ``rank`` 1 (the most suspicious;
+    the highest loss in audits before mislabel probabilities ranked) first. Ties keep the rank.
     """
     if by not in REVIEW_ORDERS:
         raise ValueError(f"review order must be one of {list(REVIEW_ORDERS)}, not {by!r}")
