@@ -83,7 +83,7 @@ def _top_classes(posterior: np.ndarray, classes: np.ndarray, top: int) -> list[l
     """Each row's ``top`` most probable classes, most probable first, as ``{"label", "prob"}``."""
     best = np.argsort(-posterior, axis=1, kind="stable")[:, :top]
     return [
-        [{"label": classes[k].item(), "prob": round(float(row[k]), 4)} for k in picks]
+        [{"label": classes[k].item(), "prob": float(row[k])} for k in picks]
         for row, picks in zip(posterior, best, strict=True)
     ]
 

@@ -10,7 +10,6 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from labelclean.audit import build_audit, write_audit
-from labelclean.calibration import label_posterior
 
 DIGITS = load_digits().images
 CLASSES = np.array(["cat", "dog", "fox", "owl"])
@@ -66,15 +65,9 @@ def make_audit(
     else:
         sources = [f"row {i}" for i in range(n)]
         data_source = f"array of {n} grayscale images, shape ({n}, 8, 8)"
-    posterior = label_posterior(probs, labels).posterior
-    audit = build_audit(probs, labels, classes, sources, posterior=posterior)
-    audit = audit.drop(columns="top_classes", errors="ignore")
-    if top_classes:
-        best = np.argsort(-posterior, axis=1, kind="stable")[:, :3]
-        audit["top_classes"] = [
-            [{"label": classes[k].item(), "prob": float(row[k])} for k in top]
-            for row, top in zip(posterior, best, strict=True)
-        ]
+    audit = build_audit(probs, labels, classes, sources)
+    if not top_classes:
+        audit = audit.drop(columns="top_classes")
     if images:
         audit["image"] = [png(i) for i in range(n)]
     metadata = {

@@ -24,7 +24,7 @@ from labelclean.auditfile import (
     review_gain,
     review_order,
 )
-from labelclean.calibration import label_posterior
+from labelclean.calibration import fit_noise_model, label_posterior
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,10 +218,11 @@ def calibrated_audit(n: int = 4000, k: int = 4, seed: int = 0) -> tuple[pd.DataF
     probs = rng.dirichlet(np.full(k, 0.4), n) * 0.5
     probs[np.arange(n), true_hint] += 0.5
     labels = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), true_hint)
-    posterior = label_posterior(probs, labels).posterior
+    noise = fit_noise_model(probs, labels)
+    posterior = label_posterior(probs, probs, labels, noise).posterior
     true = np.array([rng.choice(k, p=row / row.sum()) for row in posterior])
     classes = np.arange(k)
-    audit = build_audit(probs, labels, classes, [f"row {i}" for i in range(n)], posterior=posterior)
+    audit = build_audit(probs, labels, classes, [f"row {i}" for i in range(n)], noise=noise)
     return audit, true
 
 
@@ -232,9 +233,9 @@ def test_review_gain_is_the_chance_that_the_kept_label_is_wrong():
     assert gain.min() >= 0 and gain.max() <= 1
     # calibrated: the expected wrong kept labels match the drawn ones, overall and at the top
     assert abs(gain.sum() - kept_wrong.sum()) < 4 * np.sqrt(gain.sum())
-    flagged = audit["is_suspicious"].to_numpy()
-    assert np.allclose(gain[flagged], 1 - audit["suggested_true_prob"][flagged], atol=1e-6)
-    assert np.allclose(gain[~flagged], audit["mislabel_prob"][~flagged], atol=1e-6)
+    changed = (audit["corrected_label"] != audit["given_label"]).to_numpy()
+    assert np.allclose(gain[changed], 1 - audit["suggested_true_prob"][changed], atol=1e-6)
+    assert np.allclose(gain[~changed], audit["mislabel_prob"][~changed], atol=1e-6)
     audit.loc[:9, "reviewed"] = "keep"  # reviewed before the fit: nothing to gain
     assert (review_gain(audit)[:10] == 0).all()
 
