@@ -8,6 +8,7 @@ importable from here too.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ import torch
 from .auditfile import write_audit
 from .calibration import NoiseModel, fit_noise_model, flag_most_suspicious, label_posterior
 
-__all__ = ["build_audit", "encode_thumbnails", "write_audit"]
+__all__ = ["build_audit", "calibrated_audit", "encode_thumbnails", "write_audit"]
 
 
 def build_audit(
@@ -86,6 +87,49 @@ def _top_classes(posterior: np.ndarray, classes: np.ndarray, top: int) -> list[l
         [{"label": classes[k].item(), "prob": float(row[k])} for k in picks]
         for row, picks in zip(posterior, best, strict=True)
     ]
+
+
+def calibrated_audit(
+    probs: np.ndarray,
+    held_out: np.ndarray,
+    labels: np.ndarray,
+    classes: np.ndarray,
+    sources: list[str],
+    *,
+    train_rows: np.ndarray,
+    folds: np.ndarray,
+    sample_ids: np.ndarray | None = None,
+    reviewed: np.ndarray | None = None,
+    thumbnails: torch.Tensor | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A fit's noise-rate estimate and audit: the noise model fitted on the held-out probabilities
+    of the ``train_rows`` (each one's cross-fitting fold in ``folds``), then :func:`build_audit`.
+
+    The other rows (samples that fit no class) were never trained on, so the final network's
+    ``probs`` are held out for them too. ``thumbnails``: images to show in the audit (those that
+    are not files).
+    """
+    noise = fit_noise_model(held_out, labels[train_rows], groups=folds, seed=seed)
+    every_held_out = probs.copy()
+    every_held_out[train_rows] = held_out
+    audit = build_audit(
+        probs,
+        labels,
+        classes,
+        sources,
+        held_out=every_held_out,
+        noise=noise,
+        sample_ids=sample_ids,
+        reviewed=reviewed,
+    )
+    if thumbnails is not None:
+        audit["image"] = encode_thumbnails(thumbnails)
+    estimate = float(audit["mislabel_prob"].mean())
+    shift = estimate - noise.rate  # reviewed labels are known: the interval moves with the estimate
+    low, high = (float(np.clip(v + shift, 0, 1)) for v in noise.interval)
+    by_label = {str(c): round(float(v), 5) for c, v in zip(classes.tolist(), noise.label_noise, strict=True)}
+    return {"estimate": estimate, "low": low, "high": high, "level": 0.95, "by_label": by_label}, audit
 
 
 def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:

@@ -25,19 +25,16 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from . import __version__, distributed
+from . import distributed
 from ._params import AUTO, validate_params
-from .audit import build_audit, encode_thumbnails
 from .auditfile import write_audit
 from .backbones import Backbone
-from .calibration import fit_noise_model
 from .data import FittedInput, LoadedData, is_image_input, load_data, load_new_data
 from .device import may_use_gpu
-from .fitting import TrainingRuns, embed_once
+from .fitting import TrainingRuns
 from .labels import apply_review, class_indices, class_names, training_labels
-from .persistence import load_cleaner, save_cleaner
+from .persistence import fitted_metadata, load_cleaner, save_cleaner
 from .recipes import RunFacts, plan_run, pretrained_backbone, unused_settings
-from .selection import CrossFit
 from .training import predict_proba
 
 __all__ = ["SLNCleaner"]
@@ -62,19 +59,15 @@ def _unchanged_on_failure(estimator: BaseEstimator) -> Iterator[None]:
 class SLNCleaner(ClassifierMixin, BaseEstimator):
     """Find and fix wrong labels with SLN-MO-LC (Chen et al., ICLR 2021).
 
-    Trains a network with stochastic label noise (SLN: fresh Gaussian noise on the
-    one-hot targets of every sample at every step), keeps a momentum (EMA) copy of
-    it, and in the last epochs corrects the training labels with the momentum
-    model's predictions, weighted by each sample's loss. Networks trained on all but one
-    fold of the data give every sample held-out probabilities too (cross-fitting); a noise
-    model fitted on those says how often each label is wrong (:mod:`labelclean.calibration`).
-    :meth:`audit` lists every sample with the probability that its label is wrong,
-    :meth:`correct_labels` returns the corrected labels, :meth:`predict` classifies new data.
-
-    Every "auto" is decided once, when :meth:`fit` starts, by :func:`labelclean.recipes.plan_run`:
-    a recipe per kind of run (the paper's on a GPU, a CPU-sized one, one for feature vectors and
-    frozen-backbone embeddings, the paper's Clothing1M recipe to fine-tune a backbone) with the
-    given settings in place of its own; ``plan_`` holds the outcome.
+    Trains a network with stochastic label noise (SLN: fresh Gaussian noise on every one-hot
+    target at every step), keeps a momentum (EMA) copy of it, and in the last epochs corrects the
+    training labels with its predictions, weighted by each sample's loss. Networks trained on all
+    but one fold give every sample held-out probabilities too (cross-fitting), on which a noise
+    model says how often each label is wrong (:mod:`labelclean.calibration`). :meth:`audit` lists
+    every sample with the probability that its label is wrong, :meth:`correct_labels` returns the
+    corrected labels, :meth:`predict` classifies new data. Every "auto" is decided once, when
+    :meth:`fit` starts, by :func:`labelclean.recipes.plan_run` (a recipe per kind of run, the given
+    settings in place of its own); ``plan_`` holds the outcome.
 
     Parameters
     ----------
@@ -91,46 +84,37 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     epochs, lr, batch_size, weight_decay : int, float or "auto", default="auto"
         Passes over the data, SGD learning rate (SGD momentum 0.9; constant, except
         that fine-tuning drops it tenfold after epoch 5, as for Clothing1M), batch
-        size (on a few hundred samples "auto" makes it smaller, so that an epoch still
-        has 25 steps) and weight decay.
+        size (on a few hundred images "auto" makes a from-scratch CNN's smaller, so that an
+        epoch still has 25 steps) and weight decay.
     correction_start : int, None or "auto", default="auto"
         Epochs trained before label correction starts (then once per epoch, without
         SLN); None = never. "auto" = 5/6 of ``epochs`` (the paper: 250 of 300), 1
         when fine-tuning a backbone (the paper's Clothing1M).
     model : str, torch.nn.Module or labelclean.backbones.Backbone, default="auto"
-        A network trained from scratch: "auto", "cnn_small", "wrn28_2" or "mlp"
-        ("auto": "mlp" for feature vectors, "wrn28_2" for images on a GPU,
-        "cnn_small" on the CPU), or a module mapping a batch to logits. Or a
-        pretrained backbone: any torchvision classification model name
-        ("resnet50", "efficientnet_b0", "vit_b_16", ...; see ``weights``) or a
-        :class:`labelclean.backbones.Backbone` (any module with its preprocessing).
+        From scratch: "cnn_small", "wrn28_2", "mlp" or a module mapping a batch to logits
+        ("auto": "mlp" for feature vectors, "wrn28_2" for images on a GPU, "cnn_small" on the
+        CPU). Pretrained: a torchvision classification model name ("resnet50", "vit_b_16", ...)
+        or a :class:`labelclean.backbones.Backbone` (any module with its preprocessing).
     weights : str, path or None, default="auto"
-        Weights of a torchvision backbone: a name of its weights ("DEFAULT",
-        "IMAGENET1K_V2", ...; downloaded once into torch's cache), the path of a
-        local ``.pth`` state dict (machines without internet), or None (random
-        init). "auto": "DEFAULT".
+        A torchvision backbone's weights: a name ("DEFAULT", "IMAGENET1K_V2", ...; downloaded
+        once), a local ``.pth`` state dict, or None (random init). "auto": "DEFAULT".
     finetune : {"auto", "full", "head"}, default="auto"
         How a pretrained backbone trains. "full": the whole network with
         SLN-MO-LC (the paper's Clothing1M recipe). "head": every image is embedded
         once by the frozen backbone (cached in ``cache_dir``), then an SLN-MO-LC
         head trains on the embeddings. "auto": "full" on a GPU, "head" on the CPU.
     cache_dir : str, path, None or "auto", default="auto"
-        Where ``finetune="head"`` keeps embeddings, keyed by backbone and by each
-        file's path, size and modification time (or an in-memory image's pixels):
-        a later fit reuses them and embeds only new or changed images. "auto":
-        ``$LABELCLEAN_CACHE`` or ``~/.cache/labelclean``; None: no cache.
+        Where ``finetune="head"`` keeps embeddings, keyed by everything that changes one: a
+        later fit embeds only new or changed images. "auto": ``$LABELCLEAN_CACHE`` or
+        ``~/.cache/labelclean``; None: no cache.
     augment : bool, default=True
         Random crop (reflect padding of 1/8 of the image side; a random resized crop
         when fine-tuning a backbone) and horizontal flip of training images.
     image_size : "auto", (int, int) or None, default="auto"
-        The size images are decoded at (JPEGs at reduced scale, so large photos
-        decode fast and memory follows this size, not the files'). "auto": the
-        network's training size: a pretrained backbone's (its weights' resize and
-        centre crop, usually 224); for the from-scratch CNNs, images larger than
-        32 pixels are resized (shorter side) and centre-cropped to 32 x 32, smaller
-        ones keep their size; a custom module keeps the decoded size. (height, width)
-        resizes to exactly that; None keeps the decoded size (the most common size
-        when they differ).
+        The size images are decoded at (JPEGs at reduced scale: memory follows this size, not
+        the files'). "auto": a pretrained backbone's (its weights' resize and centre crop); 32 x
+        32 for the from-scratch CNNs (larger images resized and centre-cropped); a custom
+        module's: as decoded. (height, width): exactly that; None: the most common decoded size.
     channels : {"auto", "first", "last"}, default="auto"
         Where the channel axis of a 4-D array of images is: "first" (NCHW) or "last" (NHWC).
         "auto" tells by which axis holds 1, 3 or 4 channels, and refuses an array where both
@@ -148,19 +132,17 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     callbacks : list of labelclean.training.Callback or None, default=None
         Extra hooks into the training loop (e.g. per-epoch evaluation).
     checkpoint_dir : str, Path or None, default=None
-        Save the training state there after every epoch (atomically); a later
-        ``fit`` with the same data, labels, parameters and ``random_state`` (an int)
-        resumes from it, and any other ``fit`` there stops with an error saying
-        what differs.
+        Every training run saves its state there after every epoch (atomically); a later ``fit``
+        with the same data, labels, parameters and ``random_state`` (an int) resumes from it,
+        any other stops with an error saying what differs.
     compile : bool, default=False
         Wrap the network in ``torch.compile`` (worth it for long GPU runs).
     memory_limit_gb : float, default=4.0
         Image files whose decoded pixels would take more stay on disk and are
         decoded batch by batch in threads, one batch ahead of training.
     precision : {"auto", "bf16", "fp32"}, default="auto"
-        Arithmetic of the network's forward pass (weights stay fp32). "auto": bf16
-        autocast on CUDA, fp32 on the CPU. "bf16" on a CPU with native bf16
-        (AVX512-BF16 or AMX) trains faster; the CPU defaults were tuned in fp32.
+        The forward pass's arithmetic (weights stay fp32). "auto": bf16 on CUDA, fp32 on the CPU
+        ("bf16" is faster on CPUs with AVX512-BF16 or AMX; the CPU defaults were tuned in fp32).
     folds : int or "auto", default="auto"
         Networks that each train on all but one fold, so that every sample is also
         judged by one that never saw its label. "auto": 5 for a head, 2 otherwise.
@@ -174,12 +156,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     model_ : torch.nn.Module
         The momentum model, with its input normalisation; used for every prediction.
     plan_ : labelclean.recipes.Plan
-        The run's plan: every setting with no "auto" left (:func:`labelclean.recipes.plan_run`);
-        None for a cleaner saved before plans were recorded.
-    config_ : dict
-        The training loop's settings of the final run, the model name and the recipe.
-    history_ : list of dict
-        One record per epoch: loss, accuracy, sigma, whether correcting, seconds.
+        Every setting with no "auto" left (None for a cleaner saved before plans existed).
+    config_, history_ : dict, list of dict
+        The final run's loop settings, model name and recipe; one record per epoch of it.
     audit_ : pandas.DataFrame
         The label audit (see :mod:`labelclean.auditfile` for its columns).
     skipped_ : list of (str, str)
@@ -193,10 +172,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         (which would collapse timestamps or large counts to a few values).
     pixel_dtype_ : str
         "uint8" or "float32": images at :meth:`predict` must be of the same kind.
-    finetune_ : {"full", "head"} or None
-        How the pretrained backbone trained (None: no backbone).
-    backbone_ : dict or None
-        The backbone's name, weights and preprocessing.
+    finetune_, backbone_ : {"full", "head"} or None, dict or None
+        How the pretrained backbone trained; its name, weights and preprocessing (None: none).
     sigma_search_ : dict or None
         The candidates' held-out scores and the chosen sigma, when sigma was chosen.
     noise_rate_ : dict
@@ -349,29 +326,24 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         self, data: LoadedData, backbone: Backbone | None, encoded: np.ndarray, decisions: np.ndarray
     ) -> None:
         """Train on the encoded labels (reviewed ones fixed, "none" ones left out), then audit every sample."""
-        plan = self.plan_
         seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1))
         seed = distributed.broadcast_int(seed)  # all ranks must share batches and noise
-        inputs = (
-            embed_once(plan, backbone, data, bool(self.verbose)) if plan.finetune == "head" else data.inputs
+        module = self.model if self.plan_.network == "module" else None
+        runs = TrainingRuns(self.plan_, len(self.classes_), seed, module=module, backbone=backbone)
+        fitted = runs.train_and_audit(
+            data,
+            encoded,
+            decisions,
+            self.classes_,
+            self.callbacks or [],
+            self.checkpoint_dir,
+            bool(self.verbose),
         )
-        module = self.model if plan.network == "module" else None
-        runs = TrainingRuns(plan, len(self.classes_), seed, module=module, backbone=backbone)
-        trainer, held, train_rows = runs.train(
-            inputs, encoded, decisions, self.callbacks or [], self.checkpoint_dir, bool(self.verbose)
-        )
-        self.sigma_search_ = None if held.search is None else held.search.to_dict()
-        self.history_ = trainer.history
-        self.config_ = {**trainer.config.to_dict(), "model": plan.model, "recipe": plan.recipe}
-        head = trainer.momentum_model.eval()
-        probs = predict_proba(head, inputs, self.device_, trainer.config.bf16)
-        self.model_ = (
-            head
-            if plan.finetune != "head"
-            else nn.Sequential(backbone.pixel_normalize(), backbone.module, head).eval()
-        )
-        self.noise_rate_, self.audit_ = _calibrated_audit(
-            probs, held, encoded, train_rows, data, self.classes_, decisions, seed
+        self.model_, self.history_, self.config_ = fitted.model, fitted.history, fitted.config
+        self.sigma_search_, self.noise_rate_, self.audit_ = (
+            fitted.sigma_search,
+            fitted.noise_rate,
+            fitted.audit,
         )
 
     # --- prediction --------------------------------------------------------------------
@@ -469,13 +441,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         return fixed.astype(self.classes_.dtype)
 
     def keep_mask(self) -> np.ndarray:
-        """Which training samples to keep, aligned with :meth:`correct_labels`.
-
-        False where the reviewer said the sample fits no class (``fit(reviewed=...)``):
-        :meth:`correct_labels` can only give such a sample the label it came with, which the
-        reviewer rejected. ``labels = cleaner.correct_labels(); keep = cleaner.keep_mask()``,
-        then train on ``X[keep]`` with ``labels[keep]``.
-        """
+        """Which training samples to keep, aligned with :meth:`correct_labels`: False where a reviewer
+        said the sample fits no class (its label was rejected, and no class is right). Train on
+        ``X[keep]`` with ``cleaner.correct_labels()[keep]``."""
         check_is_fitted(self)
         return (self.audit_["reviewed"] != "none").to_numpy(dtype=bool)
 
@@ -488,26 +456,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         return flagged if top_k is None else flagged.head(top_k)
 
     def audit_metadata(self) -> dict[str, Any]:
-        """What :meth:`save_audit` stores beside the table."""
+        """What :meth:`save_audit` stores beside the table: version, settings, plan, classes, noise rate."""
         check_is_fitted(self)
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "callbacks"}
-        if isinstance(params["model"], nn.Module):
-            params["model"] = type(params["model"]).__name__
-        return {
-            "labelclean_version": __version__,
-            "params": params,
-            "resolved": self.config_,
-            "plan": None if self.plan_ is None else self.plan_.to_dict(),
-            "classes": self.classes_.tolist(),
-            "class_names": self.class_names_,
-            "data_source": self.data_source_,
-            "n_skipped": len(self.skipped_),
-            "noise_rate": self.noise_rate_,
-            "sigma_search": self.sigma_search_,
-            "backbone": self.backbone_,
-            "finetune": self.finetune_,
-            "created": self.fitted_at_,
-        }
+        return fitted_metadata(self)
 
     def save_audit(self, path: str | os.PathLike) -> Path:
         """Write the audit as Parquet (readable by pandas, pyarrow and ``datasets``).
@@ -544,12 +495,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         return hasattr(self, "model_")
 
     def __sklearn_tags__(self) -> Tags:
-        """What is true of SLNCleaner, for scikit-learn's checks and meta-estimators.
-
-        X may also be 3-D (grayscale images), 4-D (images), a folder, a dataset or a
-        DataFrame; it may not be sparse or hold NaN. On a GPU the run is not repeatable
-        bit for bit (bf16 autocast and cuDNN kernels), on the CPU it is.
-        """
+        """For scikit-learn's checks: X may also be 3-D or 4-D images, a folder, a dataset or a
+        DataFrame, never sparse or NaN; a GPU run is not repeatable bit for bit, a CPU run is."""
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.input_tags.sparse = False
@@ -572,40 +519,3 @@ def _row_weights(sample_weight: Any, data: LoadedData) -> np.ndarray:
     if kept.sum() == 0:
         raise ValueError("sample_weight is 0 for every sample scored: no sample counts")
     return kept
-
-
-def _calibrated_audit(
-    probs: np.ndarray,
-    held: CrossFit,
-    encoded: np.ndarray,
-    train_rows: np.ndarray,
-    data: LoadedData,
-    classes: np.ndarray,
-    decisions: np.ndarray,
-    seed: int,
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The noise-rate estimate and the audit of every sample.
-
-    ``held``: the cross-fitted probabilities of the ``train_rows``; the rest (samples that fit
-    no class) were never trained on, so the final network's probabilities are held out too.
-    """
-    noise = fit_noise_model(held.held_out, encoded[train_rows], groups=held.fold, seed=seed % 2**31)
-    every_held_out = probs.copy()
-    every_held_out[train_rows] = held.held_out
-    audit = build_audit(
-        probs,
-        encoded,
-        classes,
-        data.sources,
-        held_out=every_held_out,
-        noise=noise,
-        sample_ids=data.rows,
-        reviewed=decisions,
-    )
-    if data.is_image and not data.has_files:
-        audit["image"] = encode_thumbnails(data.inputs)
-    estimate = float(audit["mislabel_prob"].mean())
-    shift = estimate - noise.rate  # reviewed labels are known: the interval moves with the estimate
-    low, high = (float(np.clip(v + shift, 0, 1)) for v in noise.interval)
-    by_label = {str(c): round(float(v), 5) for c, v in zip(classes.tolist(), noise.label_noise, strict=True)}
-    return {"estimate": estimate, "low": low, "high": high, "level": 0.95, "by_label": by_label}, audit

@@ -11,14 +11,16 @@ it stopped, in whichever run that was.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from .audit import calibrated_audit
 from .backbones import Backbone
 from .data import LoadedData
 from .embeddings import EmbeddingCache, embed_images, sample_keys
@@ -27,7 +29,20 @@ from .recipes import Plan
 from .selection import CrossFit, cross_fit
 from .training import Callback, ProgressBar, Trainer, predict_proba
 
-__all__ = ["TrainingRuns", "embed_once"]
+__all__ = ["Fitted", "TrainingRuns", "embed_once"]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What one fit learned: the momentum model (with a frozen backbone in front where there is one),
+    the final run's history and settings, the sigma search, the noise rate and the audit."""
+
+    model: nn.Module = field(repr=False)
+    history: list[dict[str, Any]] = field(repr=False)
+    config: dict[str, Any]
+    sigma_search: dict[str, Any] | None
+    noise_rate: dict[str, Any]
+    audit: pd.DataFrame = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,47 @@ class TrainingRuns:
             train_inputs, torch.from_numpy(train_labels), self.num_classes, fixed=torch.from_numpy(fixed)
         )
         return trainer, held, train_rows
+
+    def train_and_audit(
+        self,
+        data: LoadedData,
+        encoded: np.ndarray,
+        decisions: np.ndarray,
+        classes: np.ndarray,
+        callbacks: Sequence[Callback] = (),
+        checkpoint_dir: str | Path | None = None,
+        verbose: bool = False,
+    ) -> Fitted:
+        """Embed (with a frozen backbone), cross-fit, train the final network, and audit every sample."""
+        plan = self.plan
+        inputs = embed_once(plan, self.backbone, data, verbose) if plan.finetune == "head" else data.inputs
+        trainer, held, train_rows = self.train(inputs, encoded, decisions, callbacks, checkpoint_dir, verbose)
+        head = trainer.momentum_model.eval()
+        probs = predict_proba(head, inputs, trainer.device, trainer.config.bf16)
+        model = head
+        if plan.finetune == "head":
+            model = nn.Sequential(self.backbone.pixel_normalize(), self.backbone.module, head).eval()
+        noise_rate, audit = calibrated_audit(
+            probs,
+            held.held_out,
+            encoded,
+            classes,
+            data.sources,
+            train_rows=train_rows,
+            folds=held.fold,
+            sample_ids=data.rows,
+            reviewed=decisions,
+            thumbnails=data.inputs if data.is_image and not data.has_files else None,
+            seed=self.seed % 2**31,
+        )
+        return Fitted(
+            model=model,
+            history=trainer.history,
+            config={**trainer.config.to_dict(), "model": plan.model, "recipe": plan.recipe},
+            sigma_search=None if held.search is None else held.search.to_dict(),
+            noise_rate=noise_rate,
+            audit=audit,
+        )
 
 
 def embed_once(plan: Plan, backbone: Backbone, data: LoadedData, verbose: bool = False) -> torch.Tensor:

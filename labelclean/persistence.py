@@ -40,7 +40,7 @@ from .recipes import Plan
 if TYPE_CHECKING:
     from .estimator import SLNCleaner
 
-__all__ = ["load_cleaner", "save_cleaner"]
+__all__ = ["fitted_metadata", "load_cleaner", "save_cleaner"]
 
 _REQUIRED = {"params", "resolved", "classes", "classes_dtype", "input_shape"}
 # The settings whose change would change what a loaded network's outputs mean or how inputs reach it.
@@ -59,6 +59,29 @@ _FINGERPRINTED = (
     "finetune",
 )
 _PARTS = {"model.pt": "the weights", "audit.parquet": "the audit"}
+
+
+def fitted_metadata(cleaner: SLNCleaner) -> dict[str, Any]:
+    """A fitted cleaner's audit metadata: version, settings (a module's by its class name), plan,
+    classes, data source, noise rate, sigma search, backbone, time."""
+    params = {k: v for k, v in cleaner.get_params(deep=False).items() if k != "callbacks"}
+    if isinstance(params["model"], nn.Module):
+        params["model"] = type(params["model"]).__name__
+    return {
+        "labelclean_version": __version__,
+        "params": params,
+        "resolved": cleaner.config_,
+        "plan": None if cleaner.plan_ is None else cleaner.plan_.to_dict(),
+        "classes": cleaner.classes_.tolist(),
+        "class_names": cleaner.class_names_,
+        "data_source": cleaner.data_source_,
+        "n_skipped": len(cleaner.skipped_),
+        "noise_rate": cleaner.noise_rate_,
+        "sigma_search": cleaner.sigma_search_,
+        "backbone": cleaner.backbone_,
+        "finetune": cleaner.finetune_,
+        "created": cleaner.fitted_at_,
+    }
 
 
 def save_cleaner(cleaner: SLNCleaner, path: str | os.PathLike) -> Path:

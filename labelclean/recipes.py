@@ -49,8 +49,7 @@ __all__ = [
 
 # From-scratch CNNs train at CIFAR's size: larger images are resized down to it, smaller ones kept.
 SCRATCH_SIDE = 32
-# batch_size="auto" on little data: at least this many steps an epoch, in batches of at least 16.
-MIN_STEPS_PER_EPOCH = 25
+# The smallest batch a recipe's batch is cut to on little data (Recipe.min_steps_per_epoch).
 MIN_SIZED_BATCH = 16
 
 
@@ -66,6 +65,10 @@ class Recipe:
     ``folds``: how many networks give every sample held-out probabilities
     (:func:`labelclean.selection.cross_fit`): five where a run is cheap (a head), two where
     it is not (two networks on half the data cost about one on all of it).
+    ``min_steps_per_epoch``: the from-scratch CNNs' epochs were tuned on tens of thousands of
+    images; on a few hundred their batch would leave a run a few dozen steps, too few to fit, so
+    the batch is cut to give an epoch this many steps (None: the batch as it is; a head on
+    embeddings fits in a few dozen steps).
     """
 
     name: str
@@ -78,6 +81,7 @@ class Recipe:
     lr_drops: tuple[int, ...] = ()
     augment: str = "crop"
     folds: int = 2
+    min_steps_per_epoch: int | None = None
 
     def correction_epoch(self, epochs: int) -> int:
         """The 0-based epoch from which label correction runs, in a run of ``epochs``."""
@@ -89,8 +93,24 @@ class Recipe:
 RECIPES = {
     recipe.name: recipe
     for recipe in (
-        Recipe("scratch_gpu", epochs=300, lr=0.001, sigma=0.5, batch_size=128, weight_decay=5e-4),
-        Recipe("scratch_cpu", epochs=40, lr=0.02, sigma=0.2, batch_size=128, weight_decay=5e-4),
+        Recipe(
+            "scratch_gpu",
+            epochs=300,
+            lr=0.001,
+            sigma=0.5,
+            batch_size=128,
+            weight_decay=5e-4,
+            min_steps_per_epoch=25,
+        ),
+        Recipe(
+            "scratch_cpu",
+            epochs=40,
+            lr=0.02,
+            sigma=0.2,
+            batch_size=128,
+            weight_decay=5e-4,
+            min_steps_per_epoch=25,
+        ),
         Recipe(
             "features",
             epochs=15,
@@ -172,8 +192,8 @@ class Plan:
     :func:`crop_padding`), "resized_crop" or "none"; the first two add flips. ``bf16``: bf16
     autocast of the forward pass, None for the "auto" precision (on CUDA, not on the CPU).
     ``folds``: the cross-fitting folds (at most the number of samples trained on).
-    ``batch_size``: the batch, or for ``batch_size="auto"`` its upper bound, and ``sized_batch``
-    True: each run's batch is then made smaller where its data are few (:meth:`batch_for`).
+    ``batch_size``: the batch, or its upper bound where ``min_steps_per_epoch`` (the recipe's, for
+    ``batch_size="auto"``) makes each run's batch smaller on little data (:meth:`batch_for`).
     """
 
     recipe: str
@@ -196,15 +216,14 @@ class Plan:
     compile: bool
     bf16: bool | None
     folds: int
-    sized_batch: bool = False
+    min_steps_per_epoch: int | None = None
 
     def batch_for(self, n_samples: int) -> int:
-        """The batch of a run on ``n_samples``: the plan's, or with ``sized_batch`` no larger than gives
-        an epoch :data:`MIN_STEPS_PER_EPOCH` steps. A recipe's epochs were tuned on thousands of
-        samples; on a few hundred its batch would leave a run a few dozen steps, too few to fit."""
-        if not self.sized_batch:
+        """The batch of a run on ``n_samples``: the plan's, cut where needed to give an epoch
+        ``min_steps_per_epoch`` steps (see :class:`Recipe`), but not below :data:`MIN_SIZED_BATCH`."""
+        if self.min_steps_per_epoch is None:
             return self.batch_size
-        return max(MIN_SIZED_BATCH, min(self.batch_size, n_samples // MIN_STEPS_PER_EPOCH))
+        return max(MIN_SIZED_BATCH, min(self.batch_size, n_samples // self.min_steps_per_epoch))
 
     @property
     def precision(self) -> str:
@@ -307,7 +326,7 @@ def plan_run(
         lr=float(pick("lr")),
         lr_drops=recipe.lr_drops if _is_auto(params["lr"]) else (),
         batch_size=int(pick("batch_size")),
-        sized_batch=_is_auto(params["batch_size"]),
+        min_steps_per_epoch=recipe.min_steps_per_epoch if _is_auto(params["batch_size"]) else None,
         weight_decay=float(pick("weight_decay")),
         sigma=tuple(map(float, sigma)) if isinstance(sigma, (list, tuple)) else float(sigma),
         momentum=None if _is_auto(params["momentum"]) else float(params["momentum"]),
