@@ -326,8 +326,14 @@ def label_posterior(
     """
     rows = np.arange(len(labels))
     mean_probs = (probs + held_out) / 2
-    given = np.clip(mean_probs[rows, labels], 1e-7, 1 - 1e-7)
-    evidence = np.log1p(-given) - np.log(given)
+    # How much likelier the label is wrong than right under the noise pattern: the network's
+    # probability of each other class times how often that class gets this label, against its
+    # probability of the label times how often the label's class keeps it.
+    clipped = np.clip(mean_probs, 1e-7, 1)
+    sources = clipped * (noise.transition[:, labels].T + 0.01)
+    wrong_way = sources.sum(1) - sources[rows, labels]
+    right_way = clipped[rows, labels] * noise.transition[labels, labels]
+    evidence = np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
     shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
     mislabel = two_mode_posterior(evidence, shares[labels])
     for j in np.unique(labels):
