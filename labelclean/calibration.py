@@ -169,14 +169,6 @@ class NoiseModel:
         )
         return mean + weight * (self.label_noise - mean)
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "rate": round(self.rate, 5),
-            "interval": [round(v, 5) for v in self.interval],
-            "label_noise": np.round(self.label_noise, 5).tolist(),
-            "label_noise_low": np.round(self.label_noise_low, 5).tolist(),
-        }
-
 
 def fit_noise_model(
     held_out: np.ndarray,
