@@ -59,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=Path, default=None, help=f"default DATA_DIR/{EMBEDDINGS}")
     parser.add_argument("--n", type=int, default=5000, help="CIFAR-10 training images of the images suite")
     parser.add_argument("--cells", nargs="+", default=None, help="only these cells (e.g. clean sym40)")
+    parser.add_argument(
+        "--rates",
+        nargs="+",
+        type=float,
+        default=None,
+        help="noise rates (default: 5-40%%; 10%% and 40%% for images)",
+    )
     parser.add_argument("--methods", nargs="+", choices=("labelclean", "cleanlab"), default=None,
                         help="default: both, but labelclean only for the images suite")  # fmt: skip
     parser.add_argument("--seeds", type=int, default=1)
@@ -126,7 +133,7 @@ def label_sets(
     everything = np.arange(len(true))
     yield "clean", everything, true
     for noise in ("sym", "asym", "dependent"):
-        for rate in RATES[suite]:
+        for rate in args.rates or RATES[suite]:
             given = _noisy(suite, noise, rate, X, true, seed, args)
             if given is not None:
                 yield f"{noise}{round(rate * 100)}", everything, given
