@@ -421,6 +421,40 @@ def test_detect_benchmark_compares_labelclean_and_cleanlab(tiny_cifar, tmp_path,
     assert json.loads((tmp_path / "detect.json").read_text()) == rows
 
 
+def test_decisions_benchmark_scores_every_cell_from_what_it_kept(tmp_path):
+    """Digits from scratch, one noisy cell and the long-tailed clean one: each row follows from
+    the kept audit and the true labels, the goals missed are named, and a rerun resumes."""
+    pytest.importorskip("cleanlab")
+    from sklearn.datasets import load_digits
+
+    from labelclean.bench.decisions import long_tail_rows
+
+    args = ["decisions", "--suite", "digits", "--cells", "sym20", "lt-clean", "--epochs", "2"]
+    assert bench_main([*args, "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "decisions-digits.json").read_text())
+    assert [(r["cell"], r["method"]) for r in rows] == [
+        ("sym20", "labelclean"), ("sym20", "cleanlab"), ("lt-clean", "labelclean"), ("lt-clean", "cleanlab")
+    ]  # fmt: skip
+    true = load_digits().target
+    for row in rows[::2]:
+        n = len(true) if row["cell"] == "sym20" else len(long_tail_rows(true))
+        audit = pd.read_parquet(
+            tmp_path / "decisions-runs" / f"digits-{row['cell']}-labelclean-n{n}-e2-s0.parquet"
+        )
+        truth = true if row["cell"] == "sym20" else true[long_tail_rows(true)]
+        given = audit["given_label"].to_numpy()
+        assert row["wrong"] == pytest.approx((given != truth).mean(), abs=1e-4)
+        assert row["flagged"] == audit["is_suspicious"].sum()
+        assert row["changed"] == pytest.approx((audit["corrected_label"] != given).mean(), abs=1e-4)
+        assert row["corrected_accuracy"] == pytest.approx(
+            (audit["corrected_label"] == truth).mean(), abs=1e-4
+        )
+        assert isinstance(row["missed"], str) and rows[rows.index(row) + 1]["missed"] is None
+    assert (tmp_path / "decisions-digits-reliability.png").stat().st_size > 10_000
+    assert bench_main([*args, "--out", str(tmp_path)]) == 0  # resumes: nothing is trained again
+    assert json.loads((tmp_path / "decisions-digits.json").read_text()) == rows
+
+
 def test_detect_on_feature_vectors_at_lower_noise_rates(tmp_path, shared_data):
     """--features with --noise-rate: every number in a row follows from the kept audit and the true labels."""
     pytest.importorskip("cleanlab")
