@@ -158,12 +158,16 @@ class NoiseModel:
         """Each label's noise share pooled with the others' (empirical Bayes): a share that differs
         from the rest by no more than its own spread explains is drawn towards their mean.
 
-        ``counts``: how many samples carry each label (the mean is weighted by them).
+        ``counts``: how many samples carry each label. The mean and the spread between labels
+        are weighted by them, so that a few rare labels, whose shares scatter most, cannot widen
+        the spread that lets them stay where they scattered to.
         """
         present = counts > 0
-        mean = float(np.average(self.label_noise[present], weights=counts[present]))
+        weights = counts[present] / counts[present].sum()
+        noise, sampling = self.label_noise[present], self.label_noise_spread[present] ** 2
+        mean = float(weights @ noise)
+        between = max(0.0, float(weights @ (noise - mean) ** 2 - weights @ sampling))
         sampling = self.label_noise_spread**2
-        between = max(0.0, float(np.var(self.label_noise[present]) - sampling[present].mean()))
         weight = np.divide(
             between, between + sampling, out=np.ones(len(counts)), where=between + sampling > 0
         )
@@ -247,24 +251,31 @@ def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int 
     return wrong
 
 
-def _scaled_to_mean(values: np.ndarray, mean: float) -> np.ndarray:
-    """``values`` scaled (and capped at 1) so that their mean is ``mean``."""
-    for _ in range(50):
-        current = values.mean()
-        if current <= 0 or abs(current - mean) < 1e-9:
-            break
-        values = np.clip(values * mean / current, 0, 1)
-    return values
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+def _with_mean(probability: np.ndarray, mean: float) -> np.ndarray:
+    """``probability`` with one shift of every log-odds, so that its mean is ``mean``: the
+    posterior under priors moved together, which keeps the samples' order."""
+    if mean <= 0 or not (probability > 0).any():
+        return np.zeros_like(probability)
+    odds = _log_odds(probability)
+    low, high = -50.0, 50.0
+    for _ in range(60):  # bisection on the shift: the mean grows with it
+        shift = (low + high) / 2
+        if (1 / (1 + np.exp(-(odds + shift)))).mean() < mean:
+            low = shift
+        else:
+            high = shift
+    return np.where(probability > 0, 1 / (1 + np.exp(-(odds + (low + high) / 2))), 0.0)
 
 
 def _with_prior(probability: np.ndarray, prior: np.ndarray, new_prior: np.ndarray) -> np.ndarray:
     """``probability`` (a posterior under ``prior``) under ``new_prior`` instead: Bayes with the odds swapped."""
 
-    def log_odds(p: np.ndarray) -> np.ndarray:
-        p = np.clip(p, 1e-12, 1 - 1e-12)
-        return np.log(p) - np.log1p(-p)
-
-    swapped = 1 / (1 + np.exp(-(log_odds(probability) - log_odds(prior) + log_odds(new_prior))))
+    swapped = 1 / (1 + np.exp(-(_log_odds(probability) - _log_odds(prior) + _log_odds(new_prior))))
     return np.where(new_prior > 0, swapped, 0.0)
 
 
@@ -327,11 +338,16 @@ def label_posterior(
     right_way = clipped[rows, labels] * noise.transition[labels, labels]
     evidence = np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
     shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
-    mislabel = two_mode_posterior(evidence, shares[labels])
+    # The posterior's mean follows the noise model's count (the rate of the pooled shares).
+    raw = two_mode_posterior(evidence, shares[labels])
+    mislabel = _with_mean(raw, float(shares[labels].mean()))
+    # Changes answer to each label's own count, at its lower bound: a class the network barely
+    # knows (a rare one) looks wrong throughout, and must not lose its labels for that.
+    own_count = np.zeros(len(labels))
     for j in np.unique(labels):
         own = labels == j
-        mislabel[own] = _scaled_to_mean(mislabel[own], shares[j])
-    changeable = _with_prior(mislabel, shares[labels], noise.label_noise_low[labels])
+        own_count[own] = _with_mean(raw[own], float(shares[j]))
+    changeable = _with_prior(own_count, shares[labels], np.minimum(noise.label_noise_low, shares)[labels])
     # Which class a wrong label came from: the network's probabilities times how often each
     # class gets this label, with a floor for pairs too rare to have been seen among the surest.
     alternatives = mean_probs * (noise.transition[:, labels].T + 0.01)
