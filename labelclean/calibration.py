@@ -11,27 +11,31 @@ them whose given label differs shows how often class ``k`` is mislabelled, and w
 gets (the anchor idea of confident learning, Northcutt et al. 2021). A weak network is also
 sure and wrong at times, the more often the less sure it is; so the share is read where
 sureness is highest: a straight line through "the label differs" against each sample's
-sureness rank within its predicted class (its surer half), taken at rank zero. On clean labels
-that is about zero however weak the network; under noise that strikes every sample alike it
-is the noise rate. Noise that strikes ambiguous samples most (instance-dependent or human
-noise) is underestimated, since the surest samples are the ones it spares. Classes seen on few
-samples are shrunk towards "no noise". ``T`` and the label counts give the true class shares
-and, per given label ``j``, the share of its labels that are wrong; a bootstrap over the samples
-gives the spread of both.
+sureness rank within its predicted class (its surer half; ranked among the samples one network
+judged), taken at rank zero, its slope kept only as far as the data support it. On clean labels
+that is about zero however weak the network; under noise that strikes every sample alike it is
+the noise rate. Noise that strikes ambiguous samples most (instance-dependent or human noise) is
+underestimated, since the surest samples are the ones it spares. Classes seen on few samples are
+shrunk towards "no noise". ``T`` and the label counts give the true class shares and, per given
+label ``j``, the share of its labels that are wrong; a bootstrap over the samples gives the
+spread of both.
 
-**Which samples** (:func:`label_posterior`). Each sample's evidence is how unlikely its label
-is under the mean of the final network's and the held-out probabilities. Wrong and right labels
-form two modes of that evidence, mixed in the proportion the noise model gives the sample's
-label (shrunk towards the overall rate for labels with few samples); their posterior is the
-probability that the label is wrong, scaled so that each label's mean is its noise share.
-Which class a wrong label should have been is ``P(k | x) T[k, j]`` over the other classes.
+**Which samples** (:func:`label_posterior`). Each sample's evidence is how much likelier its
+label is wrong than right under the mean of the final network's and the held-out probabilities
+and the noise pattern: the probability of each other class times how often that class gets this
+label, against the probability of the label times how often its class keeps it. Wrong and right
+labels form two modes of that evidence, mixed in the proportion of the label's noise share
+(pooled with the other labels' as far as their spread allows); the posterior of the wrong mode,
+shifted as a whole so that its mean is the noise model's count, is the probability that the label
+is wrong. Which class a wrong label should have been is ``P(k | x) T[k, j]`` over the other
+classes.
 
 Decisions: the ``round(sum of mislabel probabilities)`` most suspicious samples are flagged
 (:func:`flag_most_suspicious`), so the number flagged is the expected number of wrong labels. A
-label is changed only where the suggested class is more probably right than the given label
-even under the lower bound of that label's noise share, so that no class is rewritten on the
-strength of a few samples. How this was chosen over other rules, on every kind of data:
-``benchmarks/results/decisions.md``.
+label is changed only where the suggested class is more probably right than the given label when
+the label's samples are held to its own share, at the low end of its bootstrap spread: a class the
+network barely knows (a rare one) looks wrong throughout and must not lose its labels for that.
+How this was chosen over other rules, on every kind of data: ``benchmarks/results/decisions.md``.
 """
 
 from __future__ import annotations
