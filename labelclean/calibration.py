@@ -80,7 +80,9 @@ def confidence_ranks(probs: np.ndarray, groups: np.ndarray | None = None) -> tup
 def _share_at_rank_zero(differs: np.ndarray, ranks: np.ndarray) -> float:
     """Where a least-squares line through ``(rank, differs)`` meets rank zero, its slope shrunk
     towards flat by how little the data support it (positive-part James-Stein): a network sure and
-    right over the whole range gets the plain mean, whose spread is a quarter of the end point's."""
+    right over the whole range gets the plain mean, whose spread is a quarter of the end point's.
+    A falling line (more labels differ where the network is surer) can only be chance, as a
+    network's mistakes grow as its sureness falls: it counts as flat."""
     mean = float(differs.mean()) if len(differs) else 0.0
     if len(differs) < 3 or np.ptp(ranks) == 0:
         return mean
@@ -88,7 +90,7 @@ def _share_at_rank_zero(differs: np.ndarray, ranks: np.ndarray) -> float:
     slope = float((centred * (differs - mean)).sum() / (centred**2).sum())
     residual = differs - mean - slope * centred
     slope_variance = float((residual**2).sum() / (len(differs) - 2) / (centred**2).sum())
-    if slope == 0:
+    if slope <= 0:
         return mean
     kept = max(0.0, 1 - slope_variance / slope**2)
     return mean - kept * slope * float(ranks.mean())
