@@ -54,9 +54,9 @@ def test_symmetric_noise_is_counted_flagged_and_corrected(rate):
     given = symmetric_noise(y, rate, 10, seed=0)
     wrong = given != y
     noise, posterior, corrected = _decide(X, given)
-    low, high = noise.interval
-    assert low <= wrong.mean() <= high
-    assert abs(noise.rate - wrong.mean()) < 0.3 * wrong.mean()
+    low, high = noise.interval  # sampling error only: within a point of the truth
+    assert low - 0.01 <= wrong.mean() <= high + 0.01
+    assert abs(noise.rate - wrong.mean()) < 0.2 * wrong.mean()
     mislabel = posterior.mislabel_prob(given)
     flagged = flag_most_suspicious(mislabel, posterior.evidence)
     assert flagged.sum() == round(mislabel.sum())
