@@ -22,6 +22,7 @@ def test_the_simulated_reviewer_answers_from_the_true_labels_in_the_apps_order()
             "sample_id": np.arange(len(true)),
             "given_label": noisy,
             "suggested_label": suggested,
+            "corrected_label": np.where(rng.random(len(true)) < 0.5, suggested, noisy),
             "is_suspicious": suggested != noisy,
             "mislabel_prob": rng.random(len(true)),
             "suggested_true_prob": rng.random(len(true)),
