@@ -189,8 +189,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     >>> noisy = y.copy()
     >>> noisy[:100] = (noisy[:100] + 1) % 10  # 100 wrong labels
     >>> cleaner = SLNCleaner(epochs=10, random_state=0).fit(X, noisy)
+    >>> bool(cleaner.audit()["is_suspicious"][:100].mean() > 0.5)  # most flips are flagged
+    True
     >>> fixed = cleaner.correct_labels()
-    >>> bool((fixed[:100] == y[:100]).mean() > 0.5)
+    >>> bool((fixed == y).mean() > (noisy == y).mean())  # corrections leave fewer wrong labels
     True
     """
 

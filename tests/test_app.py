@@ -537,7 +537,7 @@ def test_the_grids_queue_applies_each_action_once_in_order(image_audit):
     assert state.page == 2 and state.focus == ids[4]  # moved on to the next page's first card
 
     # A relabel to the suggested (given) class is an accept (keep); refusals say why.
-    f1, f2 = [i for i in ids[12:] if audit.row(int(i)).is_suspicious][:2]
+    f1, f2 = [i for i in ids[12:] if audit.row(int(i)).suggested_label != audit.row(int(i)).given_label][:2]
     tab.press(type="relabel", id=f1, label=audit.name(audit.row(int(f1)).suggested_label))
     tab.press(type="relabel", id=f2, label=audit.name(audit.row(int(f2)).given_label))
     tab.press(type="relabel", id=ids[6], label="zebra")
