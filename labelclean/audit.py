@@ -57,8 +57,11 @@ def build_audit(
     flagged = np.zeros(n, dtype=bool)
     flagged[~known] = flag_most_suspicious(mislabel[~known], judged.evidence[~known])
     changed = judged.changes(labels) & ~known
+    # Ranked by evidence alone: it compares samples across labels without the labels' noise
+    # shares, which are least sure where the noise is instance-dependent.
+    suspicion = np.where(no_class, np.inf, np.where(known, -np.inf, judged.evidence))
     rank = np.empty(n, dtype=np.int64)
-    rank[np.lexsort((-judged.evidence, -mislabel))] = np.arange(1, n + 1)
+    rank[np.lexsort((-mislabel, -suspicion))] = np.arange(1, n + 1)
     mean_probs = (probs + held_out) / 2
     return pd.DataFrame(
         {

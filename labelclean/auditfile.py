@@ -18,7 +18,8 @@ given_prob         that mean probability of ``given_label``
 suggested_prob     that mean probability of ``suggested_label``
 mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.calibration`)
 suggested_true_prob  probability that ``suggested_label`` is the true class
-rank               1 = most suspicious (highest ``mislabel_prob``, then ``loss``)
+rank               1 = most suspicious: the most evidence against ``given_label``
+                   (:mod:`labelclean.calibration`), compared alike across labels
 is_suspicious      among the ``round(sum of mislabel_prob)`` most suspicious: as many
                    flags as the expected number of wrong labels
 reviewed           the reviewer's decision the fit was given (``fit(reviewed=...)``):

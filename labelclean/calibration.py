@@ -30,8 +30,10 @@ shifted as a whole so that its mean is the noise model's count, is the probabili
 is wrong. Which class a wrong label should have been is ``P(k | x) T[k, j]`` over the other
 classes.
 
-Decisions: the ``round(sum of mislabel probabilities)`` most suspicious samples are flagged
-(:func:`flag_most_suspicious`), so the number flagged is the expected number of wrong labels. A
+Decisions: the ``round(sum of mislabel probabilities)`` samples with the most evidence against
+their label are flagged (:func:`flag_most_suspicious`), so the number flagged is the expected
+number of wrong labels; the evidence, not the probability, orders them, because it compares samples
+alike across labels where the labels' noise shares are least sure. A
 label is changed only where the suggested class is more probably right than the given label when
 the label's samples are held to its own share, at the low end of its bootstrap spread: a class the
 network barely knows (a rare one) looks wrong throughout and must not lose its labels for that.
@@ -365,8 +367,9 @@ def label_posterior(
 
 
 def flag_most_suspicious(mislabel: np.ndarray, evidence: np.ndarray) -> np.ndarray:
-    """The ``round(sum(mislabel))`` samples with the highest mislabel probability (ties: evidence)."""
+    """The ``round(sum(mislabel))`` samples with the most evidence against their label (ties:
+    the higher mislabel probability): as many flags as the expected number of wrong labels."""
     flagged = np.zeros(len(mislabel), dtype=bool)
     count = round(float(mislabel.sum()))
-    flagged[np.lexsort((-evidence, -mislabel))[:count]] = True
+    flagged[np.lexsort((-mislabel, -evidence))[:count]] = True
     return flagged
