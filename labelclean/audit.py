@@ -54,14 +54,8 @@ def build_audit(
     posterior[no_class] = 0.0
     suggested = judged.suggestion(labels)
     mislabel = 1 - posterior[rows, labels]
-    flagged = np.zeros(n, dtype=bool)
-    flagged[~known] = flag_most_suspicious(mislabel[~known], judged.evidence[~known])
+    rank, flagged = _rank_and_flags(judged.evidence, mislabel, known, no_class)
     changed = judged.changes(labels) & ~known
-    # Ranked by evidence alone: it compares samples across labels without the labels' noise
-    # shares, which are least sure where the noise is instance-dependent.
-    suspicion = np.where(no_class, np.inf, np.where(known, -np.inf, judged.evidence))
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.lexsort((-mislabel, -suspicion))] = np.arange(1, n + 1)
     mean_probs = (probs + held_out) / 2
     return pd.DataFrame(
         {
@@ -81,6 +75,20 @@ def build_audit(
             "top_classes": _top_classes(np.where(no_class[:, None], mean_probs, posterior), classes, top),
         }
     )
+
+
+def _rank_and_flags(
+    evidence: np.ndarray, mislabel: np.ndarray, known: np.ndarray, no_class: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rank by evidence alone, which compares samples across labels without the labels' noise
+    shares (least sure where noise is instance-dependent); flag among the unreviewed. A sample
+    that fits no class comes first, a reviewed label last."""
+    flagged = np.zeros(len(mislabel), dtype=bool)
+    flagged[~known] = flag_most_suspicious(mislabel[~known], evidence[~known])
+    suspicion = np.where(no_class, np.inf, np.where(known, -np.inf, evidence))
+    rank = np.empty(len(mislabel), dtype=np.int64)
+    rank[np.lexsort((-mislabel, -suspicion))] = np.arange(1, len(mislabel) + 1)
+    return rank, flagged
 
 
 def _top_classes(posterior: np.ndarray, classes: np.ndarray, top: int) -> list[list[dict[str, object]]]:
