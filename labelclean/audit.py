@@ -30,6 +30,7 @@ def build_audit(
     noise: NoiseModel | None = None,
     sample_ids: np.ndarray | None = None,
     reviewed: np.ndarray | None = None,
+    original: np.ndarray | None = None,
     top: int = 3,
 ) -> pd.DataFrame:
     """The audit table (columns: :mod:`labelclean.auditfile`) of ``N`` samples.
@@ -40,7 +41,8 @@ def build_audit(
     noise model (default: fitted on ``held_out`` by
     :func:`labelclean.calibration.fit_noise_model`). ``reviewed``: the reviewer's decision per
     sample (None where not reviewed): a reviewed label is known, so it is neither wrong nor
-    flagged; a sample that fits no class has no right label among the classes.
+    flagged; a sample that fits no class has no right label among the classes. ``original``:
+    the encoded labels before the review (``noise`` counts the wrong ones among them).
     """
     held_out = probs if held_out is None else held_out
     noise = fit_noise_model(held_out, labels) if noise is None else noise
@@ -48,7 +50,7 @@ def build_audit(
     rows = np.arange(n)
     reviewed = np.full(n, None, dtype=object) if reviewed is None else np.asarray(reviewed, dtype=object)
     known, no_class = pd.notna(reviewed), reviewed == "none"
-    judged = label_posterior(probs, held_out, labels, noise)
+    judged = label_posterior(probs, held_out, labels, noise, original)
     posterior = judged.posterior.copy()
     posterior[known] = np.eye(len(classes))[labels[known]]
     posterior[no_class] = 0.0
@@ -111,6 +113,7 @@ def calibrated_audit(
     folds: np.ndarray,
     sample_ids: np.ndarray | None = None,
     reviewed: np.ndarray | None = None,
+    original: np.ndarray | None = None,
     thumbnails: torch.Tensor | None = None,
     seed: int = 0,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -119,9 +122,12 @@ def calibrated_audit(
 
     The other rows (samples that fit no class) were never trained on, so the final network's
     ``probs`` are held out for them too. ``thumbnails``: images to show in the audit (those that
-    are not files).
+    are not files). ``original``: the labels before a review. The noise is counted among them,
+    because a review removes the plainest wrong labels, and the count, read off the samples the
+    networks are surest of, would then miss the rest.
     """
-    noise = fit_noise_model(held_out, labels[train_rows], groups=folds, seed=seed)
+    given = labels if original is None else original
+    noise = fit_noise_model(held_out, given[train_rows], groups=folds, seed=seed)
     every_held_out = probs.copy()
     every_held_out[train_rows] = held_out
     audit = build_audit(
@@ -133,6 +139,7 @@ def calibrated_audit(
         noise=noise,
         sample_ids=sample_ids,
         reviewed=reviewed,
+        original=original,
     )
     if thumbnails is not None:
         audit["image"] = encode_thumbnails(thumbnails)

@@ -327,13 +327,16 @@ def label_posterior(
     held_out: np.ndarray,
     labels: np.ndarray,
     noise: NoiseModel,
+    original: np.ndarray | None = None,
 ) -> LabelPosterior:
     """The posterior over each sample's true class (module docstring).
 
     ``probs``: the final network's probabilities; ``held_out``: the cross-fitted ones; both
     ``(N, C)``. Each label's noise share is pooled with the others'
     (:meth:`NoiseModel.pooled_label_noise`), so that shares told apart by chance alone do not
-    rank one label's samples above another's.
+    rank one label's samples above another's. ``original``: the labels the data came with,
+    where a reviewer changed some of ``labels`` (``noise`` was fitted on them): the wrong labels
+    the reviewer fixed are taken off their count.
     """
     rows = np.arange(len(labels))
     mean_probs = (probs + held_out) / 2
@@ -347,8 +350,12 @@ def label_posterior(
     evidence = np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
     shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
     # The posterior's mean follows the noise model's count (the rate of the pooled shares).
+    count = float(shares[labels].sum())
+    if original is not None:
+        given = noise.pooled_label_noise(np.bincount(original, minlength=len(noise.label_noise)))
+        count = max(float(given[original].sum()) - float((original != labels).sum()), 0.0)
     raw = two_mode_posterior(evidence, shares[labels])
-    mislabel = _with_mean(raw, float(shares[labels].mean()))
+    mislabel = _with_mean(raw, count / len(labels))
     # Changes answer to each label's own count, at its lower bound: a class the network barely
     # knows (a rare one) looks wrong throughout, and must not lose its labels for that.
     own_count = np.zeros(len(labels))

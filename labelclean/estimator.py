@@ -306,8 +306,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             self._record_input(FittedInput.of(data, plan.image_size))
             self.skipped_, self.data_source_ = data.skipped, data.description
             self.backbone_ = None if backbone is None else backbone.describe()
-            encoded, decisions = apply_review(reviewed, data.rows, classes, encoded)
-            self._train_and_audit(data, backbone, encoded, decisions)
+            self._train_and_audit(data, backbone, encoded, reviewed)
             self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         return self
 
@@ -325,9 +324,10 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             setattr(self, name, value)
 
     def _train_and_audit(
-        self, data: LoadedData, backbone: Backbone | None, encoded: np.ndarray, decisions: np.ndarray
+        self, data: LoadedData, backbone: Backbone | None, original: np.ndarray, reviewed: Any
     ) -> None:
-        """Train on the encoded labels (reviewed ones fixed, "none" ones left out), then audit every sample."""
+        """Train on the reviewed labels (fixed; "none" left out), count noise among the ``original`` ones."""
+        encoded, decisions = apply_review(reviewed, data.rows, self.classes_, original)
         seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1))
         seed = distributed.broadcast_int(seed)  # all ranks must share batches and noise
         module = self.model if self.plan_.network == "module" else None
@@ -340,6 +340,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             self.callbacks or [],
             self.checkpoint_dir,
             bool(self.verbose),
+            original=original,
         )
         self.model_, self.history_, self.config_ = fitted.model, fitted.history, fitted.config
         self.sigma_search_, self.noise_rate_, self.audit_ = (

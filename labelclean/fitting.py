@@ -157,8 +157,10 @@ class TrainingRuns:
         callbacks: Sequence[Callback] = (),
         checkpoint_dir: str | Path | None = None,
         verbose: bool = False,
+        original: np.ndarray | None = None,
     ) -> Fitted:
-        """Embed (with a frozen backbone), cross-fit, train the final network, and audit every sample."""
+        """Embed (with a frozen backbone), cross-fit, train the final network, and audit every
+        sample. ``original``: the labels before the review in ``decisions`` (default ``encoded``)."""
         plan = self.plan
         inputs = embed_once(plan, self.backbone, data, verbose) if plan.finetune == "head" else data.inputs
         trainer, held, train_rows = self.train(inputs, encoded, decisions, callbacks, checkpoint_dir, verbose)
@@ -177,6 +179,7 @@ class TrainingRuns:
             folds=held.fold,
             sample_ids=data.rows,
             reviewed=decisions,
+            original=original,
             thumbnails=data.inputs if data.is_image and not data.has_files else None,
             seed=self.seed % 2**31,
         )

@@ -128,3 +128,21 @@ def test_every_sample_fitting_no_class_leaves_nothing_to_train_on(tmp_path):
     decisions.write_text(json.dumps({str(i): {"decision": "none", "final_label": None} for i in range(60)}))
     with pytest.raises(ValueError, match=r"0 of 60 are left \(the reviewer decided that 60 fit no class\)"):
         SLNCleaner(epochs=1).fit(X[:60], NOISY[:60], reviewed=decisions)
+
+
+def test_reviewing_the_plainest_wrong_labels_leaves_the_rest_counted(first_fit):
+    """The top of the rank order is the wrong labels the networks are surest of, where the noise
+    is counted; once reviewed, the rest must still be counted among the labels the data came with,
+    and the refit must not leave more wrong labels than pasting the review would."""
+    audit = first_fit.audit().sort_values("rank").head(150)
+    truth = TRUE[audit["sample_id"]]
+    decided = np.where(truth == audit["given_label"], "reviewer: keep", "reviewer: relabel")
+    review = pd.DataFrame({"sample_id": audit["sample_id"], "final_label": truth, "decided_by": decided})
+    refit = SLNCleaner(epochs=15, random_state=0).fit(X, NOISY, reviewed=review)
+    left = NOISY.copy()
+    left[review["sample_id"]] = TRUE[review["sample_id"]]
+    still_wrong = (left != TRUE).mean()
+    assert abs(refit.noise_rate_["estimate"] - still_wrong) < 0.3 * still_wrong
+    pasted = first_fit.correct_labels()
+    pasted[review["sample_id"]] = TRUE[review["sample_id"]]
+    assert (refit.correct_labels() != TRUE).sum() <= (pasted != TRUE).sum() + 0.01 * len(X)
