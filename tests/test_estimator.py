@@ -116,7 +116,7 @@ def test_the_plan_holds_every_auto_setting_and_travels_with_the_audit_and_the_sa
     plan = fitted.plan_
     # Feature vectors on the CPU: an MLP head, sigma chosen among candidates, no augmentation.
     assert (plan.recipe, plan.model, plan.device, plan.augment) == ("features", "mlp", "cpu", "none")
-    assert plan.sigma == (0.5, 1.0, 2.0) and fitted.sigma_search_["chosen"] in plan.sigma
+    assert plan.sigma == (0.5, 1.0) and fitted.sigma_search_["chosen"] in plan.sigma
     assert plan.momentum is None and 0 < fitted.config_["momentum"] < 1  # sized to the final run
     assert (plan.epochs, plan.lr, plan.batch_size) == tuple(
         fitted.config_[k] for k in ("epochs", "lr", "batch_size")
