@@ -50,7 +50,7 @@ def build_audit(
     rows = np.arange(n)
     reviewed = np.full(n, None, dtype=object) if reviewed is None else np.asarray(reviewed, dtype=object)
     known, no_class = pd.notna(reviewed), reviewed == "none"
-    judged = label_posterior(probs, held_out, labels, noise, original)
+    judged = label_posterior(probs, held_out, labels, noise, original, known)
     posterior = judged.posterior.copy()
     posterior[known] = np.eye(len(classes))[labels[known]]
     posterior[no_class] = 0.0

@@ -322,47 +322,62 @@ class LabelPosterior:
         return self.changeable * share > 1 - self.changeable
 
 
+def _evidence(probs: np.ndarray, labels: np.ndarray, transition: np.ndarray) -> np.ndarray:
+    """How much likelier each label is wrong than right under the noise pattern: the network's
+    probability of each other class times how often that class gets this label, against its
+    probability of the label times how often the label's class keeps it (log-odds)."""
+    rows = np.arange(len(labels))
+    sources = probs * (transition[:, labels].T + 0.01)
+    wrong_way = sources.sum(1) - sources[rows, labels]
+    right_way = probs[rows, labels] * transition[labels, labels]
+    return np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
+
+
 def label_posterior(
     probs: np.ndarray,
     held_out: np.ndarray,
     labels: np.ndarray,
     noise: NoiseModel,
     original: np.ndarray | None = None,
+    known: np.ndarray | None = None,
 ) -> LabelPosterior:
     """The posterior over each sample's true class (module docstring).
 
     ``probs``: the final network's probabilities; ``held_out``: the cross-fitted ones; both
     ``(N, C)``. Each label's noise share is pooled with the others'
     (:meth:`NoiseModel.pooled_label_noise`), so that shares told apart by chance alone do not
-    rank one label's samples above another's. ``original``: the labels the data came with,
-    where a reviewer changed some of ``labels`` (``noise`` was fitted on them): the wrong labels
-    the reviewer fixed are taken off their count.
+    rank one label's samples above another's. After a review, ``known`` marks the reviewed
+    samples and ``original`` holds the labels the data came with (``noise`` was fitted on them):
+    the wrong labels left are as many as the posterior of the original labels expects among the
+    samples not reviewed.
     """
     rows = np.arange(len(labels))
     mean_probs = (probs + held_out) / 2
-    # How much likelier the label is wrong than right under the noise pattern: the network's
-    # probability of each other class times how often that class gets this label, against its
-    # probability of the label times how often the label's class keeps it.
     clipped = np.clip(mean_probs, 1e-7, 1)
-    sources = clipped * (noise.transition[:, labels].T + 0.01)
-    wrong_way = sources.sum(1) - sources[rows, labels]
-    right_way = clipped[rows, labels] * noise.transition[labels, labels]
-    evidence = np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
+    evidence = _evidence(clipped, labels, noise.transition)
     shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
-    # The posterior's mean follows the noise model's count (the rate of the pooled shares).
-    count = float(shares[labels].sum())
-    if original is not None:
-        given = noise.pooled_label_noise(np.bincount(original, minlength=len(noise.label_noise)))
-        count = max(float(given[original].sum()) - float((original != labels).sum()), 0.0)
     raw = two_mode_posterior(evidence, shares[labels])
-    mislabel = _with_mean(raw, count / len(labels))
+    # The posterior's mean follows the noise model's count (the rate of the pooled shares).
+    mislabel = _with_mean(raw, float(shares[labels].mean()))
+    judged = np.ones(len(labels), dtype=bool) if known is None else ~known
+    share, low = shares.copy(), np.minimum(noise.label_noise_low, shares)
+    if original is not None and judged.any() and not judged.all():
+        before = noise.pooled_label_noise(np.bincount(original, minlength=len(noise.label_noise)))
+        expected = _with_mean(
+            two_mode_posterior(_evidence(clipped, original, noise.transition), before[original]),
+            float(before[original].mean()),
+        )
+        mislabel[judged] = _with_mean(raw[judged], float(expected[judged].mean()))
+        for j in np.unique(labels[judged]):
+            share[j] = expected[judged & (labels == j)].mean()
+        low *= np.divide(share, shares, out=np.zeros_like(share), where=shares > 0)
     # Changes answer to each label's own count, at its lower bound: a class the network barely
     # knows (a rare one) looks wrong throughout, and must not lose its labels for that.
     own_count = np.zeros(len(labels))
-    for j in np.unique(labels):
-        own = labels == j
-        own_count[own] = _with_mean(raw[own], float(shares[j]))
-    changeable = _with_prior(own_count, shares[labels], np.minimum(noise.label_noise_low, shares)[labels])
+    for j in np.unique(labels[judged]):
+        own = judged & (labels == j)
+        own_count[own] = _with_mean(raw[own], float(share[j]))
+    changeable = _with_prior(own_count, share[labels], low[labels])
     # Which class a wrong label came from: the network's probabilities times how often each
     # class gets this label, with a floor for pairs too rare to have been seen among the surest.
     alternatives = mean_probs * (noise.transition[:, labels].T + 0.01)
