@@ -381,16 +381,16 @@ def wait_drawn(page, before: int) -> None:
 
 def press(page, key: str) -> None:
     """Press a key and wait until the grid has drawn the app's answer."""
-    from labelclean.bench.app import _run_drawn
+    from labelclean.bench.app import run_drawn
 
-    before = _run_drawn(page)
+    before = run_drawn(page)
     page.keyboard.press(key)
     wait_drawn(page, before)
 
 
 def test_browser_review_by_mouse_and_keyboard(tmp_path):
     browser_or_skip()
-    from labelclean.bench.app import _card, _run_drawn
+    from labelclean.bench.app import card, run_drawn
 
     path = make_audit(tmp_path / "folder", files=True, n=40)
     audit = review.load_audit(path)
@@ -398,11 +398,11 @@ def test_browser_review_by_mouse_and_keyboard(tmp_path):
     saved = lambda: {int(k): v for k, v in json.loads(decisions_path(path).read_text()).items()}  # noqa: E731
     with app_in_browser(tmp_path, path) as (page,):
         assert page.get_by_text("Deploy").count() == 0  # defect 7
-        first = _card(page, 0)
+        first = card(page, 0)
         assert first.get_attribute("data-id") == str(ids[0])
         assert first.locator("img").evaluate("img => img.naturalWidth") == 8  # the file, served from the root
 
-        before = _run_drawn(page)
+        before = run_drawn(page)
         first.locator("[data-act=accept]").click()
         wait_drawn(page, before)
         first.get_by_text(f"accepted → {audit.row(ids[0]).suggested_label}").wait_for()
@@ -440,20 +440,20 @@ def test_browser_review_by_mouse_and_keyboard(tmp_path):
         press(page, "Escape")
         assert page.locator(".lc-overlay").is_hidden()
 
-        before = _run_drawn(page)
+        before = run_drawn(page)
         page.locator(".lc-filters select[name=per_page]").select_option("12")
         wait_drawn(page, before)
         press(page, "]")  # the next page
-        assert _card(page, 0).get_attribute("data-id") == str(ids[12])
+        assert card(page, 0).get_attribute("data-id") == str(ids[12])
         assert "page 2" in page.locator(".lc-headbar").inner_text()
 
         page.reload()  # a new session: the decisions are still there
         wait_drawn(page, 0)
-        _card(page, 0).get_by_text(f"accepted → {audit.row(ids[0]).suggested_label}").wait_for()
+        card(page, 0).get_by_text(f"accepted → {audit.row(ids[0]).suggested_label}").wait_for()
         page.screenshot(path=str(tmp_path / "review.png"))
         shutil.copy(tmp_path / "review.png", "/tmp/app_screenshot.png")
 
-        before = _run_drawn(page)
+        before = run_drawn(page)
         page.locator(".lc-filters [name=class_add]").fill("fox")
         page.locator(".lc-filters [name=class_add]").press("Enter")
         wait_drawn(page, before)
@@ -507,7 +507,7 @@ def test_browser_keys_at_0_ms_are_all_saved_or_refused_on_screen(tmp_path):
     refused where it would act on a sample not on screen yet (the next page, the next sample of
     the larger view still loading), with a message that says so."""
     browser_or_skip()
-    from labelclean.bench.app import _card
+    from labelclean.bench.app import card
 
     path = make_audit(tmp_path / "folder", files=True, n=60)
     audit = review.load_audit(path)
@@ -522,15 +522,15 @@ def test_browser_keys_at_0_ms_are_all_saved_or_refused_on_screen(tmp_path):
         assert saved() == dict.fromkeys(ids[:10], "accept")
         assert focused(page) == ids[10]
         for i in range(10):
-            _card(page, i).get_by_text("✓ accepted").wait_for()
+            card(page, i).get_by_text("✓ accepted").wait_for()
 
-        _card(page, 20).locator(".lc-meta").click()  # 4 cards before the end of the page
+        card(page, 20).locator(".lc-meta").click()  # 4 cards before the end of the page
         keys_at_once(page, "k" * 8)
         counters = settled(page)
         assert counters["refused"] == 4 and counters["alert_shown"]
         assert "page 2 is loading" in counters["alert"] and "(4 times)" in counters["alert"]
         assert saved() == {**dict.fromkeys(ids[:10], "accept"), **dict.fromkeys(ids[20:24], "keep")}
-        assert _card(page, 0).get_attribute("data-id") == ids[24] and focused(page) == ids[24]
+        assert card(page, 0).get_attribute("data-id") == ids[24] and focused(page) == ids[24]
         assert "page 2" in page.locator(".lc-headbar").inner_text()
 
         page.keyboard.press("Enter")  # the larger view, drawn at once from the card
@@ -553,7 +553,7 @@ def test_browser_two_tabs_deciding_at_once_lose_nothing(tmp_path):
     """Issue 18, items 1 and 4: keys in two tabs at once are all saved; a class's chance reads
     apart from its name (the pill "2 0%" read as 20%)."""
     browser_or_skip()
-    from labelclean.bench.app import _card
+    from labelclean.bench.app import card
 
     digits = np.array([str(d) for d in range(10)])  # class "2" at 0.3% read as "20%" beside its name
     path = make_audit(tmp_path / "folder", files=True, n=60, classes=digits)
@@ -563,7 +563,7 @@ def test_browser_two_tabs_deciding_at_once_lose_nothing(tmp_path):
         assert len(rows) >= 24 * 3 and all(gap > 4 for _, gap in rows)  # name and chance apart
         shown = {text for text, _ in rows}
         assert "<1%" in shown and "0%" not in shown and "100%" not in shown
-        _card(tabs[1], 12).locator(".lc-meta").click()
+        card(tabs[1], 12).locator(".lc-meta").click()
         for _ in range(6):
             keys_at_once(tabs[0], "a")
             keys_at_once(tabs[1], "k")
@@ -581,15 +581,15 @@ def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path)
     pixelated; long class names stay inside their cards; Esc in a sidebar control gives the
     keys back to the grid (a hint says so while the control has them)."""
     browser_or_skip()
-    from labelclean.bench.app import _card, _run_drawn
+    from labelclean.bench.app import card, run_drawn
 
     path = make_audit(tmp_path / "folder", files=True, n=40, classes=np.array(["cat", "dog", LONG, "owl"]))
     audit = review.load_audit(path)
     ids = [str(i) for i in audit.ordered("gain")["sample_id"]]
     camera_photo(Path(audit.source(audit.row(int(ids[0])).file_row)))
     with app_in_browser(tmp_path, path) as (page,):
-        assert _card(page, 0).locator("img").get_attribute("class") == ""  # a shrunk photo: smooth
-        assert _card(page, 1).locator("img").get_attribute("class") == "lc-sharp"  # 8 pixels, scaled up
+        assert card(page, 0).locator("img").get_attribute("class") == ""  # a shrunk photo: smooth
+        assert card(page, 1).locator("img").get_attribute("class") == "lc-sharp"  # 8 pixels, scaled up
         assert page.evaluate(
             "() => [...document.querySelectorAll('.lc-card')].every(c => c.scrollWidth <= c.clientWidth)"
         )
@@ -605,13 +605,13 @@ def test_browser_photos_zoom_long_names_and_keys_back_from_the_sidebar(tmp_path)
         assert page.evaluate("() => document.activeElement.classList.contains('lc-root')")
         press(page, "k")  # the keys are the grid's again
         assert json.loads(decisions_path(path).read_text())[ids[0]]["decision"] == "keep"
-        before = _run_drawn(page)
+        before = run_drawn(page)
         page.locator(".lc-filters select[name=columns]").select_option("4")
         wait_drawn(page, before)
         assert page.evaluate("() => document.activeElement.tagName") != "SELECT"  # handed back at once
         press(page, "u")  # undo the keep: the photo's card has the focus again
 
-        before = _run_drawn(page)
+        before = run_drawn(page)
         page.keyboard.press("Enter")
         wait_drawn(page, before)
         picture = page.locator(".lc-detail[data-full='1'] .lc-detail-pic img")
@@ -648,9 +648,9 @@ def test_labelclean_review_serves_the_app_to_this_computer_only(tmp_path, image_
     import time
     import urllib.request
 
-    from labelclean.bench.app import _free_port
+    from labelclean.bench.app import free_port
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     log = tmp_path / "review.log"
     command = [

@@ -14,7 +14,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from labelclean import SLNCleaner
-from labelclean.bench.__main__ import main as bench_main
+from labelclean.bench.cli import main as bench_main
 from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
 from labelclean.bench.methods import (
     BackwardTrainer,

@@ -9,8 +9,8 @@ import pytest
 from appdata import make_audit
 
 from labelclean.auditfile import decisions_path, read_audit
-from labelclean.bench.__main__ import main as bench_main
 from labelclean.bench.app import CLICKS, write_synthetic_audit
+from labelclean.bench.cli import main as bench_main
 
 CHROMIUM = Path("/usr/bin/chromium")
 

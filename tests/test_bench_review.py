@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from labelclean.auditfile import review_order
-from labelclean.bench.__main__ import main as bench_main
+from labelclean.bench.cli import main as bench_main
 from labelclean.bench.review import demo_data, simulated_review
 
 

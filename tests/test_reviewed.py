@@ -53,7 +53,8 @@ def test_reviewed_labels_are_fixed_never_flagged_and_leave_fewer_wrong_labels(fi
     assert wrong_after < 0.7 * wrong_before
     pasted = first_fit.correct_labels()
     pasted[review["sample_id"]] = review["final_label"]
-    assert wrong_after <= (pasted != TRUE).sum() + 0.01 * len(X)  # the refit changes no right label for the worse
+    # The refit changes no right label for the worse.
+    assert wrong_after <= (pasted != TRUE).sum() + 0.01 * len(X)
     assert refit.audit_metadata()["params"] == first_fit.audit_metadata()["params"]
 
 

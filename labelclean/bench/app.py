@@ -202,7 +202,7 @@ def time_reading(path: Path) -> dict[str, Any]:
 # --- servers and the browser -------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -211,7 +211,7 @@ def _free_port() -> int:
 @contextmanager
 def streamlit_server(script: Path, log: Path, *script_args: str) -> Iterator[str]:
     """A Streamlit server for ``script`` on a free local port; yields its URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
@@ -244,14 +244,14 @@ def streamlit_server(script: Path, log: Path, *script_args: str) -> Iterator[str
 GRID_DRAWN = "(before) => { const r = document.querySelector('[data-lc-run]'); return !!r && +r.dataset.lcRun > before; }"
 
 
-def _run_drawn(page: Any) -> int:
+def run_drawn(page: Any) -> int:
     """The last run the grid finished drawing (0 before the first)."""
     return int(page.evaluate("() => +(document.querySelector('[data-lc-run]')?.dataset.lcRun || 0)"))
 
 
 def _timed(page: Any, act: Callable[[], None], timeout_ms: int = 120_000) -> float:
     """Seconds from ``act()`` until the grid has drawn the run it caused, images decoded."""
-    before = _run_drawn(page)
+    before = run_drawn(page)
     started = time.perf_counter()
     act()
     page.wait_for_function(GRID_DRAWN, arg=before, timeout=timeout_ms, polling=20)
@@ -283,7 +283,7 @@ def _hello_ready(page: Any) -> None:
     page.get_by_text("Hello, world").wait_for()
 
 
-def _card(page: Any, i: int) -> Any:
+def card(page: Any, i: int) -> Any:
     return page.locator(".lc-card").nth(i)
 
 
@@ -297,7 +297,7 @@ def _card_listing_two(page: Any, i: int) -> Any:
     )
     if at < 0:
         raise DataMissing(f"fewer than {i + 1} cards of the first page list a second class for the S key")
-    return _card(page, at)
+    return card(page, at)
 
 
 @dataclass(frozen=True)
@@ -324,17 +324,17 @@ def _per_page(page: Any, count: int) -> None:
 
 
 CLICKS = [
-    Click("accept (button)", lambda page, i: _card(page, i).locator("[data-act=accept]").click()),
-    Click("keep (button)", lambda page, i: _card(page, 5 + i).locator("[data-act=keep]").click()),
+    Click("accept (button)", lambda page, i: card(page, i).locator("[data-act=accept]").click()),
+    Click("keep (button)", lambda page, i: card(page, 5 + i).locator("[data-act=keep]").click()),
     Click(
         "relabel (menu, class button)",
         lambda page, i: page.locator(".lc-menu [data-act=relabel]").first.click(),
-        prepare=lambda page, i: _card(page, 10 + i).locator("[data-act=menu]").click(),
+        prepare=lambda page, i: card(page, 10 + i).locator("[data-act=menu]").click(),
     ),
     Click(
         "accept (key A)",
         lambda page, i: page.keyboard.press("a"),
-        prepare=lambda page, i: _card(page, 15 + i).locator(".lc-meta").first.click(),
+        prepare=lambda page, i: card(page, 15 + i).locator(".lc-meta").first.click(),
     ),
     Click(
         "2nd class (key S)",
@@ -349,13 +349,13 @@ CLICKS = [
     ),
     Click(
         "larger view (click image)",
-        lambda page, i: _card(page, i).locator(".lc-pic").click(),
+        lambda page, i: card(page, i).locator(".lc-pic").click(),
         restore=lambda page: _timed(page, lambda: page.keyboard.press("Escape")),
     ),
     Click(
         "accept in the larger view (key A)",
         lambda page, i: page.keyboard.press("a"),
-        prepare=lambda page, i: _timed(page, lambda: _card(page, i).locator(".lc-pic").click()),
+        prepare=lambda page, i: _timed(page, lambda: card(page, i).locator(".lc-pic").click()),
         restore=lambda page: _timed(page, lambda: page.keyboard.press("Escape")),
     ),
     Click("class filter (sidebar)", _pick_class, reload_after=True),
