@@ -331,6 +331,9 @@ def tiny_cifar(tmp_path, shared_data):
             datasets.Dataset.from_dict({"img": images, "label": labels}, features=features).to_parquet(
                 str(data / f"{split}.parquet")
             )
+        true = np.arange(64) % 10  # a label file like the paper's: 40% flipped to another class
+        noisy = np.where(rng.random(64) < 0.4, (true + rng.integers(1, 10, 64)) % 10, true)
+        pd.DataFrame({"label": true, "label_noisy": noisy}).to_csv(data / "noise" / "sym0.4.csv", index=False)
     return data
 
 
