@@ -322,15 +322,33 @@ class LabelPosterior:
         return self.changeable * share > 1 - self.changeable
 
 
-def _evidence(probs: np.ndarray, labels: np.ndarray, transition: np.ndarray) -> np.ndarray:
-    """How much likelier each label is wrong than right under the noise pattern: the network's
-    probability of each other class times how often that class gets this label, against its
-    probability of the label times how often the label's class keeps it (log-odds)."""
+# Weight of a (true class, label) pair too rare to have been seen among the surest samples.
+UNSEEN_PAIR = 0.01
+
+
+def _label_sources(probs: np.ndarray, labels: np.ndarray, transition: np.ndarray) -> np.ndarray:
+    """``[i, k]``: the probability of class ``k`` times how often class ``k`` gets label ``labels[i]``."""
+    return probs * (transition[:, labels].T + UNSEEN_PAIR)
+
+
+def _counted_posterior(
+    probs: np.ndarray, labels: np.ndarray, noise: NoiseModel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each label's evidence, the pooled label shares, the two-mode posterior under them, and
+    that posterior shifted as a whole so that its mean is the noise model's count.
+
+    The evidence is how much likelier the label is wrong than right under the noise pattern:
+    the probability of each other class times how often that class gets this label, against
+    the probability of the label times how often the label's class keeps it (log-odds).
+    """
     rows = np.arange(len(labels))
-    sources = probs * (transition[:, labels].T + 0.01)
+    sources = _label_sources(probs, labels, noise.transition)
     wrong_way = sources.sum(1) - sources[rows, labels]
-    right_way = probs[rows, labels] * transition[labels, labels]
-    return np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
+    right_way = probs[rows, labels] * noise.transition[labels, labels]
+    evidence = np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
+    shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
+    raw = two_mode_posterior(evidence, shares[labels])
+    return evidence, shares, raw, _with_mean(raw, float(shares[labels].mean()))
 
 
 def label_posterior(
@@ -354,19 +372,11 @@ def label_posterior(
     rows = np.arange(len(labels))
     mean_probs = (probs + held_out) / 2
     clipped = np.clip(mean_probs, 1e-7, 1)
-    evidence = _evidence(clipped, labels, noise.transition)
-    shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
-    raw = two_mode_posterior(evidence, shares[labels])
-    # The posterior's mean follows the noise model's count (the rate of the pooled shares).
-    mislabel = _with_mean(raw, float(shares[labels].mean()))
+    evidence, shares, raw, mislabel = _counted_posterior(clipped, labels, noise)
     judged = np.ones(len(labels), dtype=bool) if known is None else ~known
     share, low = shares.copy(), np.minimum(noise.label_noise_low, shares)
     if original is not None and judged.any() and not judged.all():
-        before = noise.pooled_label_noise(np.bincount(original, minlength=len(noise.label_noise)))
-        expected = _with_mean(
-            two_mode_posterior(_evidence(clipped, original, noise.transition), before[original]),
-            float(before[original].mean()),
-        )
+        *_, expected = _counted_posterior(clipped, original, noise)
         mislabel[judged] = _with_mean(raw[judged], float(expected[judged].mean()))
         for j in np.unique(labels[judged]):
             share[j] = expected[judged & (labels == j)].mean()
@@ -378,9 +388,8 @@ def label_posterior(
         own = judged & (labels == j)
         own_count[own] = _with_mean(raw[own], float(share[j]))
     changeable = _with_prior(own_count, share[labels], low[labels])
-    # Which class a wrong label came from: the network's probabilities times how often each
-    # class gets this label, with a floor for pairs too rare to have been seen among the surest.
-    alternatives = mean_probs * (noise.transition[:, labels].T + 0.01)
+    # Which class a wrong label came from: the same weights, without the label itself.
+    alternatives = _label_sources(mean_probs, labels, noise.transition)
     alternatives[rows, labels] = 0
     alternatives /= np.clip(alternatives.sum(1, keepdims=True), 1e-12, None)
     posterior = mislabel[:, None] * alternatives
