@@ -92,12 +92,13 @@ class TrainingRuns:
         """Every sample's probabilities from a network that did not train on it (see
         :func:`labelclean.selection.cross_fit`); sigma chosen on the first fold where the plan
         has candidates. ``fixed``: samples whose label is final (a reviewer's)."""
-        folds = self.plan.folds
+        folds, repeats = self.plan.folds, self.plan.repeats
 
-        def fit_predict(sigma: float, train_rows: np.ndarray, held_rows: np.ndarray, fold: int) -> np.ndarray:
+        def fit_predict(sigma: float, train_rows: np.ndarray, held_rows: np.ndarray, run: int) -> np.ndarray:
             subset = torch.from_numpy(train_rows)
-            name = f"fold {fold + 1} of {folds}, sigma {sigma:g}"
-            run_dir = None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold{fold}-sigma{sigma:g}"
+            split = f" of split {run // folds + 1} of {repeats}" if repeats > 1 else ""
+            name = f"fold {run % folds + 1} of {folds}{split}, sigma {sigma:g}"
+            run_dir = None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold{run}-sigma{sigma:g}"
             bar = [ProgressBar(name)] if verbose else []
             trainer = self.trainer(inputs[subset], sigma, bar, run_dir)
             trainer.fit(
@@ -110,7 +111,13 @@ class TrainingRuns:
             return predict_proba(trainer.momentum_model, held, trainer.device, trainer.config.bf16)
 
         return cross_fit(
-            fit_predict, labels, self.num_classes, folds=folds, sigma=self.plan.sigma, seed=self.seed % 2**31
+            fit_predict,
+            labels,
+            self.num_classes,
+            folds=folds,
+            sigma=self.plan.sigma,
+            seed=self.seed % 2**31,
+            repeats=repeats,
         )
 
     def train(

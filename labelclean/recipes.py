@@ -64,7 +64,9 @@ class Recipe:
     resized crop, for pretrained backbones), or "none"; all but "none" add flips.
     ``folds``: how many networks give every sample held-out probabilities
     (:func:`labelclean.selection.cross_fit`): five where a run is cheap (a head), two where
-    it is not (two networks on half the data cost about one on all of it).
+    it is not (two networks on half the data cost about one on all of it). ``repeats``: how many
+    splits the cross-fitting runs on, their held-out probabilities averaged; three for a head
+    (benchmarks/results/decisions.md, "Repeated cross-fitting"), one where a run is dear.
     ``min_steps_per_epoch``: the from-scratch CNNs' epochs were tuned on tens of thousands of
     images; on a few hundred their batch would leave a run a few dozen steps, too few to fit, so
     the batch is cut to give an epoch this many steps (None: the batch as it is; a head on
@@ -81,6 +83,7 @@ class Recipe:
     lr_drops: tuple[int, ...] = ()
     augment: str = "crop"
     folds: int = 2
+    repeats: int = 1
     min_steps_per_epoch: int | None = None
 
     def correction_epoch(self, epochs: int) -> int:
@@ -120,6 +123,7 @@ RECIPES = {
             weight_decay=5e-4,
             augment="none",
             folds=5,
+            repeats=3,
         ),
         Recipe(
             "finetune",
@@ -191,7 +195,8 @@ class Plan:
     (:func:`labelclean.method.momentum_for_steps`). ``augment``: "crop" (reflect padding of
     :func:`crop_padding`), "resized_crop" or "none"; the first two add flips. ``bf16``: bf16
     autocast of the forward pass, None for the "auto" precision (on CUDA, not on the CPU).
-    ``folds``: the cross-fitting folds (at most the number of samples trained on).
+    ``folds``: the cross-fitting folds (at most the number of samples trained on); ``repeats``:
+    the splits they run on (:class:`Recipe`).
     ``batch_size``: the batch, or its upper bound where ``min_steps_per_epoch`` (the recipe's, for
     ``batch_size="auto"``) makes each run's batch smaller on little data (:meth:`batch_for`).
     """
@@ -217,6 +222,7 @@ class Plan:
     bf16: bool | None
     folds: int
     min_steps_per_epoch: int | None = None
+    repeats: int = 1  # plans recorded before repeats ran one split
 
     def batch_for(self, n_samples: int) -> int:
         """The batch of a run on ``n_samples``: the plan's, cut where needed to give an epoch
@@ -335,6 +341,7 @@ def plan_run(
         compile=params["compile"],
         bf16=None if _is_auto(params["precision"]) else params["precision"] == "bf16",
         folds=int(pick("folds")),
+        repeats=recipe.repeats,
     )
 
 

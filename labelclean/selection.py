@@ -32,8 +32,8 @@ __all__ = ["SIGMA_CANDIDATES", "CrossFit", "SigmaSearch", "cross_fit", "fold_row
 # (benchmarks/results/decisions.md).
 SIGMA_CANDIDATES = (0.5, 1.0)
 
-# ``fit_predict(sigma, train_rows, held_rows, fold)`` trains with ``sigma`` on ``train_rows``
-# and returns class probabilities ``(len(held_rows), C)``; ``fold`` names the run.
+# ``fit_predict(sigma, train_rows, held_rows, run)`` trains with ``sigma`` on ``train_rows``
+# and returns class probabilities ``(len(held_rows), C)``; ``run`` numbers it (split x folds + fold).
 FitPredict = Callable[[float, np.ndarray, np.ndarray, int], np.ndarray]
 
 
@@ -82,32 +82,37 @@ def cross_fit(
     folds: int,
     sigma: float | Sequence[float],
     seed: int = 0,
+    repeats: int = 1,
 ) -> CrossFit:
     """Held-out probabilities ``(N, num_classes)`` of every sample, from ``folds`` networks.
 
     ``sigma``: one strength, or candidates chosen on the first fold (module docstring).
     ``labels``: encoded 0..C-1, at least two; ``folds``: at least 2 (no more than there are samples).
+    ``repeats``: how many times the cross-fitting runs, each on its own split (``seed`` plus the
+    repeat); every sample's probabilities are the mean of its ``repeats`` held-out networks. A
+    network that does not see a fifth of the data answers differently on many samples from one
+    split to the next; the mean steadies the decisions built on them. ``fold``: the first
+    split's, whose networks the noise model compares (:func:`labelclean.calibration.confidence_ranks`).
     """
     held_out = np.zeros((len(labels), num_classes))
-    parts = fold_rows(labels, min(folds, len(labels)), seed)
-    fold_of = np.zeros(len(labels), dtype=np.int64)
-    for fold, held in enumerate(parts):
-        fold_of[held] = fold
     everything = np.arange(len(labels))
-    search = None
-    if isinstance(sigma, (int, float)):
-        chosen = float(sigma)
-    else:
-        first = parts[0]
-        train = np.setdiff1d(everything, first)
-        scores = {s: fit_predict(s, train, first, 0) for s in map(float, sigma)}
-        search = _scored(scores, labels[first])
-        chosen = search.chosen
-        held_out[first] = scores[chosen]
-    for fold, held in enumerate(parts):
-        if search is None or fold > 0:
-            held_out[held] = fit_predict(chosen, np.setdiff1d(everything, held), held, fold)
-    return CrossFit(held_out, fold_of, chosen, search)
+    fold_of = np.zeros(len(labels), dtype=np.int64)
+    search, chosen = None, sigma
+    for repeat in range(repeats):
+        parts = fold_rows(labels, min(folds, len(labels)), seed + repeat)
+        if repeat == 0:
+            for fold, held in enumerate(parts):
+                fold_of[held] = fold
+        for fold, held in enumerate(parts):
+            run, train = repeat * len(parts) + fold, np.setdiff1d(everything, held)
+            if isinstance(chosen, (int, float)):
+                held_out[held] += fit_predict(float(chosen), train, held, run)
+            else:  # the first run chooses sigma among the candidates
+                scores = {s: fit_predict(s, train, held, run) for s in map(float, chosen)}
+                search = _scored(scores, labels[held])
+                chosen = search.chosen
+                held_out[held] += scores[chosen]
+    return CrossFit(held_out / repeats, fold_of, float(chosen), search)
 
 
 def _scored(probs: dict[float, np.ndarray], held: np.ndarray) -> SigmaSearch:

@@ -29,6 +29,25 @@ def test_every_sample_is_held_out_once_by_a_run_that_never_trained_on_it():
     assert result.search.held_out == (result.fold == 0).sum()
 
 
+def test_repeated_splits_average_each_samples_held_out_runs():
+    labels = np.arange(60) % 3
+    seen = np.zeros(len(labels), dtype=int)
+
+    def fit_predict(sigma, train_rows, held_rows, run):
+        assert not set(train_rows) & set(held_rows)
+        seen[held_rows] += 1
+        probs = np.zeros((len(held_rows), 3))
+        probs[:, run % 3] = 1.0  # the run's fold within its split, readable in the mean
+        return probs
+
+    result = cross_fit(fit_predict, labels, 3, folds=3, sigma=0.5, seed=0, repeats=2)
+    assert (seen == 2).all()  # once in each split
+    np.testing.assert_allclose(result.held_out.sum(1), 1.0)
+    assert set(np.round(result.held_out.max(1), 6)) <= {0.5, 1.0}  # two splits: agree, or split evenly
+    assert (result.held_out.max(1) == 0.5).any()  # the splits differ
+    assert np.bincount(result.fold).tolist() == [len(rows) for rows in fold_rows(labels, 3, 0)]
+
+
 def test_folds_are_stratified_when_every_label_fills_them_and_shuffled_otherwise():
     labels = np.r_[np.zeros(50, int), np.ones(50, int)]
     for rows in fold_rows(labels, 5, seed=0):
@@ -45,13 +64,12 @@ def test_sureness_is_ranked_among_the_samples_one_network_judged():
     assert apart.tolist() == [0.25, 0.75, 0.25, 0.75]
 
 
-def test_the_folds_parameter_sets_the_number_of_networks(tmp_path):
+def test_the_folds_parameter_sets_the_number_of_networks_on_each_split(tmp_path):
     X, y = load_digits(return_X_y=True)
     SLNCleaner(epochs=1, sigma=1.0, folds=3, random_state=0, checkpoint_dir=tmp_path).fit(X[:90], y[:90])
+    # Feature vectors: a head's cross-fitting runs on three splits, three networks each.
     assert sorted(p.parent.name for p in tmp_path.rglob("checkpoint.pt")) == [
-        "fold0-sigma1",
-        "fold1-sigma1",
-        "fold2-sigma1",
+        *[f"fold{run}-sigma1" for run in range(9)],
         tmp_path.name,  # the final network's, at the top
     ]
     with pytest.raises(ValueError, match=r"folds=1 must be a whole number >= 2 or 'auto'"):
