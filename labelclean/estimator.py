@@ -145,7 +145,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         ("bf16" is faster on CPUs with AVX512-BF16 or AMX; the CPU defaults were tuned in fp32).
     folds : int or "auto", default="auto"
         Networks that each train on all but one fold, so that every sample is also
-        judged by one that never saw its label. "auto": 5 for a head, 2 otherwise.
+        judged by one that never saw its label. "auto": 5 for a head, 2 otherwise. A head's
+        folds run on three splits, each sample's three held-out predictions averaged.
 
     Attributes
     ----------

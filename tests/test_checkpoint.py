@@ -112,7 +112,7 @@ def test_a_checkpoint_of_another_run_is_refused_and_kept(tmp_path, digits, chang
     X, noisy = digits[0][:300], digits[1][:300]
     SLNCleaner(epochs=3, random_state=0, sigma=0.5, checkpoint_dir=tmp_path).fit(X, noisy)
     saved = {path: path.read_bytes() for path in tmp_path.rglob("checkpoint.pt")}
-    assert len(saved) == 6  # each of the 5 cross-fitting networks and the final one keeps its own
+    assert len(saved) == 16  # each of the 15 cross-fitting networks (5 folds, 3 splits) and the final one
     # The first run of the next fit; its fold holds other samples where the folds follow the labels or seed.
     first = tmp_path / "fold0-sigma0.5" / "checkpoint.pt"
     X, noisy, params = _other_run(change, X, noisy)
