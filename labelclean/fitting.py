@@ -96,8 +96,8 @@ class TrainingRuns:
 
         def fit_predict(sigma: float, train_rows: np.ndarray, held_rows: np.ndarray, run: int) -> np.ndarray:
             subset = torch.from_numpy(train_rows)
-            split = f" of split {run // folds + 1} of {repeats}" if repeats > 1 else ""
-            name = f"fold {run % folds + 1} of {folds}{split}, sigma {sigma:g}"
+            split = f"split {run // folds + 1} of {repeats}, " if repeats > 1 else ""
+            name = f"{split}fold {run % folds + 1} of {folds}, sigma {sigma:g}"
             run_dir = None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold{run}-sigma{sigma:g}"
             bar = [ProgressBar(name)] if verbose else []
             trainer = self.trainer(inputs[subset], sigma, bar, run_dir)
