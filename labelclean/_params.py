@@ -144,6 +144,7 @@ CONSTRAINTS = {
     "channels": _choice(AUTO, "first", "last"),
     "precision": _choice(AUTO, "bf16", "fp32"),
     "folds": _number(Integral, 2, auto=True),
+    "repeats": _number(Integral, 1, auto=True),
     "model": _model,
     "device": _device,
     "random_state": _number(Integral, 0, none=True),

@@ -196,7 +196,7 @@ class Plan:
     :func:`crop_padding`), "resized_crop" or "none"; the first two add flips. ``bf16``: bf16
     autocast of the forward pass, None for the "auto" precision (on CUDA, not on the CPU).
     ``folds``: the cross-fitting folds (at most the number of samples trained on); ``repeats``:
-    the splits they run on (:class:`Recipe`).
+    the splits they run on, each sample's held-out predictions averaged over them.
     ``batch_size``: the batch, or its upper bound where ``min_steps_per_epoch`` (the recipe's, for
     ``batch_size="auto"``) makes each run's batch smaller on little data (:meth:`batch_for`).
     """
@@ -341,7 +341,7 @@ def plan_run(
         compile=params["compile"],
         bf16=None if _is_auto(params["precision"]) else params["precision"] == "bf16",
         folds=int(pick("folds")),
-        repeats=recipe.repeats,
+        repeats=int(pick("repeats")),
     )
 
 

@@ -64,7 +64,7 @@ def test_sureness_is_ranked_among_the_samples_one_network_judged():
     assert apart.tolist() == [0.25, 0.75, 0.25, 0.75]
 
 
-def test_the_folds_parameter_sets_the_number_of_networks_on_each_split(tmp_path):
+def test_folds_and_repeats_set_the_number_of_networks(tmp_path):
     X, y = load_digits(return_X_y=True)
     SLNCleaner(epochs=1, sigma=1.0, folds=3, random_state=0, checkpoint_dir=tmp_path).fit(X[:90], y[:90])
     # Feature vectors: a head's cross-fitting runs on three splits, three networks each.
@@ -72,8 +72,14 @@ def test_the_folds_parameter_sets_the_number_of_networks_on_each_split(tmp_path)
         *[f"fold{run}-sigma1" for run in range(9)],
         tmp_path.name,  # the final network's, at the top
     ]
+    SLNCleaner(epochs=1, sigma=1.0, folds=3, repeats=1, random_state=0, checkpoint_dir=tmp_path / "one").fit(
+        X[:90], y[:90]
+    )
+    assert len(list((tmp_path / "one").rglob("checkpoint.pt"))) == 3 + 1  # one split: three networks
     with pytest.raises(ValueError, match=r"folds=1 must be a whole number >= 2 or 'auto'"):
         SLNCleaner(folds=1).fit(X[:90], y[:90])
+    with pytest.raises(ValueError, match=r"repeats=0 must be a whole number >= 1 or 'auto'"):
+        SLNCleaner(repeats=0).fit(X[:90], y[:90])
 
 
 def test_too_few_samples_to_hold_any_out_are_refused_with_the_count():

@@ -35,7 +35,8 @@ FIT = textwrap.dedent(
     X, y = load_digits(return_X_y=True)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    cleaner = SLNCleaner(model=net, epochs=15, batch_size=128, random_state=0)
+    # One split (repeats=1): what is compared is the arithmetic of one run on one or two processes.
+    cleaner = SLNCleaner(model=net, epochs=15, batch_size=128, random_state=0, repeats=1)
     cleaner.fit(X, symmetric_noise(y, 0.2, 10, seed=0)).save_audit(sys.argv[1])
     """
 )
