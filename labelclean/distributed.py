@@ -10,6 +10,7 @@ the momentum model identical on every rank.
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
 
@@ -27,7 +28,15 @@ def init_from_env() -> bool:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
+    # Leave the group before the interpreter tears down: a gloo group still alive at exit can
+    # abort the process ("terminate called without an active exception") after its work is done.
+    atexit.register(_leave_group)
     return True
+
+
+def _leave_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_distributed() -> bool:
