@@ -100,10 +100,9 @@ def cross_fit(
     search, chosen = None, sigma
     for repeat in range(repeats):
         parts = fold_rows(labels, min(folds, len(labels)), seed + repeat)
-        if repeat == 0:
-            for fold, held in enumerate(parts):
-                fold_of[held] = fold
         for fold, held in enumerate(parts):
+            if repeat == 0:
+                fold_of[held] = fold
             run, train = repeat * len(parts) + fold, np.setdiff1d(everything, held)
             if isinstance(chosen, (int, float)):
                 held_out[held] += fit_predict(float(chosen), train, held, run)
