@@ -149,8 +149,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
     repeats : int or "auto", default="auto"
         How many splits into ``folds`` the cross-fitting runs on; each sample's held-out
         predictions are averaged over them, which steadies the decisions on borderline
-        samples. "auto": 3 for a head (a run takes seconds), 1 otherwise; 1 costs a third of
-        a head's cross-fitting.
+        samples. "auto": 3 for a head (a run takes seconds), 6 in a head's refit with
+        ``reviewed`` (which must be steadier than the fit it corrects), 1 otherwise; 1 costs a
+        third of a head's cross-fitting.
 
     Attributes
     ----------
@@ -294,7 +295,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             validate_params(params)
             distributed.init_from_env()  # started by torchrun: train data-parallel
             backbone = pretrained_backbone(self.model, self.weights)
-            facts = RunFacts.here(is_image=is_image_input(X, image_column))
+            facts = RunFacts.here(is_image=is_image_input(X, image_column), reviewed=reviewed is not None)
             plan = plan_run(params, facts, backbone=backbone)
             for note in unused_settings(params, plan, is_image=facts.is_image):
                 warnings.warn(note, UserWarning, stacklevel=2)

@@ -67,6 +67,9 @@ class Recipe:
     it is not (two networks on half the data cost about one on all of it). ``repeats``: how many
     splits the cross-fitting runs on, their held-out probabilities averaged; three for a head
     (benchmarks/results/decisions.md, "Repeated cross-fitting"), one where a run is dear.
+    ``repeats_after_review``: the same in a refit with reviewed labels, which must be steadier
+    than the fit whose decisions it replaces: a few reviews change less than the draw of another
+    set of networks does on borderline samples (benchmarks/results/review.md).
     ``min_steps_per_epoch``: the from-scratch CNNs' epochs were tuned on tens of thousands of
     images; on a few hundred their batch would leave a run a few dozen steps, too few to fit, so
     the batch is cut to give an epoch this many steps (None: the batch as it is; a head on
@@ -84,6 +87,7 @@ class Recipe:
     augment: str = "crop"
     folds: int = 2
     repeats: int = 1
+    repeats_after_review: int = 1
     min_steps_per_epoch: int | None = None
 
     def correction_epoch(self, epochs: int) -> int:
@@ -124,6 +128,7 @@ RECIPES = {
             augment="none",
             folds=5,
             repeats=3,
+            repeats_after_review=6,
         ),
         Recipe(
             "finetune",
@@ -160,15 +165,16 @@ class RunFacts:
 
     ``is_image``: images rather than feature vectors (:func:`labelclean.data.is_image_input`);
     ``default_device``: this machine's device for ``device="auto"``; ``default_cache_dir``: its
-    embedding cache for ``cache_dir="auto"``.
+    embedding cache for ``cache_dir="auto"``; ``reviewed``: a refit with reviewed labels.
     """
 
     is_image: bool
     default_device: str
     default_cache_dir: str | None = None
+    reviewed: bool = False
 
     @classmethod
-    def here(cls, *, is_image: bool) -> RunFacts:
+    def here(cls, *, is_image: bool, reviewed: bool = False) -> RunFacts:
         """The facts of a run on this machine (the one place a plan's inputs read the environment)."""
         from .device import default_device
         from .embeddings import default_cache_dir
@@ -177,6 +183,7 @@ class RunFacts:
             is_image=is_image,
             default_device=str(default_device()),
             default_cache_dir=str(default_cache_dir()),
+            reviewed=reviewed,
         )
 
 
@@ -341,7 +348,11 @@ def plan_run(
         compile=params["compile"],
         bf16=None if _is_auto(params["precision"]) else params["precision"] == "bf16",
         folds=int(pick("folds")),
-        repeats=int(pick("repeats")),
+        repeats=int(
+            (recipe.repeats_after_review if facts.reviewed else recipe.repeats)
+            if _is_auto(params["repeats"])
+            else params["repeats"]
+        ),
     )
 
 

@@ -1,11 +1,13 @@
 """Cross-fitting: every sample judged by networks that never saw its label, sigma chosen on the first fold."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
 from labelclean import SLNCleaner
 from labelclean.calibration import confidence_ranks
+from labelclean.recipes import RunFacts, plan_run
 from labelclean.selection import cross_fit, fold_rows
 
 
@@ -80,6 +82,20 @@ def test_folds_and_repeats_set_the_number_of_networks(tmp_path):
         SLNCleaner(folds=1).fit(X[:90], y[:90])
     with pytest.raises(ValueError, match=r"repeats=0 must be a whole number >= 1 or 'auto'"):
         SLNCleaner(repeats=0).fit(X[:90], y[:90])
+
+
+def test_a_heads_refit_with_a_review_averages_twice_as_many_splits():
+    """A few reviews change less than another draw of networks does on borderline samples, so a
+    head's refit with ``reviewed`` runs on six splits; a CNN's stays at one (its runs are dear)."""
+    params = SLNCleaner().get_params()
+    for is_image, first, refit in ((False, 3, 6), (True, 1, 1)):
+        plans = [plan_run(params, RunFacts(is_image, "cpu", reviewed=r)) for r in (False, True)]
+        assert [plan.repeats for plan in plans] == [first, refit]
+    assert plan_run({**params, "repeats": 2}, RunFacts(False, "cpu", reviewed=True)).repeats == 2
+    X, y = load_digits(return_X_y=True)
+    review = pd.DataFrame({"sample_id": [0], "final_label": [y[0]], "decided_by": ["reviewer: keep"]})
+    refit = SLNCleaner(epochs=1, sigma=1.0, folds=3, random_state=0).fit(X[:90], y[:90], reviewed=review)
+    assert refit.plan_.repeats == 6 and refit.audit()["reviewed"].notna().sum() == 1
 
 
 def test_too_few_samples_to_hold_any_out_are_refused_with_the_count():
