@@ -324,6 +324,7 @@ def plan_run(
         return getattr(recipe, name) if _is_auto(params[name]) else params[name]
 
     epochs, sigma = int(pick("epochs")), pick("sigma")
+    auto_repeats = recipe.repeats_after_review if facts.reviewed else recipe.repeats
     correction_start = params["correction_start"]
     return Plan(
         recipe=recipe.name,
@@ -348,11 +349,7 @@ def plan_run(
         compile=params["compile"],
         bf16=None if _is_auto(params["precision"]) else params["precision"] == "bf16",
         folds=int(pick("folds")),
-        repeats=int(
-            (recipe.repeats_after_review if facts.reviewed else recipe.repeats)
-            if _is_auto(params["repeats"])
-            else params["repeats"]
-        ),
+        repeats=int(auto_repeats if _is_auto(params["repeats"]) else params["repeats"]),
     )
 
 
