@@ -38,14 +38,14 @@ def build_audit(
     ``probs``: the final network's class probabilities ``(N, C)``; ``labels``: encoded
     ``(N,)``, ``classes[k]`` the original label of index ``k``; ``held_out``: each sample's
     probabilities from networks that did not train on it (default: ``probs``); ``noise``: the
-    noise model (default: fitted on ``held_out`` by
+    noise model (default: fitted on ``held_out``, ``probs`` in sample, by
     :func:`labelclean.calibration.fit_noise_model`). ``reviewed``: the reviewer's decision per
     sample (None where not reviewed): a reviewed label is known, so it is neither wrong nor
     flagged; a sample that fits no class has no right label among the classes. ``original``:
     the encoded labels before the review (``noise`` counts the wrong ones among them).
     """
     held_out = probs if held_out is None else held_out
-    noise = fit_noise_model(held_out, labels) if noise is None else noise
+    noise = fit_noise_model(held_out, labels, in_sample=probs) if noise is None else noise
     n = len(labels)
     rows = np.arange(n)
     reviewed = np.full(n, None, dtype=object) if reviewed is None else np.asarray(reviewed, dtype=object)
@@ -118,7 +118,8 @@ def calibrated_audit(
     seed: int = 0,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A fit's noise-rate estimate and audit: the noise model fitted on the held-out probabilities
-    of the ``train_rows`` (each one's cross-fitting fold in ``folds``), then :func:`build_audit`.
+    of the ``train_rows`` (each one's cross-fitting fold in ``folds``; the final network's
+    ``probs`` in sample bound its changes), then :func:`build_audit`.
 
     The other rows (samples that fit no class) were never trained on, so the final network's
     ``probs`` are held out for them too. ``thumbnails``: images to show in the audit (those that
@@ -127,7 +128,7 @@ def calibrated_audit(
     networks are surest of, would then miss the rest.
     """
     given = labels if original is None else original
-    noise = fit_noise_model(held_out, given[train_rows], groups=folds, seed=seed)
+    noise = fit_noise_model(held_out, given[train_rows], groups=folds, seed=seed, in_sample=probs[train_rows])
     every_held_out = probs.copy()
     every_held_out[train_rows] = held_out
     audit = build_audit(

@@ -37,6 +37,9 @@ alike across labels where the labels' noise shares are least sure. A
 label is changed only where the suggested class is more probably right than the given label when
 the label's samples are held to its own share, at the low end of its bootstrap spread: a class the
 network barely knows (a rare one) looks wrong throughout and must not lose its labels for that.
+That low end is lowered to the final network's own count of the same labels where that is lower:
+it trained on every label, so it misses the wrong ones it memorised, but it does not take the
+held-out networks' mistakes for noise, which weak held-out networks make in numbers.
 How this was chosen over other rules, on every kind of data: ``benchmarks/results/decisions.md``.
 """
 
@@ -150,7 +153,7 @@ class NoiseModel:
 
     ``label_noise[j]``: the share of labels ``j`` that are wrong, ``label_noise_spread[j]`` its
     bootstrap standard deviation and ``label_noise_low[j]`` its lower bound (a bootstrap
-    quantile), which label changes use. ``rate``: the share of all labels that are wrong;
+    quantile, or the final network's own count where that is lower), which label changes use. ``rate``: the share of all labels that are wrong;
     ``interval``: its bootstrap interval.
     """
 
@@ -193,12 +196,20 @@ def fit_noise_model(
     level: float = 0.95,
     low_quantile: float = 0.1,
     seed: int = 0,
+    in_sample: np.ndarray | None = None,
 ) -> NoiseModel:
     """The noise model of held-out probabilities ``(N, C)`` and encoded labels ``(N,)``.
 
     ``groups``, ``top`` and ``prior``: see :func:`transition_estimate`. The bootstrap (``repeats``
     resamplings of the samples) gives the ``level`` interval of the rate and the
     ``low_quantile`` of each label's noise share.
+
+    ``in_sample``: the final network's probabilities of the same samples, made the same count
+    of. That network trained on every label, so it misses the wrong labels it memorised; but
+    the held-out networks' mistakes do not look like noise to it, and those grow where each
+    held-out network is weak (a CNN from scratch on half of a few thousand images is confidently
+    wrong on a fifth of its surest samples, which then count as noise). Where its count is
+    lower, each label's lower bound, which changes answer to, is that count.
     """
     groups = np.zeros(len(labels), dtype=np.int64) if groups is None else np.asarray(groups)
     transition = transition_estimate(held_out, labels, groups=groups, top=top, prior=prior)
@@ -217,6 +228,9 @@ def fit_noise_model(
         noises.append(np.where(present, noise_b, noise))
     low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2]) if repeats else (np.nan, np.nan)
     low_noise = np.quantile(np.array(noises), low_quantile, axis=0) if repeats else noise
+    if in_sample is not None:
+        own_count = _label_noise(labels, transition_estimate(in_sample, labels, top=top, prior=prior))[0]
+        low_noise = np.minimum(low_noise, own_count)
     return NoiseModel(
         transition=transition,
         true_prior=true,

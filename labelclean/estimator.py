@@ -431,7 +431,8 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
 
         A label changes where the suggested class is more probably the true one than the
         given label, even at the low end of the given label's estimated noise share (the
-        audit's ``corrected_label``), so that corrections do not leave the labels worse.
+        audit's ``corrected_label``; the low end is at most the final network's own count of
+        that label), so that corrections do not leave the labels worse.
         ``min_prob`` asks for more: change only where the suggestion's probability
         (``suggested_true_prob``) is at least ``min_prob``; the rest keep their given label.
         Samples a reviewer said fit no class keep theirs too: leave them out with :meth:`keep_mask`.

@@ -9,6 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier
 
 from labelclean.calibration import (
     fit_noise_model,
@@ -87,6 +88,30 @@ def test_a_rare_class_keeps_its_labels():
     given[y == 9] = 9  # the rare class's labels are right
     _, _, corrected = _decide(X, given)
     assert (corrected[given == 9] == 9).mean() >= 0.875
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_weak_held_out_judges_do_not_make_corrections_worse(seed):
+    """Judges on half the data that are confidently wrong on a fifth of their surest samples
+    (3-NN on every sixth pixel: 69% accurate) count 5% noise as about 20%. The final model, which
+    fits its training labels as a network does (3-NN counts each sample among its neighbours),
+    counts less: changes answer to that count, and do not make the labels worse."""
+    X, y = _digits()
+    X = X[:, ::6]
+    given = symmetric_noise(y, 0.05, 10, seed=seed)
+    folds = StratifiedKFold(2, shuffle=True, random_state=seed)
+    held = cross_val_predict(KNeighborsClassifier(3), X, given, cv=folds, method="predict_proba")
+    final = KNeighborsClassifier(3).fit(X, given).predict_proba(X)
+
+    def accuracy_after(in_sample):
+        noise = fit_noise_model(held, given, repeats=40, in_sample=in_sample)
+        posterior = label_posterior(final, held, given, noise)
+        return (np.where(posterior.changes(given), posterior.suggestion(given), given) == y).mean()
+
+    assert fit_noise_model(held, given, repeats=0).rate > 0.15  # the held-out count is far too high
+    assert accuracy_after(final) >= (given == y).mean()
+    if seed in (0, 2):  # without the final model's count, these seeds lose right labels
+        assert accuracy_after(None) < (given == y).mean() - 0.01
 
 
 def test_transition_rows_of_clean_classes_stay_at_the_identity():
