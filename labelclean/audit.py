@@ -45,7 +45,8 @@ def build_audit(
     the encoded labels before the review (``noise`` counts the wrong ones among them).
     """
     held_out = probs if held_out is None else held_out
-    noise = fit_noise_model(held_out, labels, in_sample=probs) if noise is None else noise
+    if noise is None:  # the final network's own count is a second reading only beside held-out ones
+        noise = fit_noise_model(held_out, labels, in_sample=None if held_out is probs else probs)
     n = len(labels)
     rows = np.arange(n)
     reviewed = np.full(n, None, dtype=object) if reviewed is None else np.asarray(reviewed, dtype=object)

@@ -153,8 +153,8 @@ class NoiseModel:
 
     ``label_noise[j]``: the share of labels ``j`` that are wrong, ``label_noise_spread[j]`` its
     bootstrap standard deviation and ``label_noise_low[j]`` its lower bound (a bootstrap
-    quantile, or the final network's own count where that is lower), which label changes use. ``rate``: the share of all labels that are wrong;
-    ``interval``: its bootstrap interval.
+    quantile, or the final network's own count where that is lower), which label changes use.
+    ``rate``: the share of all labels that are wrong; ``interval``: its bootstrap interval.
     """
 
     transition: np.ndarray
