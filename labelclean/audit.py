@@ -8,7 +8,6 @@ importable from here too.
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -117,10 +116,11 @@ def calibrated_audit(
     original: np.ndarray | None = None,
     thumbnails: torch.Tensor | None = None,
     seed: int = 0,
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A fit's noise-rate estimate and audit: the noise model fitted on the held-out probabilities
-    of the ``train_rows`` (each one's cross-fitting fold in ``folds``; the final network's
-    ``probs`` in sample bound its changes), then :func:`build_audit`.
+) -> tuple[dict[str, float], np.ndarray, pd.DataFrame]:
+    """A fit's noise-rate estimate, each label's share of wrong labels (aligned with ``classes``)
+    and the audit: the noise model fitted on the held-out probabilities of the ``train_rows``
+    (each one's cross-fitting fold in ``folds``; the final network's ``probs`` in sample bound its
+    changes), then :func:`build_audit`.
 
     The other rows (samples that fit no class) were never trained on, so the final network's
     ``probs`` are held out for them too. ``thumbnails``: images to show in the audit (those that
@@ -148,8 +148,8 @@ def calibrated_audit(
     estimate = float(audit["mislabel_prob"].mean())
     shift = estimate - noise.rate  # reviewed labels are known: the interval moves with the estimate
     low, high = (float(np.clip(v + shift, 0, 1)) for v in noise.interval)
-    by_label = {str(c): round(float(v), 5) for c, v in zip(classes.tolist(), noise.label_noise, strict=True)}
-    return {"estimate": estimate, "low": low, "high": high, "level": 0.95, "by_label": by_label}, audit
+    rate = {"estimate": estimate, "low": low, "high": high, "level": 0.95}
+    return rate, noise.label_noise.round(5), audit
 
 
 def encode_thumbnails(images: torch.Tensor, max_side: int = 128) -> list[bytes]:

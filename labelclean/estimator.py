@@ -184,7 +184,9 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         The candidates' held-out scores and the chosen sigma, when sigma was chosen.
     noise_rate_ : dict
         Estimated share of wrong labels ("estimate": the mean mislabel probability) and its
-        95% bootstrap interval ("low", "high"); "by_label": each class label's share.
+        95% bootstrap interval ("low", "high"; "level": 0.95).
+    noise_rate_by_label_ : dict
+        Each class label's estimated share of wrong labels among the samples that carry it.
 
     Examples
     --------
@@ -356,6 +358,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
             fitted.noise_rate,
             fitted.audit,
         )
+        self.noise_rate_by_label_ = fitted.noise_rate_by_label
 
     # --- prediction --------------------------------------------------------------------
 

@@ -41,7 +41,8 @@ class Fitted:
     history: list[dict[str, Any]] = field(repr=False)
     config: dict[str, Any]
     sigma_search: dict[str, Any] | None
-    noise_rate: dict[str, Any]
+    noise_rate: dict[str, float]
+    noise_rate_by_label: dict[Any, float]
     audit: pd.DataFrame = field(repr=False)
 
 
@@ -176,7 +177,7 @@ class TrainingRuns:
         model = head
         if plan.finetune == "head":
             model = nn.Sequential(self.backbone.pixel_normalize(), self.backbone.module, head).eval()
-        noise_rate, audit = calibrated_audit(
+        noise_rate, label_noise, audit = calibrated_audit(
             probs,
             held.held_out,
             encoded,
@@ -196,6 +197,7 @@ class TrainingRuns:
             config={**trainer.config.to_dict(), "model": plan.model, "recipe": plan.recipe},
             sigma_search=None if held.search is None else held.search.to_dict(),
             noise_rate=noise_rate,
+            noise_rate_by_label=dict(zip(classes.tolist(), label_noise.tolist(), strict=True)),
             audit=audit,
         )
 

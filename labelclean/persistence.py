@@ -77,6 +77,7 @@ def fitted_metadata(cleaner: SLNCleaner) -> dict[str, Any]:
         "data_source": cleaner.data_source_,
         "n_skipped": len(cleaner.skipped_),
         "noise_rate": cleaner.noise_rate_,
+        "noise_rate_by_label": [cleaner.noise_rate_by_label_.get(c) for c in cleaner.classes_.tolist()],
         "sigma_search": cleaner.sigma_search_,
         "backbone": cleaner.backbone_,
         "finetune": cleaner.finetune_,
@@ -140,6 +141,8 @@ def load_cleaner(cls: type[SLNCleaner], path: str | os.PathLike, model: nn.Modul
     cleaner.finetune_ = state.get("finetune")
     cleaner.sigma_search_ = state.get("sigma_search")
     cleaner.noise_rate_ = state.get("noise_rate")
+    shares = state.get("noise_rate_by_label") or [None] * len(cleaner.classes_)
+    cleaner.noise_rate_by_label_ = dict(zip(cleaner.classes_.tolist(), shares, strict=True))
     fingerprint = state.get("fingerprint", {})
     weights = _read_saved_part(folder / "model.pt", _load_weights, fingerprint.get("model.pt"))
     cleaner.model_ = _network_with(weights, _empty_model(cleaner, model), folder, custom=model is not None)

@@ -202,7 +202,14 @@ class Trainer:
             group["lr"] = cfg.lr * 0.1 ** sum(epoch >= drop for drop in cfg.lr_drops)
         self.model.train()
         order = self.epoch_order()
-        batches = [b for b in order.split(cfg.batch_size) if b.numel() >= 2 * distributed.world_size()]
+        smallest = 2 * distributed.world_size()  # batch normalisation needs two samples a process
+        batches = [b for b in order.split(cfg.batch_size) if b.numel() >= smallest]
+        if not batches:
+            raise ValueError(
+                f"a network cannot train on {len(order)} sample(s): a batch needs at least {smallest} "
+                "(batch normalisation); each cross-fitting network trains on about (folds - 1) / folds "
+                "of the samples, so give SLNCleaner more samples"
+            )
         totals = torch.zeros(2, device=self.device)  # loss sum, correct count (this rank's slices)
         for index, batch in prefetch(self.inputs, batches, pin_memory=self.device.type == "cuda"):
             loss, logits = self.train_step(index, batch)

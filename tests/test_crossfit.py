@@ -103,3 +103,7 @@ def test_too_few_samples_to_hold_any_out_are_refused_with_the_count():
     with pytest.raises(ValueError, match=r"at least 3 samples to train on.*; 2 of 2 are left"):
         SLNCleaner(epochs=1).fit(X[:2], np.array([0, 1]))
     assert len(SLNCleaner(epochs=1, random_state=0).fit(X[:3], np.array([0, 1, 0])).audit()) == 3
+    images = load_digits().images[:, None]  # a CNN from scratch: two folds, batch normalisation
+    with pytest.raises(ValueError, match=r"cannot train on 1 sample\(s\): a batch needs at least 2"):
+        SLNCleaner(epochs=1).fit(images[:3], np.array([0, 1, 0]))
+    assert len(SLNCleaner(epochs=1, random_state=0).fit(images[:4], np.array([0, 1, 0, 1])).audit()) == 4

@@ -51,6 +51,12 @@ def test_flags_count_the_wrong_labels_and_find_most_flips(digits, fitted):
     estimate = fitted.noise_rate_
     assert estimate["low"] <= estimate["estimate"] <= estimate["high"]
     assert abs(estimate["estimate"] - flipped.mean()) < 0.05
+    assert {k: round(v, 3) for k, v in estimate.items()}  # plain numbers, as a script would print them
+    by_label = fitted.noise_rate_by_label_
+    assert list(by_label) == list(fitted.classes_)
+    for name, share in by_label.items():
+        given = NAMES[noisy] == name
+        assert abs(share - (given & flipped).sum() / given.sum()) < 0.12, name
 
 
 def test_correct_labels_repairs_most_flips_in_the_original_label_space(digits, fitted):
@@ -109,6 +115,8 @@ def test_save_and_load_round_trip_without_pickle(tmp_path, digits, fitted):
     assert np.allclose(loaded.predict_proba(X_test), fitted.predict_proba(X_test), atol=1e-6)
     assert loaded.get_params() == {**fitted.get_params(), "callbacks": None}
     assert list(loaded.classes_) == list(fitted.classes_)
+    assert loaded.noise_rate_ == fitted.noise_rate_
+    assert loaded.noise_rate_by_label_ == fitted.noise_rate_by_label_
     pd.testing.assert_frame_equal(loaded.audit(), fitted.audit())
 
 
