@@ -9,7 +9,7 @@ import streamlit as st
 from . import actions
 from .components import HEADER
 from .decisions import DecisionStore
-from .review import AuditData, summary
+from .review import AuditData, ReviewTally, review_tally, summary
 
 
 def eyebrow(title: str = "Label review") -> None:
@@ -38,10 +38,17 @@ def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view:
     }
     rate, rate_note = noise_rate_text(meta.get("noise_rate"))
     counts["Wrong labels (estimate)"] = rate
+    notes, below = {"Wrong labels (estimate)": rate_note}, {}
+    tally = review_tally(audit, store.as_dict())
+    if tally is not None:
+        label = "Wrong among reviewed"
+        counts[label], below[label], notes[label] = tally_text(tally)
     tiles = "".join(
         f'<div class="lc-stat" data-stat="{_e(label)}"'
-        + (f' title="{_e(rate_note)}"' if label.startswith("Wrong") else "")
-        + f"><div>{_e(label)}</div><b>{value}</b></div>"
+        + (f' title="{_e(notes[label])}"' if label in notes else "")
+        + f"><div>{_e(label)}</div><b>{value}</b>"
+        + (f"<small>{_e(below[label])}</small>" if label in below else "")
+        + "</div>"
         for label, value in counts.items()
     )
     html_block = (
@@ -59,6 +66,27 @@ def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view:
     )
     if audit.note:
         st.warning(audit.note, icon=":material/info:")
+
+
+def tally_text(tally: ReviewTally) -> tuple[str, str, str]:
+    """The reviewer's wrong labels against the audit's expectation, as the header shows them:
+    their share, their count beside the expected one (marked where far from it), the explanation."""
+    value = f"{tally.wrong / tally.reviewed:.0%}"
+    note = (
+        f"{tally.wrong:,} of the {tally.reviewed:,} labels you reviewed were wrong (you changed them "
+        f"or said they fit no class); the audit expected {tally.expected:,.1f} ± {tally.spread:,.1f}"
+    )
+    if tally.verdict == "more":
+        note += (
+            ". Far more than its probabilities said. Where labels went wrong on ambiguous samples "
+            "(instance-dependent noise, often human labelling), the audit counts too few wrong "
+            "labels (it counts them where its networks are surest), so its flags and corrections "
+            "miss many: review on in rank order"
+        )
+    elif tally.verdict == "fewer":
+        note += ". Far fewer than its probabilities said: the labels you reviewed were surer right than it thought"
+    mark = {"more": "▲ ", "fewer": "▼ "}.get(tally.verdict, "")
+    return value, f"{mark}{tally.wrong:,} of {tally.reviewed:,}; expected {tally.expected:,.0f}", note
 
 
 def noise_rate_text(rate: object) -> tuple[str, str]:

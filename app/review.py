@@ -7,14 +7,15 @@
   the rows on screen are read later (:mod:`app.sources`).
 - :func:`filter_audit` and :func:`page_rows` are boolean masks and slices over that frame,
   so a page of a 1,000,000-row audit takes milliseconds.
-- :func:`per_class_rates` and :func:`confusion_pairs` feed the overview.
+- :func:`per_class_rates` and :func:`confusion_pairs` feed the overview; :func:`review_tally`
+  sets the reviewer's findings against what the audit expected.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "page_rows",
     "per_class_rates",
     "position",
+    "review_tally",
     "score_top",
     "summary",
     "top_classes",
@@ -109,6 +111,10 @@ class AuditData:
     @cached_property
     def _by_id(self) -> pd.Index:
         return pd.Index(self.frame["sample_id"])
+
+    def positions(self, sample_ids: list[Any]) -> np.ndarray:
+        """The rows of ``frame`` that hold ``sample_ids`` (-1 where the audit has no such sample)."""
+        return self._by_id.get_indexer(sample_ids)
 
     def row(self, sample_id: Any) -> Any:
         """One sample's row, as a named tuple of its columns."""
@@ -310,6 +316,71 @@ def top_classes(audit: AuditData, row: Any) -> tuple[list[tuple[str, float]], bo
 
 
 # --- overview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewTally:
+    """How many reviewed labels were wrong, against how many the audit expected.
+
+    ``wrong``: the reviewed samples whose label the reviewer changed or said fits no class;
+    ``expected``: the sum of their ``mislabel_prob``, ``spread`` its standard deviation (each
+    label wrong or not independently, with its stated probability).
+    """
+
+    reviewed: int
+    wrong: int
+    expected: float
+    spread: float
+
+    @property
+    def verdict(self) -> str:
+        """ "more" or "fewer" wrong labels than expected, beyond two spreads and two labels of
+        slack (so a handful of reviews cannot say it), else "as expected"."""
+        margin = 2 * self.spread + 2
+        if self.wrong > self.expected + margin:
+            return "more"
+        if self.wrong < self.expected - margin:
+            return "fewer"
+        return "as expected"
+
+
+def review_tally(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -> ReviewTally | None:
+    """The reviewer's decisions set against the audit's ``mislabel_prob`` (None: no decision on
+    a sample the audit judged, or an audit without the column).
+
+    The reviewer reads the true labels, so this is the one check of the audit's probabilities
+    on the user's own data. The selection does not bias it: the samples are chosen by the
+    audit's own scores, so calibrated probabilities expect as many wrong labels as a review
+    finds. The count is read where the networks are surest, and noise that strikes ambiguous
+    samples (instance-dependent, often human) is undercounted there: a review in rank order
+    then finds far more wrong labels than expected. Samples the audit already knew (reviewed
+    before its fit) are left out.
+    """
+    if "mislabel_prob" not in audit.frame.columns or not decisions:
+        return None
+    keys = list(decisions)
+    at = audit.positions(keys)
+    found = at >= 0
+    rows = audit.frame.iloc[at[found]]
+    judged = rows["reviewed"].isna().to_numpy() if "reviewed" in rows.columns else np.ones(len(rows), bool)
+    if not judged.any():
+        return None
+    entries = [decisions[k] for k, hit in zip(keys, found, strict=True) if hit]
+    given = rows["given_label"].astype(object).to_numpy()
+    wrong = np.array(
+        [
+            e.get("decision") == "none"
+            or (e.get("decision") != "keep" and str(_plain(e.get("final_label"))) != str(_plain(g)))
+            for e, g in zip(entries, given, strict=True)
+        ]
+    )
+    prob = rows["mislabel_prob"].to_numpy(dtype=float)[judged]
+    return ReviewTally(
+        reviewed=int(judged.sum()),
+        wrong=int(wrong[judged].sum()),
+        expected=float(prob.sum()),
+        spread=float(np.sqrt((prob * (1 - prob)).sum())),
+    )
 
 
 def summary(frame: pd.DataFrame) -> dict[str, float]:

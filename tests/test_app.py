@@ -720,3 +720,51 @@ def test_integer_labels_export_as_nullable_integers(tmp_path):
     fixes = decisions.build_corrections(audit, {0: {"decision": "none", "final_label": None}})
     assert str(fixes["final_label"].dtype) == "Int64" and pd.isna(fixes["final_label"][0])
     assert fixes["final_label"][1:].tolist() == table["corrected_label"][1:].tolist()
+
+
+# --- the review checks the audit -------------------------------------------------------------
+
+
+def test_a_review_in_rank_order_shows_when_the_audit_undercounts_ambiguous_noise(tmp_path):
+    """Digits with 10% of labels moved to the class a held-out classifier confuses them with:
+    the count, read where the networks are surest, misses it; fifty reviews show it."""
+    from sklearn.datasets import load_digits
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from app.header import tally_text
+    from labelclean import SLNCleaner
+    from labelclean.noise import instance_dependent_noise, symmetric_noise
+
+    X, y = load_digits(return_X_y=True)
+    confusion = cross_val_predict(
+        LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.1),
+        X,
+        y,
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        method="predict_proba",
+    )
+    verdicts = {}
+    for name, noisy in (
+        ("ambiguous", instance_dependent_noise(y, confusion, 0.1)),
+        ("random", symmetric_noise(y, 0.1, 10, seed=0)),
+        ("clean", y),
+    ):
+        cleaner = SLNCleaner(random_state=0).fit(X, noisy)
+        audit = review.load_audit(cleaner.save_audit(tmp_path / f"{name}.parquet"))
+        store = DecisionStore.for_audit(audit)
+        for row in audit.ordered("loss").head(50).itertuples():  # the reviewer reads the true label
+            truth = int(y[row.sample_id])
+            store.record(row.sample_id, "keep" if truth == row.given_label else "relabel", truth)
+        tally = review.review_tally(audit, store.as_dict())
+        reviewed = audit.ordered("loss").head(50)["sample_id"].to_numpy()
+        assert tally.reviewed == 50 and tally.wrong == int((noisy != y)[reviewed].sum())
+        verdicts[name] = tally.verdict
+        if name == "ambiguous":
+            assert cleaner.noise_rate_["estimate"] < 0.05 and tally.wrong >= 40
+            value, expected, note = tally_text(tally)
+            assert value == f"{tally.wrong / 50:.0%}" and expected.startswith(
+                f"▲ {tally.wrong} of 50; expected"
+            )
+            assert "counts too few wrong labels" in note
+    assert verdicts == {"ambiguous": "more", "random": "as expected", "clean": "as expected"}

@@ -218,6 +218,11 @@ def test_app_shows_saved_decisions_and_exports_them(monkeypatch, image_audit):
     at = app_test(monkeypatch, image_audit).run()
     assert_clean(at)
     assert stats(at)["Reviewed"] == "1"
+    changed = str(top.suggested_label) != str(top.given_label)
+    assert stats(at)["Wrong among reviewed"] == f"{changed:.0%}"  # the review checks the audit
+    assert (
+        f"{int(changed)} of 1; expected {top.mislabel_prob:,.0f}</small>" in component(at, "header")["html"]
+    )
     card = grid(at)["cards"][0]
     assert card["id"] == str(top.sample_id) and card["decision"] == f"accepted → {top.suggested_label}"
 
