@@ -12,7 +12,8 @@ gets (the anchor idea of confident learning, Northcutt et al. 2021). A weak netw
 sure and wrong at times, the more often the less sure it is; so the share is read where
 sureness is highest: a straight line through "the label differs" against each sample's
 sureness rank within its predicted class (its surer half; ranked among the samples one network
-judged), taken at rank zero, its slope kept only as far as the data support it. On clean labels
+judged), taken at rank zero, its slope kept only as far as the data support it, and only where the
+class or the network as a whole shows a rising line (two standard errors). On clean labels
 that is about zero however weak the network; under noise that strikes every sample alike it is
 the noise rate. Noise that strikes ambiguous samples most (instance-dependent or human noise) is
 underestimated, since the surest samples are the ones it spares. Classes seen on few samples are
@@ -82,23 +83,59 @@ def confidence_ranks(probs: np.ndarray, groups: np.ndarray | None = None) -> tup
     return predicted, ranks
 
 
-def _share_at_rank_zero(differs: np.ndarray, ranks: np.ndarray) -> float:
-    """Where a least-squares line through ``(rank, differs)`` meets rank zero, its slope shrunk
-    towards flat by how little the data support it (positive-part James-Stein): a network sure and
-    right over the whole range gets the plain mean, whose spread is a quarter of the end point's.
-    A falling line (more labels differ where the network is surer) can only be chance, as a
-    network's mistakes grow as its sureness falls: it counts as flat."""
-    mean = float(differs.mean()) if len(differs) else 0.0
-    if len(differs) < 3 or np.ptp(ranks) == 0:
-        return mean
-    centred = ranks - ranks.mean()
-    slope = float((centred * (differs - mean)).sum() / (centred**2).sum())
-    residual = differs - mean - slope * centred
-    slope_variance = float((residual**2).sum() / (len(differs) - 2) / (centred**2).sum())
-    if slope <= 0:
-        return mean
-    kept = max(0.0, 1 - slope_variance / slope**2)
-    return mean - kept * slope * float(ranks.mean())
+# A line rising with the sureness rank is taken where its slope is this many standard errors
+# above flat, in its own class or pooled over the network's classes.
+SLOPE_EVIDENCE = 2.0
+
+
+@dataclass(frozen=True)
+class _RankLine:
+    """A least-squares line through ``(rank, label differs)`` over one class's surest samples."""
+
+    mean: float
+    slope: float
+    slope_variance: float
+    mean_rank: float
+
+    @classmethod
+    def fit(cls, differs: np.ndarray, ranks: np.ndarray) -> _RankLine | None:
+        if len(differs) < 3 or np.ptp(ranks) == 0:
+            return None
+        mean = float(differs.mean())
+        centred = ranks - ranks.mean()
+        slope = float((centred * (differs - mean)).sum() / (centred**2).sum())
+        residual = differs - mean - slope * centred
+        variance = float((residual**2).sum() / (len(differs) - 2) / (centred**2).sum())
+        return cls(mean, slope, variance, float(ranks.mean()))
+
+    def rises(self) -> bool:
+        return self.slope > 0 and self.slope**2 > SLOPE_EVIDENCE**2 * self.slope_variance
+
+    def at_rank_zero(self, network_rises: bool) -> float:
+        """Where the line meets rank zero, its slope shrunk towards flat by how little the data
+        support it (positive-part James-Stein); the plain mean, whose spread is a quarter of the
+        end point's, where neither this class nor the network as a whole shows a rising line.
+
+        A network's mistakes grow as its sureness falls, so a rising line is what they look
+        like, and a falling one can only be chance. A network sure and right over the whole
+        range (on digits, none of its surer half wrong) still draws rising lines by chance in
+        some classes; taking them would lower those classes' shares while falling lines never
+        raise the others', and the count would be biased low.
+        """
+        if self.slope <= 0 or not (network_rises or self.rises()):
+            return self.mean
+        kept = max(0.0, 1 - self.slope_variance / self.slope**2)
+        return self.mean - kept * self.slope * self.mean_rank
+
+
+def _network_rises(lines: list[_RankLine]) -> bool:
+    """Whether the classes' slopes, pooled by their precision, rise by ``SLOPE_EVIDENCE``
+    standard errors: the network makes mistakes that grow as its sureness falls."""
+    weights = np.array([1 / line.slope_variance for line in lines if line.slope_variance > 0])
+    if not len(weights):
+        return False
+    slopes = np.array([line.slope for line in lines if line.slope_variance > 0])
+    return float((weights * slopes).sum() / np.sqrt(weights.sum())) > SLOPE_EVIDENCE
 
 
 def transition_estimate(
@@ -119,13 +156,19 @@ def transition_estimate(
     predicted, ranks = confidence_ranks(held_out, groups)
     frequency = np.bincount(labels, minlength=n_classes) / len(labels)
     transition = np.eye(n_classes)
-    for k in range(n_classes):
-        surest = (predicted == k) & (ranks <= top)
+    surest_of = [(predicted == k) & (ranks <= top) for k in range(n_classes)]
+    lines = [
+        _RankLine.fit((labels[surest] != k).astype(float), ranks[surest])
+        for k, surest in enumerate(surest_of)
+    ]
+    network_rises = _network_rises([line for line in lines if line is not None])
+    for k, surest in enumerate(surest_of):
         seen = int(surest.sum())
         if seen == 0:
             continue
         differs = labels[surest] != k
-        share = np.clip(_share_at_rank_zero(differs, ranks[surest]), 0, 0.5) * seen / (seen + prior)
+        at_zero = float(differs.mean()) if lines[k] is None else lines[k].at_rank_zero(network_rises)
+        share = np.clip(at_zero, 0, 0.5) * seen / (seen + prior)
         # Where class k's wrong labels go: the labels seen, plus one label's worth spread by
         # frequency (a pair never seen among a few dozen samples is rare, not impossible).
         spread = np.bincount(labels[surest][differs], minlength=n_classes) + frequency
