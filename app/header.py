@@ -6,10 +6,12 @@ import html
 
 import streamlit as st
 
+from labelclean.auditfile import ReviewTally
+
 from . import actions
 from .components import HEADER
 from .decisions import DecisionStore
-from .review import AuditData, ReviewTally, review_tally, summary
+from .review import AuditData, review_tally, summary
 
 
 def eyebrow(title: str = "Label review") -> None:

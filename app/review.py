@@ -26,7 +26,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from labelclean.auditfile import IMAGE_COLUMN, REVIEW_ORDERS, read_audit, review_order
+from labelclean.auditfile import (
+    IMAGE_COLUMN,
+    REVIEW_ORDERS,
+    ReviewTally,
+    read_audit,
+    review_order,
+    tally_reviews,
+)
 
 from . import sources
 
@@ -318,69 +325,22 @@ def top_classes(audit: AuditData, row: Any) -> tuple[list[tuple[str, float]], bo
 # --- overview --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReviewTally:
-    """How many reviewed labels were wrong, against how many the audit expected.
-
-    ``wrong``: the reviewed samples whose label the reviewer changed or said fits no class;
-    ``expected``: the sum of their ``mislabel_prob``, ``spread`` its standard deviation (each
-    label wrong or not independently, with its stated probability).
-    """
-
-    reviewed: int
-    wrong: int
-    expected: float
-    spread: float
-
-    @property
-    def verdict(self) -> str:
-        """ "more" or "fewer" wrong labels than expected, beyond two spreads and two labels of
-        slack (so a handful of reviews cannot say it), else "as expected"."""
-        margin = 2 * self.spread + 2
-        if self.wrong > self.expected + margin:
-            return "more"
-        if self.wrong < self.expected - margin:
-            return "fewer"
-        return "as expected"
-
-
 def review_tally(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -> ReviewTally | None:
-    """The reviewer's decisions set against the audit's ``mislabel_prob`` (None: no decision on
-    a sample the audit judged, or an audit without the column).
-
-    The reviewer reads the true labels, so this is the one check of the audit's probabilities
-    on the user's own data. The selection does not bias it: the samples are chosen by the
-    audit's own scores, so calibrated probabilities expect as many wrong labels as a review
-    finds. The count is read where the networks are surest, and noise that strikes ambiguous
-    samples (instance-dependent, often human) is undercounted there: a review in rank order
-    then finds far more wrong labels than expected. Samples the audit already knew (reviewed
-    before its fit) are left out.
-    """
-    if "mislabel_prob" not in audit.frame.columns or not decisions:
+    """The reviewer's decisions set against the audit's ``mislabel_prob``
+    (:func:`labelclean.auditfile.tally_reviews`; None: no decision on a sample the audit judged).
+    A decision is wrong-label where it says the sample fits no class or its label differs from
+    the given one."""
+    if not decisions:
         return None
     keys = list(decisions)
-    at = audit.positions(keys)
-    found = at >= 0
-    rows = audit.frame.iloc[at[found]]
-    judged = rows["reviewed"].isna().to_numpy() if "reviewed" in rows.columns else np.ones(len(rows), bool)
-    if not judged.any():
-        return None
-    entries = [decisions[k] for k, hit in zip(keys, found, strict=True) if hit]
-    given = rows["given_label"].astype(object).to_numpy()
-    wrong = np.array(
-        [
-            e.get("decision") == "none"
-            or (e.get("decision") != "keep" and str(_plain(e.get("final_label"))) != str(_plain(g)))
-            for e, g in zip(entries, given, strict=True)
-        ]
-    )
-    prob = rows["mislabel_prob"].to_numpy(dtype=float)[judged]
-    return ReviewTally(
-        reviewed=int(judged.sum()),
-        wrong=int(wrong[judged].sum()),
-        expected=float(prob.sum()),
-        spread=float(np.sqrt((prob * (1 - prob)).sum())),
-    )
+    rows = audit.positions(keys)
+    given = audit.frame["given_label"].astype(object).to_numpy()[np.maximum(rows, 0)]
+    wrong = [
+        entry.get("decision") == "none"
+        or (entry.get("decision") != "keep" and str(_plain(entry.get("final_label"))) != str(_plain(was)))
+        for entry, was in zip((decisions[k] for k in keys), given, strict=True)
+    ]
+    return tally_reviews(audit.frame, rows, np.array(wrong, dtype=bool))
 
 
 def summary(frame: pd.DataFrame) -> dict[str, float]:

@@ -37,7 +37,8 @@ Its schema metadata (key ``labelclean``) holds the version, parameters, class na
 source, time and the estimated noise rate. :func:`review_order` is the order a reviewer should
 look at the samples in (the review app's default, shared with ``bench review``). Beside
 ``audit.parquet`` the review app keeps ``audit.decisions.json`` and exports
-``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either.
+``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either, and
+:func:`review_tally` sets the wrong labels a review found against the audit's expectation.
 
 This module needs only NumPy, pandas and pyarrow: reading or writing an audit or a review
 never loads torch or scikit-learn.
@@ -49,6 +50,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,7 @@ __all__ = [
     "METADATA_KEY",
     "REQUIRED_COLUMNS",
     "REVIEW_ORDERS",
+    "ReviewTally",
     "corrections_paths",
     "decisions_path",
     "read_audit",
@@ -73,6 +76,8 @@ __all__ = [
     "read_reviewed",
     "review_gain",
     "review_order",
+    "review_tally",
+    "tally_reviews",
     "write_audit",
 ]
 
@@ -391,3 +396,90 @@ def review_order(audit: pd.DataFrame, by: str = "gain") -> np.ndarray:
     if by == "loss":
         return np.argsort(rank, kind="stable")
     return np.lexsort((rank, -review_gain(audit)))
+
+
+# --- what a review says of the audit ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewTally:
+    """How many reviewed labels were wrong, against how many the audit expected.
+
+    ``wrong``: the reviewed samples whose label the reviewer changed or said fits no class;
+    ``expected``: the sum of their ``mislabel_prob``, ``spread`` its standard deviation (each
+    label wrong or not independently, with its stated probability).
+    """
+
+    reviewed: int
+    wrong: int
+    expected: float
+    spread: float
+
+    @property
+    def verdict(self) -> str:
+        """ "more" or "fewer" wrong labels than expected, beyond two spreads and two labels of
+        slack (so a handful of reviews cannot say it), else "as expected"."""
+        margin = 2 * self.spread + 2
+        if self.wrong > self.expected + margin:
+            return "more"
+        if self.wrong < self.expected - margin:
+            return "fewer"
+        return "as expected"
+
+
+def tally_reviews(audit: pd.DataFrame, rows: np.ndarray, wrong: np.ndarray) -> ReviewTally | None:
+    """The :class:`ReviewTally` of the reviewed samples at row positions ``rows`` of ``audit``
+    (-1: a sample the audit does not have, left out), ``wrong`` where the review changed the
+    label. None where nothing reviewed is left to judge, or the audit has no ``mislabel_prob``.
+
+    Samples the audit already knew (reviewed before its fit) are left out. The selection does
+    not bias the tally: samples chosen by the audit's own scores, in any order, are expected to
+    hold as many wrong labels as their calibrated probabilities add up to.
+    """
+    rows, wrong = np.asarray(rows), np.asarray(wrong, dtype=bool)
+    if "mislabel_prob" not in audit.columns:
+        return None
+    found = rows >= 0
+    rows, wrong = rows[found], wrong[found]
+    if "reviewed" in audit.columns:
+        judged = audit["reviewed"].isna().to_numpy()[rows]
+        rows, wrong = rows[judged], wrong[judged]
+    if not len(rows):
+        return None
+    prob = audit["mislabel_prob"].to_numpy(dtype=np.float64)[rows]
+    return ReviewTally(
+        reviewed=len(rows),
+        wrong=int(wrong.sum()),
+        expected=float(prob.sum()),
+        spread=float(np.sqrt((prob * (1 - prob)).sum())),
+    )
+
+
+def review_tally(audit: pd.DataFrame, reviewed: str | os.PathLike | pd.DataFrame) -> ReviewTally | None:
+    """How many of the labels a reviewer decided were wrong, against how many the audit's
+    ``mislabel_prob`` expected among the same samples: the one check of its estimates on your
+    own data.
+
+    ``audit``: :func:`read_audit`'s table; ``reviewed``: anything :func:`read_reviewed` reads
+    (the app's decisions file, its exported corrections). The audit's count of wrong labels is
+    read where its networks are surest, and noise that strikes ambiguous samples (instance-
+    dependent, often human) is undercounted there: a review of the most suspicious samples then
+    finds far more wrong labels than expected (``verdict`` "more").
+
+    >>> import pandas as pd
+    >>> audit = pd.DataFrame({"sample_id": [0, 1, 2], "given_label": ["cat", "dog", "cat"],
+    ...                       "mislabel_prob": [0.1, 0.2, 0.9]})
+    >>> review = pd.DataFrame({"sample_id": [0, 2], "label": ["dog", "cat"],
+    ...                        "fits_no_class": [False, False], "decision": ["relabel", "keep"]})
+    >>> review_tally(audit, review)
+    ReviewTally(reviewed=2, wrong=1, expected=1.0, spread=0.4242640687119285)
+    """
+    table = read_reviewed(reviewed)
+    rows = pd.Index(audit["sample_id"]).get_indexer(table["sample_id"])
+    given = audit["given_label"].astype(object).to_numpy()[np.maximum(rows, 0)]
+    changed = [
+        str(label) != str(was) for label, was in zip(table["label"].astype(object), given, strict=True)
+    ]
+    return tally_reviews(
+        audit, rows, table["fits_no_class"].to_numpy(dtype=bool) | np.array(changed, dtype=bool)
+    )

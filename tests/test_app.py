@@ -27,7 +27,14 @@ from app.review import Filters  # noqa: E402
 from app.sources import UnsafePathError  # noqa: E402
 from app.state import ReviewState, apply_actions, resolve_show  # noqa: E402
 from labelclean.audit import build_audit, write_audit  # noqa: E402
-from labelclean.auditfile import AUDIT_COLUMNS, decisions_path, read_audit_metadata, read_reviewed  # noqa: E402
+from labelclean.auditfile import (  # noqa: E402
+    AUDIT_COLUMNS,
+    decisions_path,
+    read_audit,
+    read_audit_metadata,
+    read_reviewed,
+    review_tally,
+)
 
 
 @pytest.fixture
@@ -757,6 +764,9 @@ def test_a_review_in_rank_order_shows_when_the_audit_undercounts_ambiguous_noise
             truth = int(y[row.sample_id])
             store.record(row.sample_id, "keep" if truth == row.given_label else "relabel", truth)
         tally = review.review_tally(audit, store.as_dict())
+        in_a_notebook = review_tally(read_audit(audit.path)[0], decisions_path(audit.path))
+        assert (in_a_notebook.reviewed, in_a_notebook.wrong) == (tally.reviewed, tally.wrong)
+        assert in_a_notebook.expected == pytest.approx(tally.expected)
         reviewed = audit.ordered("loss").head(50)["sample_id"].to_numpy()
         assert tally.reviewed == 50 and tally.wrong == int((noisy != y)[reviewed].sum())
         verdicts[name] = tally.verdict
