@@ -327,20 +327,16 @@ def top_classes(audit: AuditData, row: Any) -> tuple[list[tuple[str, float]], bo
 
 def review_tally(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -> ReviewTally | None:
     """The reviewer's decisions set against the audit's ``mislabel_prob``
-    (:func:`labelclean.auditfile.tally_reviews`; None: no decision on a sample the audit judged).
-    A decision is wrong-label where it says the sample fits no class or its label differs from
-    the given one."""
+    (:func:`labelclean.auditfile.tally_reviews`; None: no decision on a sample the audit judged)."""
     if not decisions:
         return None
-    keys = list(decisions)
-    rows = audit.positions(keys)
-    given = audit.frame["given_label"].astype(object).to_numpy()[np.maximum(rows, 0)]
-    wrong = [
-        entry.get("decision") == "none"
-        or (entry.get("decision") != "keep" and str(_plain(entry.get("final_label"))) != str(_plain(was)))
-        for entry, was in zip((decisions[k] for k in keys), given, strict=True)
-    ]
-    return tally_reviews(audit.frame, rows, np.array(wrong, dtype=bool))
+    entries = list(decisions.values())
+    return tally_reviews(
+        audit.frame,
+        audit.positions(list(decisions)),
+        [entry.get("final_label") for entry in entries],
+        np.array([entry.get("decision") == "none" for entry in entries], dtype=bool),
+    )
 
 
 def summary(frame: pd.DataFrame) -> dict[str, float]:

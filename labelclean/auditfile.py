@@ -427,23 +427,28 @@ class ReviewTally:
         return "as expected"
 
 
-def tally_reviews(audit: pd.DataFrame, rows: np.ndarray, wrong: np.ndarray) -> ReviewTally | None:
+def tally_reviews(
+    audit: pd.DataFrame, rows: np.ndarray, labels: Sequence[Any], fits_no_class: np.ndarray
+) -> ReviewTally | None:
     """The :class:`ReviewTally` of the reviewed samples at row positions ``rows`` of ``audit``
-    (-1: a sample the audit does not have, left out), ``wrong`` where the review changed the
-    label. None where nothing reviewed is left to judge, or the audit has no ``mislabel_prob``.
+    (-1: a sample the audit does not have, left out): a label is wrong where the reviewer's
+    ``labels`` differ from ``given_label`` or the sample ``fits_no_class``. None where nothing
+    reviewed is left to judge, or the audit has no ``mislabel_prob``.
 
     Samples the audit already knew (reviewed before its fit) are left out. The selection does
     not bias the tally: samples chosen by the audit's own scores, in any order, are expected to
     hold as many wrong labels as their calibrated probabilities add up to.
     """
-    rows, wrong = np.asarray(rows), np.asarray(wrong, dtype=bool)
     if "mislabel_prob" not in audit.columns:
         return None
-    found = rows >= 0
-    rows, wrong = rows[found], wrong[found]
+    rows = np.asarray(rows)
+    given = audit["given_label"].astype(object).to_numpy()[np.maximum(rows, 0)]
+    changed = np.array([str(label) != str(was) for label, was in zip(labels, given, strict=True)], dtype=bool)
+    wrong = changed | np.asarray(fits_no_class, dtype=bool)
+    keep = rows >= 0
     if "reviewed" in audit.columns:
-        judged = audit["reviewed"].isna().to_numpy()[rows]
-        rows, wrong = rows[judged], wrong[judged]
+        keep[keep] = audit["reviewed"].isna().to_numpy()[rows[keep]]
+    rows, wrong = rows[keep], wrong[keep]
     if not len(rows):
         return None
     prob = audit["mislabel_prob"].to_numpy(dtype=np.float64)[rows]
@@ -476,10 +481,4 @@ def review_tally(audit: pd.DataFrame, reviewed: str | os.PathLike | pd.DataFrame
     """
     table = read_reviewed(reviewed)
     rows = pd.Index(audit["sample_id"]).get_indexer(table["sample_id"])
-    given = audit["given_label"].astype(object).to_numpy()[np.maximum(rows, 0)]
-    changed = [
-        str(label) != str(was) for label, was in zip(table["label"].astype(object), given, strict=True)
-    ]
-    return tally_reviews(
-        audit, rows, table["fits_no_class"].to_numpy(dtype=bool) | np.array(changed, dtype=bool)
-    )
+    return tally_reviews(audit, rows, table["label"].astype(object), table["fits_no_class"].to_numpy())

@@ -131,10 +131,11 @@ class _RankLine:
 def _network_rises(lines: list[_RankLine]) -> bool:
     """Whether the classes' slopes, pooled by their precision, rise by ``SLOPE_EVIDENCE``
     standard errors: the network makes mistakes that grow as its sureness falls."""
-    weights = np.array([1 / line.slope_variance for line in lines if line.slope_variance > 0])
-    if not len(weights):
+    measured = [line for line in lines if line.slope_variance > 0]
+    if not measured:
         return False
-    slopes = np.array([line.slope for line in lines if line.slope_variance > 0])
+    weights = np.array([1 / line.slope_variance for line in measured])
+    slopes = np.array([line.slope for line in measured])
     return float((weights * slopes).sum() / np.sqrt(weights.sum())) > SLOPE_EVIDENCE
 
 
