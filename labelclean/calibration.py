@@ -16,10 +16,14 @@ judged), taken at rank zero, its slope kept only as far as the data support it, 
 class or the network as a whole shows a rising line (two standard errors). On clean labels
 that is about zero however weak the network; under noise that strikes every sample alike it is
 the noise rate. Noise that strikes ambiguous samples most (instance-dependent or human noise) is
-underestimated, since the surest samples are the ones it spares. Classes seen on few samples are
-shrunk towards "no noise". ``T`` and the label counts give the true class shares and, per given
-label ``j``, the share of its labels that are wrong; a bootstrap over the samples gives the
-spread of both.
+underestimated, since the surest samples are the ones it spares. The classes' shares are
+pooled (empirical Bayes: a share measured on few samples moves towards the others') before each
+is held to [0, 1/2], so that clean classes whose end points scatter below zero do not count
+their scatter above it, and a rare class, which a network barely predicts and whose surest
+samples are then often other classes', does not make up a share of its own; classes seen on
+few samples are also shrunk towards "no noise". ``T`` and the label counts give the true class
+shares and, per given label ``j``, the share of its labels that are wrong; a bootstrap over the
+samples gives the spread of both.
 
 **Which samples** (:func:`label_posterior`). Each sample's evidence is how much likelier its
 label is wrong than right under the mean of the final network's and the held-out probabilities
@@ -94,8 +98,10 @@ class _RankLine:
 
     mean: float
     slope: float
-    slope_variance: float
+    residual_variance: float
+    rank_spread: float  # the sum of squared deviations of the ranks from their mean
     mean_rank: float
+    count: int
 
     @classmethod
     def fit(cls, differs: np.ndarray, ranks: np.ndarray) -> _RankLine | None:
@@ -103,18 +109,24 @@ class _RankLine:
             return None
         mean = float(differs.mean())
         centred = ranks - ranks.mean()
-        slope = float((centred * (differs - mean)).sum() / (centred**2).sum())
+        spread = float((centred**2).sum())
+        slope = float((centred * (differs - mean)).sum() / spread)
         residual = differs - mean - slope * centred
-        variance = float((residual**2).sum() / (len(differs) - 2) / (centred**2).sum())
-        return cls(mean, slope, variance, float(ranks.mean()))
+        variance = float((residual**2).sum() / (len(differs) - 2))
+        return cls(mean, slope, variance, spread, float(ranks.mean()), len(differs))
+
+    @property
+    def slope_variance(self) -> float:
+        return self.residual_variance / self.rank_spread
 
     def rises(self) -> bool:
         return self.slope > 0 and self.slope**2 > SLOPE_EVIDENCE**2 * self.slope_variance
 
-    def at_rank_zero(self, network_rises: bool) -> float:
+    def at_rank_zero(self, network_rises: bool) -> tuple[float, float]:
         """Where the line meets rank zero, its slope shrunk towards flat by how little the data
         support it (positive-part James-Stein); the plain mean, whose spread is a quarter of the
         end point's, where neither this class nor the network as a whole shows a rising line.
+        Also the end point's sampling variance per unit of residual variance.
 
         A network's mistakes grow as its sureness falls, so a rising line is what they look
         like, and a falling one can only be chance. A network sure and right over the whole
@@ -123,9 +135,29 @@ class _RankLine:
         raise the others', and the count would be biased low.
         """
         if self.slope <= 0 or not (network_rises or self.rises()):
-            return self.mean
+            return self.mean, 1 / self.count
         kept = max(0.0, 1 - self.slope_variance / self.slope**2)
-        return self.mean - kept * self.slope * self.mean_rank
+        return self.mean - kept * self.slope * self.mean_rank, 1 / self.count + (
+            kept * self.mean_rank
+        ) ** 2 / self.rank_spread
+
+
+def _shrunk_to_mean(values: np.ndarray, variances: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``values`` measured with sampling ``variances`` drawn towards their mean (empirical Bayes):
+    one that differs from the rest by no more than its own spread explains moves most.
+
+    The mean and the spread between values are weighted by ``counts`` (samples behind each), so
+    that a few small groups, whose values scatter most, cannot widen the spread that lets them
+    stay where they scattered to. Values with no count are left as they are.
+    """
+    present = counts > 0
+    if present.sum() < 2:
+        return values.copy()
+    weights = counts[present] / counts[present].sum()
+    mean = float(weights @ values[present])
+    between = max(0.0, float(weights @ (values[present] - mean) ** 2 - weights @ variances[present]))
+    kept = np.divide(between, between + variances, out=np.ones(len(values)), where=between + variances > 0)
+    return np.where(present, mean + kept * (values - mean), values)
 
 
 def _network_rises(lines: list[_RankLine]) -> bool:
@@ -163,21 +195,35 @@ def transition_estimate(
         for k, surest in enumerate(surest_of)
     ]
     network_rises = _network_rises([line for line in lines if line is not None])
+    seen = np.array([int(surest.sum()) for surest in surest_of])
+    at_zero, design = np.zeros(n_classes), np.ones(n_classes) / np.maximum(seen, 1)
     for k, surest in enumerate(surest_of):
-        seen = int(surest.sum())
-        if seen == 0:
+        if lines[k] is not None:
+            at_zero[k], design[k] = lines[k].at_rank_zero(network_rises)
+        elif seen[k]:
+            at_zero[k] = float((labels[surest] != k).mean())
+    # One residual variance for every class (the classes' pooled): each class's own grows with
+    # its share, and shares that scattered high would then be drawn in more than those that
+    # scattered low, biasing the count low.
+    fitted = [k for k, line in enumerate(lines) if line is not None]
+    residual = (
+        np.average([lines[k].residual_variance for k in fitted], weights=seen[fitted]) if fitted else 0.0
+    )
+    # Pooled before each share is held to [0, 1/2]: clipped one by one, classes without noise
+    # whose end points scatter below zero would count their scatter above it as noise.
+    shares = np.clip(_shrunk_to_mean(at_zero, residual * design, seen), 0, 0.5) * seen / (seen + prior)
+    for k, surest in enumerate(surest_of):
+        if seen[k] == 0:
             continue
         differs = labels[surest] != k
-        at_zero = float(differs.mean()) if lines[k] is None else lines[k].at_rank_zero(network_rises)
-        share = np.clip(at_zero, 0, 0.5) * seen / (seen + prior)
         # Where class k's wrong labels go: the labels seen, plus one label's worth spread by
         # frequency (a pair never seen among a few dozen samples is rare, not impossible).
         spread = np.bincount(labels[surest][differs], minlength=n_classes) + frequency
         spread[k] = 0
         if spread.sum() == 0:  # no other label among the samples at all: spread evenly
             spread = np.ones(n_classes) - np.eye(n_classes)[k]
-        transition[k] = share * spread / spread.sum()
-        transition[k, k] = 1 - share
+        transition[k] = shares[k] * spread / spread.sum()
+        transition[k, k] = 1 - shares[k]
     return transition
 
 
@@ -210,23 +256,9 @@ class NoiseModel:
     interval: tuple[float, float]
 
     def pooled_label_noise(self, counts: np.ndarray) -> np.ndarray:
-        """Each label's noise share pooled with the others' (empirical Bayes): a share that differs
-        from the rest by no more than its own spread explains is drawn towards their mean.
-
-        ``counts``: how many samples carry each label. The mean and the spread between labels
-        are weighted by them, so that a few rare labels, whose shares scatter most, cannot widen
-        the spread that lets them stay where they scattered to.
-        """
-        present = counts > 0
-        weights = counts[present] / counts[present].sum()
-        noise, sampling = self.label_noise[present], self.label_noise_spread[present] ** 2
-        mean = float(weights @ noise)
-        between = max(0.0, float(weights @ (noise - mean) ** 2 - weights @ sampling))
-        sampling = self.label_noise_spread**2
-        weight = np.divide(
-            between, between + sampling, out=np.ones(len(counts)), where=between + sampling > 0
-        )
-        return mean + weight * (self.label_noise - mean)
+        """Each label's noise share pooled with the others' (:func:`_shrunk_to_mean`; ``counts``:
+        how many samples carry each label)."""
+        return _shrunk_to_mean(self.label_noise, self.label_noise_spread**2, counts)
 
 
 def fit_noise_model(
