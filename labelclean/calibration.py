@@ -13,7 +13,8 @@ sure and wrong at times, the more often the less sure it is; so the share is rea
 sureness is highest: a straight line through "the label differs" against each sample's
 sureness rank within its predicted class (its surer half; ranked among the samples one network
 judged), taken at rank zero, its slope kept only as far as the data support it, and only where the
-class or the network as a whole shows a rising line (two standard errors). On clean labels
+network as a whole shows a rising line (two standard errors, its classes' slopes pooled) or the
+class does at the same chance of a false rise shared among the classes (2.84 for ten). On clean labels
 that is about zero however weak the network; under noise that strikes every sample alike it is
 the noise rate. Noise that strikes ambiguous samples most (instance-dependent or human noise) is
 underestimated, since the surest samples are the ones it spares. The classes' shares are
@@ -51,6 +52,7 @@ How this was chosen over other rules, on every kind of data: ``benchmarks/result
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -88,8 +90,15 @@ def confidence_ranks(probs: np.ndarray, groups: np.ndarray | None = None) -> tup
 
 
 # A line rising with the sureness rank is taken where its slope is this many standard errors
-# above flat, in its own class or pooled over the network's classes.
+# above flat, pooled over the network's classes, or in its own class at the same chance of a
+# false rise shared among the classes tested (Bonferroni: 2.84 for ten classes).
 SLOPE_EVIDENCE = 2.0
+
+
+def _class_evidence(classes: int) -> float:
+    """The standard errors a single class's slope must rise by when ``classes`` are tested."""
+    normal = NormalDist()
+    return normal.inv_cdf(1 - (1 - normal.cdf(SLOPE_EVIDENCE)) / max(classes, 1))
 
 
 @dataclass(frozen=True)
@@ -119,22 +128,24 @@ class _RankLine:
     def slope_variance(self) -> float:
         return self.residual_variance / self.rank_spread
 
-    def rises(self) -> bool:
-        return self.slope > 0 and self.slope**2 > SLOPE_EVIDENCE**2 * self.slope_variance
+    def rises(self, evidence: float = SLOPE_EVIDENCE) -> bool:
+        return self.slope > 0 and self.slope**2 > evidence**2 * self.slope_variance
 
-    def at_rank_zero(self, network_rises: bool) -> tuple[float, float]:
+    def at_rank_zero(self, taken: bool) -> tuple[float, float]:
         """Where the line meets rank zero, its slope shrunk towards flat by how little the data
         support it (positive-part James-Stein); the plain mean, whose spread is a quarter of the
-        end point's, where neither this class nor the network as a whole shows a rising line.
-        Also the end point's sampling variance per unit of residual variance.
+        end point's, where the line is not ``taken`` (neither this class nor the network as a
+        whole shows a rising line). Also the end point's sampling variance per unit of residual
+        variance.
 
         A network's mistakes grow as its sureness falls, so a rising line is what they look
         like, and a falling one can only be chance. A network sure and right over the whole
         range (on digits, none of its surer half wrong) still draws rising lines by chance in
-        some classes; taking them would lower those classes' shares while falling lines never
-        raise the others', and the count would be biased low.
+        some classes (one in five fits of ten classes at two standard errors); taking them would
+        lower those classes' shares while falling lines never raise the others', and the count
+        would be biased low.
         """
-        if self.slope <= 0 or not (network_rises or self.rises()):
+        if self.slope <= 0 or not taken:
             return self.mean, 1 / self.count
         kept = max(0.0, 1 - self.slope_variance / self.slope**2)
         return self.mean - kept * self.slope * self.mean_rank, 1 / self.count + (
@@ -194,18 +205,19 @@ def transition_estimate(
         _RankLine.fit((labels[surest] != k).astype(float), ranks[surest])
         for k, surest in enumerate(surest_of)
     ]
-    network_rises = _network_rises([line for line in lines if line is not None])
+    fitted = [k for k, line in enumerate(lines) if line is not None]
+    network_rises = _network_rises([lines[k] for k in fitted])
+    class_evidence = _class_evidence(len(fitted))
     seen = np.array([int(surest.sum()) for surest in surest_of])
     at_zero, design = np.zeros(n_classes), np.ones(n_classes) / np.maximum(seen, 1)
     for k, surest in enumerate(surest_of):
         if lines[k] is not None:
-            at_zero[k], design[k] = lines[k].at_rank_zero(network_rises)
+            at_zero[k], design[k] = lines[k].at_rank_zero(network_rises or lines[k].rises(class_evidence))
         elif seen[k]:
             at_zero[k] = float((labels[surest] != k).mean())
     # One residual variance for every class (the classes' pooled): each class's own grows with
     # its share, and shares that scattered high would then be drawn in more than those that
     # scattered low, biasing the count low.
-    fitted = [k for k, line in enumerate(lines) if line is not None]
     residual = (
         np.average([lines[k].residual_variance for k in fitted], weights=seen[fitted]) if fitted else 0.0
     )
