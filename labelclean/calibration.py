@@ -31,7 +31,8 @@ label is wrong than right under the mean of the final network's and the held-out
 and the noise pattern: the probability of each other class times how often that class gets this
 label, against the probability of the label times how often its class keeps it. Wrong and right
 labels form two modes of that evidence, mixed in the proportion of the label's noise share
-(pooled with the other labels' as far as their spread allows); the posterior of the wrong mode,
+(pooled with the other labels' as far as their spread allows); the posterior of the wrong mode
+(never falling as the evidence grows, though two Gaussians' ratio turns back in their tails),
 shifted as a whole so that its mean is the noise model's count, is the probability that the label
 is wrong. Which class a wrong label should have been is ``P(k | x) T[k, j]`` over the other
 classes.
@@ -332,7 +333,8 @@ def fit_noise_model(
 
 def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int = 100) -> np.ndarray:
     """``P(wrong)`` per sample: two Gaussian modes of ``evidence`` (high: wrong), each sample's
-    share of the wrong mode fixed at ``prior``; the modes' means and spreads by EM."""
+    share of the wrong mode fixed at ``prior``; the modes' means and spreads by EM, their
+    likelihood ratio held non-decreasing in the evidence (:func:`_rising_log_ratio`)."""
     wrong = np.zeros(len(evidence))
     hopeful = prior > 0
     if not hopeful.any() or len(evidence) < 2:
@@ -346,12 +348,7 @@ def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int 
     spreads = np.maximum([evidence[~split].std(), evidence[split].std()], floor)
     prior_odds = np.log(np.clip(prior, 1e-12, 1)) - np.log(np.clip(1 - prior, 1e-12, 1))
     for _ in range(iterations):
-        log_ratio = (
-            -0.5 * ((evidence - means[1]) / spreads[1]) ** 2
-            - np.log(spreads[1])
-            + 0.5 * ((evidence - means[0]) / spreads[0]) ** 2
-            + np.log(spreads[0])
-        )
+        log_ratio = _rising_log_ratio(evidence, means, spreads)
         wrong = np.where(hopeful, 1 / (1 + np.exp(-np.clip(log_ratio + prior_odds, -50, 50))), 0.0)
         for mode, weight in enumerate((1 - wrong, wrong)):
             if weight.sum() > 1e-9:
@@ -359,6 +356,28 @@ def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int 
                 spread = np.sqrt((weight * (evidence - means[mode]) ** 2).sum() / weight.sum())
                 spreads[mode] = max(float(spread), floor)
     return wrong
+
+
+def _rising_log_ratio(evidence: np.ndarray, means: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+    """The log-likelihood ratio of the wrong mode (1) to the right one (0), held where it turns.
+
+    Two Gaussians of unequal spread have a ratio quadratic in the evidence, which turns back
+    beyond its vertex: past a narrow wrong mode, more evidence against a label would make it
+    *less* likely wrong (and below a wide one, a surer label more likely wrong). The evidence is
+    the odds against the label, so its posterior must not fall as it grows; the modes' tails are
+    a convenience, not a finding, and the evidence is held at the vertex on the side where the
+    ratio turns.
+    """
+    curvature = 1 / spreads[0] ** 2 - 1 / spreads[1] ** 2
+    if curvature != 0:
+        vertex = (means[0] / spreads[0] ** 2 - means[1] / spreads[1] ** 2) / curvature
+        evidence = np.minimum(evidence, vertex) if curvature < 0 else np.maximum(evidence, vertex)
+    return (
+        -0.5 * ((evidence - means[1]) / spreads[1]) ** 2
+        - np.log(spreads[1])
+        + 0.5 * ((evidence - means[0]) / spreads[0]) ** 2
+        + np.log(spreads[0])
+    )
 
 
 def _log_odds(p: np.ndarray) -> np.ndarray:

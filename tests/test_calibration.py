@@ -113,7 +113,8 @@ def test_weak_held_out_judges_do_not_make_corrections_worse(seed):
 
     assert fit_noise_model(held, given, repeats=0).rate > 0.15  # the held-out count is far too high
     assert accuracy_after(final) >= (given == y).mean()
-    if seed in (0, 2):  # without the final model's count, these seeds lose right labels
+    if seed == 2:  # without the final model's count, this seed loses right labels (and seed 0
+        # did, 0.947 -> 0.920, until the posterior stopped falling as the evidence grows: 0.953)
         assert accuracy_after(None) < (given == y).mean() - 0.01
 
 
@@ -132,6 +133,23 @@ def test_two_modes_with_known_shares_give_calibrated_probabilities():
     assert calibration_error(posterior, wrong) < 0.02
     assert posterior[share == 0.3].mean() == pytest.approx(0.3, abs=0.02)
     assert two_mode_posterior(evidence, np.zeros(20_000)).max() == 0
+
+
+def test_more_evidence_against_a_label_never_makes_it_less_likely_wrong():
+    """Right labels spread wide, wrong ones narrow (a few plain flips, many hard but right
+    samples): the two Gaussians' ratio turns back beyond the wrong mode, where it put the most
+    suspicious samples at a mislabel probability near zero (a fit of 178 clean digits 0 and 2
+    digits 1 flagged its top-ranked sample at 5e-13, beside samples of less evidence at 0.3)."""
+    rng = np.random.default_rng(0)
+    wrong = rng.random(20_000) < 0.2
+    evidence = np.where(wrong, rng.normal(2.0, 0.5, 20_000), rng.normal(-2.0, 2.0, 20_000))
+    posterior = two_mode_posterior(evidence, np.full(20_000, 0.2))[np.argsort(evidence)]
+    assert np.all(np.diff(posterior) >= -1e-12)
+    assert posterior[-100:].min() > 0.5
+    assert calibration_error(posterior, wrong[np.argsort(evidence)]) < 0.02
+    # And the other side: below a wide wrong mode, surer labels are not more likely wrong.
+    wide = two_mode_posterior(-evidence, np.full(20_000, 0.8))[np.argsort(-evidence)]
+    assert np.all(np.diff(wide) >= -1e-12)
 
 
 def test_lines_that_rise_by_chance_do_not_lower_the_count():
