@@ -20,8 +20,9 @@ mislabel_prob      probability that ``given_label`` is wrong (:mod:`labelclean.c
 suggested_true_prob  probability that ``suggested_label`` is the true class
 rank               1 = most suspicious: the most evidence against ``given_label``
                    (:mod:`labelclean.calibration`), compared alike across labels
-is_suspicious      among the ``round(sum of mislabel_prob)`` most suspicious: as many
-                   flags as the expected number of wrong labels
+is_suspicious      among the ``round(sum of mislabel_prob)`` most suspicious (as many
+                   flags as the expected number of wrong labels), or changed in
+                   ``corrected_label``
 reviewed           the reviewer's decision the fit was given (``fit(reviewed=...)``):
                    ``accept``, ``keep``, ``relabel`` or ``none`` (fits no class); null
                    where not reviewed. Reviewed rows are never flagged and their label

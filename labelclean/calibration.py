@@ -39,7 +39,7 @@ classes.
 
 Decisions: the ``round(sum of mislabel probabilities)`` samples with the most evidence against
 their label are flagged (:func:`flag_most_suspicious`), so the number flagged is the expected
-number of wrong labels; the evidence, not the probability, orders them, because it compares samples
+number of wrong labels (the audit adds every label it changes, below); the evidence, not the probability, orders them, because it compares samples
 alike across labels where the labels' noise shares are least sure. A
 label is changed only where the suggested class is more probably right than the given label when
 the label's samples are held to its own share, at the low end of its bootstrap spread: a class the

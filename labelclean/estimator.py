@@ -463,7 +463,7 @@ class SLNCleaner(ClassifierMixin, BaseEstimator):
         return (self.audit_["reviewed"] != "none").to_numpy(dtype=bool)
 
     def suspicious_samples(self, top_k: int | None = None) -> pd.DataFrame:
-        """The audit's flagged rows, most suspicious (highest mislabel probability) first."""
+        """The audit's flagged rows, most suspicious (lowest ``rank``) first."""
         check_is_fitted(self)
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral) or top_k < 0):
             raise ValueError(f"top_k must be None or a whole number >= 0, got {top_k!r}")
