@@ -39,11 +39,12 @@ classes.
 
 Decisions: the ``round(sum of mislabel probabilities)`` samples with the most evidence against
 their label are flagged (:func:`flag_most_suspicious`), so the number flagged is the expected
-number of wrong labels (the audit adds every label it changes, below); the evidence, not the probability, orders them, because it compares samples
-alike across labels where the labels' noise shares are least sure. A
-label is changed only where the suggested class is more probably right than the given label when
-the label's samples are held to its own share, at the low end of its bootstrap spread: a class the
-network barely knows (a rare one) looks wrong throughout and must not lose its labels for that.
+number of wrong labels (the audit adds every label it changes, below); the evidence, not the
+probability, orders them, because it compares samples alike across labels where the labels'
+noise shares are least sure. A label is changed only where the suggested class is more probably
+right than the given label when the label's samples are held to its own share, at the low end of
+its bootstrap spread: a class the network barely knows (a rare one) looks wrong throughout and
+must not lose its labels for that.
 That low end is lowered to the final network's own count of the same labels where that is lower:
 it trained on every label, so it misses the wrong ones it memorised, but it does not take the
 held-out networks' mistakes for noise, which weak held-out networks make in numbers.
