@@ -36,6 +36,14 @@ def _held_out(X, labels):
     return cross_val_predict(model, X, labels, cv=folds, method="predict_proba")
 
 
+def _kept_held_out(name):
+    """Held-out probabilities (float16 on disk, rows summed to one here), labels and folds kept
+    from a benchmark run in ``data/``."""
+    data = np.load(Path(__file__).parent / "data" / name)
+    held = data["held_out"].astype(np.float64)
+    return held / held.sum(1, keepdims=True), data["labels"].astype(np.int64), data["folds"]
+
+
 def _decide(X, given):
     held = _held_out(X, given)
     noise = fit_noise_model(held, given, repeats=40)
@@ -175,9 +183,8 @@ def test_rare_classes_of_clean_long_tailed_labels_make_up_no_noise():
     they do predict as one are often other classes': read one class at a time, those classes
     count 5-22% noise, and clean classes whose end points scatter below zero, clipped, count
     their scatter above it (rate 0.025, pooled labels 0.017). Pooled before clipping: 0.018 and 0.011."""
-    data = np.load(Path(__file__).parent / "data" / "long-tailed-clean-held-out.npz")
-    held, labels = data["held_out"].astype(np.float64), data["labels"].astype(np.int64)
-    noise = fit_noise_model(held / held.sum(1, keepdims=True), labels, groups=data["folds"], repeats=20)
+    held, labels, folds = _kept_held_out("long-tailed-clean-held-out.npz")
+    noise = fit_noise_model(held, labels, groups=folds, repeats=20)
     counts = np.bincount(labels, minlength=10)
     assert noise.rate < 0.021
     assert noise.pooled_label_noise(counts) @ counts / len(labels) < 0.014
@@ -188,9 +195,7 @@ def test_one_class_rising_by_chance_among_ten_keeps_its_share():
     flipped, float16): sure networks, whose classes' slopes do not rise together, but one class's
     does by chance, 2.5 standard errors. Taken at two standard errors, that class counted 0.05
     for about 0.2, and the rate 0.175; at the chance shared among ten classes (2.84) it is not."""
-    data = np.load(Path(__file__).parent / "data" / "digits-20pct-flips-held-out.npz")
-    held, labels = data["held_out"].astype(np.float64), data["labels"].astype(np.int64)
-    held /= held.sum(1, keepdims=True)
-    transition = transition_estimate(held, labels, groups=data["folds"])
+    held, labels, folds = _kept_held_out("digits-20pct-flips-held-out.npz")
+    transition = transition_estimate(held, labels, groups=folds)
     assert (1 - np.diag(transition)).min() > 0.17
-    assert fit_noise_model(held, labels, groups=data["folds"], repeats=20).rate > 0.185
+    assert fit_noise_model(held, labels, groups=folds, repeats=20).rate > 0.185
