@@ -63,6 +63,8 @@ def set_filter(audit: AuditData, pairs: list[tuple[Any, Any]]) -> None:
         state.flagged_only = bool(value)
     elif name == "order" and value in audit.orders:
         state.order = value
+        if value == "check":  # a check reads every stretch of the ranking, flagged or not
+            state.flagged_only = False
     elif name == "status" and value in STATUSES:
         state.status = value
     elif name == "classes":

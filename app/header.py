@@ -6,12 +6,12 @@ import html
 
 import streamlit as st
 
-from labelclean.auditfile import ReviewTally
+from labelclean.auditfile import NoiseCheck, ReviewTally
 
 from . import actions
 from .components import HEADER
 from .decisions import DecisionStore
-from .review import AuditData, review_tally, summary
+from .review import AuditData, check_count, review_tally, summary
 
 
 def eyebrow(title: str = "Label review") -> None:
@@ -45,6 +45,10 @@ def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view:
     if tally is not None:
         label = "Wrong among reviewed"
         counts[label], below[label], notes[label] = tally_text(tally)
+    check = check_count(audit, store.as_dict())
+    if check is not None:
+        label = "Wrong labels (your check)"
+        counts[label], below[label], notes[label] = check_text(check, meta.get("noise_rate"))
     tiles = "".join(
         f'<div class="lc-stat" data-stat="{_e(label)}"'
         + (f' title="{_e(notes[label])}"' if label in notes else "")
@@ -83,12 +87,39 @@ def tally_text(tally: ReviewTally) -> tuple[str, str, str]:
             ". Far more than its probabilities said. Where labels went wrong on ambiguous samples "
             "(instance-dependent noise, often human labelling), the audit counts too few wrong "
             "labels (it counts them where its networks are surest), so its flags and corrections "
-            "miss many: review on in rank order"
+            "miss many: review on in rank order, and check a random sample (order: a random check) "
+            "to count them"
         )
     elif tally.verdict == "fewer":
         note += ". Far fewer than its probabilities said: the labels you reviewed were surer right than it thought"
     mark = {"more": "▲ ", "fewer": "▼ "}.get(tally.verdict, "")
     return value, f"{mark}{tally.wrong:,} of {tally.reviewed:,}; expected {tally.expected:,.0f}", note
+
+
+def check_text(check: NoiseCheck, rate: object) -> tuple[str, str, str]:
+    """The share of wrong labels a random check found, as the header shows it: the share, its
+    interval (marked where the audit's own estimate lies outside it), the explanation."""
+    note = (
+        f"{check.reviewed:,} labels reviewed in the random-check order (each tenth of the ranking "
+        f"alike) say that {check.estimate:.1%} of all labels are wrong, {check.level:.0%} interval "
+        f"{check.low:.1%} to {check.high:.1%}; counted by you, not by the audit's model"
+    )
+    try:
+        audit_estimate = float(rate["estimate"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        audit_estimate = None
+    mark = ""
+    if audit_estimate is not None and not check.low <= audit_estimate <= check.high:
+        mark = "▲ " if audit_estimate < check.low else "▼ "
+        note += (
+            f". The audit estimated {audit_estimate:.1%}: trust the check. Its flags should be the "
+            "most suspicious samples up to that share (check_noise_rate(...).flags(audit) in Python)"
+        )
+    return (
+        f"{check.estimate:.1%}",
+        f"{mark}{check.low:.1%} to {check.high:.1%}, {check.reviewed:,} checked",
+        note,
+    )
 
 
 def noise_rate_text(rate: object) -> tuple[str, str]:

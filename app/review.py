@@ -29,7 +29,9 @@ import pyarrow.parquet as pq
 from labelclean.auditfile import (
     IMAGE_COLUMN,
     REVIEW_ORDERS,
+    NoiseCheck,
     ReviewTally,
+    count_checked,
     read_audit,
     review_order,
     tally_reviews,
@@ -44,6 +46,7 @@ __all__ = [
     "STATUSES",
     "AuditData",
     "Filters",
+    "check_count",
     "confusion_pairs",
     "digit_keys",
     "filter_audit",
@@ -131,9 +134,9 @@ class AuditData:
     @property
     def orders(self) -> dict[str, str]:
         """The review orders this audit supports: by expected gain needs its calibrated
-        ``suggested_true_prob`` (audits from before it open in loss order)."""
+        ``suggested_true_prob`` (audits from before it open in loss order); the others, the rank."""
         calibrated = "suggested_true_prob" in self.frame.columns
-        return {k: v for k, v in REVIEW_ORDERS.items() if calibrated or k == "loss"}
+        return {k: v for k, v in REVIEW_ORDERS.items() if calibrated or k != "gain"}
 
     @property
     def default_order(self) -> str:
@@ -328,11 +331,21 @@ def top_classes(audit: AuditData, row: Any) -> tuple[list[tuple[str, float]], bo
 def review_tally(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -> ReviewTally | None:
     """The reviewer's decisions set against the audit's ``mislabel_prob``
     (:func:`labelclean.auditfile.tally_reviews`; None: no decision on a sample the audit judged)."""
-    if not decisions:
-        return None
+    return tally_reviews(audit.frame, *_decided(audit, decisions)) if decisions else None
+
+
+def check_count(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -> NoiseCheck | None:
+    """The share of wrong labels the reviewer's random check found
+    (:func:`labelclean.auditfile.count_checked`; None until it has read enough)."""
+    return count_checked(audit.frame, *_decided(audit, decisions)) if decisions else None
+
+
+def _decided(
+    audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]
+) -> tuple[np.ndarray, list[Any], np.ndarray]:
+    """The decided samples' rows in ``audit.frame``, final labels, and whether each fits no class."""
     entries = list(decisions.values())
-    return tally_reviews(
-        audit.frame,
+    return (
         audit.positions(list(decisions)),
         [entry.get("final_label") for entry in entries],
         np.array([entry.get("decision") == "none" for entry in entries], dtype=bool),

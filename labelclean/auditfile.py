@@ -38,8 +38,9 @@ Its schema metadata (key ``labelclean``) holds the version, parameters, class na
 source, time and the estimated noise rate. :func:`review_order` is the order a reviewer should
 look at the samples in (the review app's default, shared with ``bench review``). Beside
 ``audit.parquet`` the review app keeps ``audit.decisions.json`` and exports
-``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either, and
-:func:`review_tally` sets the wrong labels a review found against the audit's expectation.
+``audit.corrections.csv`` / ``.parquet``; :func:`read_reviewed` reads either,
+:func:`review_tally` sets the wrong labels a review found against the audit's expectation, and
+:func:`check_noise_rate` counts the wrong labels from a random check, without the audit's model.
 
 This module needs only NumPy, pandas and pyarrow: reading or writing an audit or a review
 never loads torch or scikit-learn.
@@ -69,8 +70,11 @@ __all__ = [
     "METADATA_KEY",
     "REQUIRED_COLUMNS",
     "REVIEW_ORDERS",
+    "NoiseCheck",
     "ReviewTally",
+    "check_noise_rate",
     "corrections_paths",
+    "count_checked",
     "decisions_path",
     "read_audit",
     "read_audit_metadata",
@@ -116,7 +120,12 @@ _READ_REVIEWED_COLUMNS = frozenset({"sample_id", "label", "fits_no_class", "deci
 REVIEW_ORDERS = {  # how review_order sorts, as the review app names it
     "gain": "most valuable review first",
     "loss": "most suspicious first (the audit's rank)",
+    "check": "a random check (to count wrong labels)",
 }
+# A random check (review_order "check") draws alike from this many equal stretches of the
+# ranking, each in its own seeded random order, so that the app and a notebook agree.
+CHECK_BANDS = 10
+CHECK_SEED = 0
 REVIEWER_PREFIX = "reviewer: "  # ``decided_by`` of a reviewed row in the corrections
 _INTEGER = re.compile(r"^-?\d+$")
 
@@ -390,13 +399,36 @@ def review_order(audit: pd.DataFrame, by: str = "gain") -> np.ndarray:
 
     ``"gain"``: largest :func:`review_gain` first; ``"loss"``: ``rank`` 1 (the most suspicious;
     the highest loss in audits before mislabel probabilities ranked) first. Ties keep the rank.
+    ``"check"``: a random check for :func:`check_noise_rate`: one sample of each of
+    :data:`CHECK_BANDS` equal stretches of the ranking in turn, each stretch in its own random
+    order, so that any number of reviews from the start holds every stretch alike (samples
+    reviewed before the fit last).
     """
     if by not in REVIEW_ORDERS:
         raise ValueError(f"review order must be one of {list(REVIEW_ORDERS)}, not {by!r}")
     rank = audit["rank"].to_numpy()
     if by == "loss":
         return np.argsort(rank, kind="stable")
+    if by == "check":
+        turn = np.full(len(audit), np.inf)
+        for band, rows in enumerate(_check_bands(audit)):
+            turn[rows] = np.arange(len(rows)) * CHECK_BANDS + band
+        return np.lexsort((rank, turn))
     return np.lexsort((rank, -review_gain(audit)))
+
+
+def _check_bands(audit: pd.DataFrame) -> list[np.ndarray]:
+    """The row positions of each of :data:`CHECK_BANDS` equal stretches of the ranking, most
+    suspicious first, each in its own random order (seeded: the same audit, the same order).
+    Samples reviewed before the fit are in none: their labels are known."""
+    judged = np.ones(len(audit), dtype=bool)
+    if "reviewed" in audit.columns:
+        judged = audit["reviewed"].isna().to_numpy()
+    by_rank = np.flatnonzero(judged)[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")]
+    if not len(by_rank):
+        return []
+    rng = np.random.default_rng(CHECK_SEED)
+    return [rng.permutation(rows) for rows in np.array_split(by_rank, min(CHECK_BANDS, len(by_rank)))]
 
 
 # --- what a review says of the audit ---------------------------------------------------------
@@ -442,14 +474,7 @@ def tally_reviews(
     """
     if "mislabel_prob" not in audit.columns:
         return None
-    rows = np.asarray(rows)
-    given = audit["given_label"].astype(object).to_numpy()[np.maximum(rows, 0)]
-    changed = np.array([str(label) != str(was) for label, was in zip(labels, given, strict=True)], dtype=bool)
-    wrong = changed | np.asarray(fits_no_class, dtype=bool)
-    keep = rows >= 0
-    if "reviewed" in audit.columns:
-        keep[keep] = audit["reviewed"].isna().to_numpy()[rows[keep]]
-    rows, wrong = rows[keep], wrong[keep]
+    rows, wrong = _judged_reviews(audit, rows, labels, fits_no_class)
     if not len(rows):
         return None
     prob = audit["mislabel_prob"].to_numpy(dtype=np.float64)[rows]
@@ -459,6 +484,127 @@ def tally_reviews(
         expected=float(prob.sum()),
         spread=float(np.sqrt((prob * (1 - prob)).sum())),
     )
+
+
+def _judged_reviews(
+    audit: pd.DataFrame, rows: np.ndarray, labels: Sequence[Any], fits_no_class: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reviewed samples the audit judged (rows of samples it has, not reviewed before its
+    fit) and whether each label was wrong: changed by the reviewer, or fitting no class."""
+    rows = np.asarray(rows)
+    given = audit["given_label"].astype(object).to_numpy()[np.maximum(rows, 0)]
+    changed = np.array([str(label) != str(was) for label, was in zip(labels, given, strict=True)], dtype=bool)
+    wrong = changed | np.asarray(fits_no_class, dtype=bool)
+    keep = rows >= 0
+    if "reviewed" in audit.columns:
+        keep[keep] = audit["reviewed"].isna().to_numpy()[rows[keep]]
+    return rows[keep], wrong[keep]
+
+
+def _reviews_of(
+    audit: pd.DataFrame, reviewed: str | os.PathLike | pd.DataFrame
+) -> tuple[np.ndarray, Any, np.ndarray]:
+    """What :func:`read_reviewed` reads of ``reviewed``, as rows of ``audit``, labels and fits-no-class."""
+    table = read_reviewed(reviewed)
+    rows = pd.Index(audit["sample_id"]).get_indexer(table["sample_id"])
+    return rows, table["label"].astype(object), table["fits_no_class"].to_numpy()
+
+
+@dataclass(frozen=True)
+class NoiseCheck:
+    """The share of wrong labels a random check found (:func:`check_noise_rate`), with its
+    ``level`` interval; ``reviewed``: the reviews it read."""
+
+    reviewed: int
+    estimate: float
+    low: float
+    high: float
+    level: float = 0.95
+
+    def flags(self, audit: pd.DataFrame) -> np.ndarray:
+        """The check's flags: as many of the most suspicious samples (by ``rank``) as it found
+        wrong labels among the samples the audit judged, where the audit's own count is off."""
+        bands = _check_bands(audit)
+        judged = np.concatenate(bands) if bands else np.array([], dtype=np.int64)
+        count = round(self.estimate * len(judged))
+        flagged = np.zeros(len(audit), dtype=bool)
+        flagged[judged[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")[:count]]] = True
+        return flagged
+
+
+def count_checked(
+    audit: pd.DataFrame,
+    rows: np.ndarray,
+    labels: Sequence[Any],
+    fits_no_class: np.ndarray,
+    *,
+    least: int = 2,
+    level: float = 0.95,
+) -> NoiseCheck | None:
+    """The :class:`NoiseCheck` of the reviewed samples at row positions ``rows`` of ``audit``
+    (-1: a sample the audit does not have; ``labels`` and ``fits_no_class`` as in
+    :func:`tally_reviews`). None until every stretch has ``least`` checked samples.
+
+    A stretch of the ranking is read as far as its random order (``review_order(audit,
+    "check")``) is reviewed without a gap: samples reviewed in another order (the most
+    suspicious first) are counted only where the random order reaches them, so they cannot
+    tilt the count. Each stretch's share of wrong labels is weighed by its size; its spread
+    is that of the share's posterior (uniform prior: a stretch found all right or all wrong
+    still has one), shrunk by the part of the stretch the check has read.
+    """
+    from statistics import NormalDist
+
+    wrong_at = np.full(len(audit), -1)  # -1: not reviewed; else 1 where the label was wrong
+    rows, wrong = _judged_reviews(audit, rows, labels, fits_no_class)
+    wrong_at[rows] = wrong
+    bands = _check_bands(audit)
+    total = sum(len(band) for band in bands)
+    estimate, variance, read = 0.0, 0.0, 0
+    for band in bands:
+        found = wrong_at[band]
+        checked = int(np.argmax(found < 0)) if (found < 0).any() else len(band)
+        if checked < min(least, len(band)):
+            return None
+        wrong = int(found[:checked].sum())
+        share = wrong / checked
+        posterior = (wrong + 1) * (checked - wrong + 1) / ((checked + 2) ** 2 * (checked + 3))
+        weight = len(band) / total
+        estimate += weight * share
+        variance += weight**2 * posterior * (1 - checked / len(band))
+        read += checked
+    if not read:
+        return None
+    half = NormalDist().inv_cdf((1 + level) / 2) * variance**0.5
+    return NoiseCheck(read, estimate, max(0.0, estimate - half), min(1.0, estimate + half), level)
+
+
+def check_noise_rate(
+    audit: pd.DataFrame, reviewed: str | os.PathLike | pd.DataFrame, level: float = 0.95
+) -> NoiseCheck | None:
+    """The share of wrong labels in the audit, counted from a random check by a reviewer
+    rather than by the audit's model: the answer where the model cannot tell.
+
+    The audit counts wrong labels where its networks are surest; labels that went wrong on
+    ambiguous samples (instance-dependent noise, much human labelling) look there like a
+    network's honest mistakes, so the audit counts too few of them (:func:`review_tally` shows
+    it). A reviewer who reads the true labels of samples drawn alike from every stretch of the
+    ranking (``review_order(audit, "check")``; the review app's "random check" order) counts
+    them without that model: a hundred reviews give the share within about seven points.
+    ``reviewed``: anything :func:`read_reviewed` reads. None until each of the
+    :data:`CHECK_BANDS` stretches has two checked samples.
+
+    >>> import pandas as pd
+    >>> audit = pd.DataFrame({"sample_id": range(40), "given_label": ["cat", "dog"] * 20,
+    ...                       "rank": range(1, 41)})
+    >>> checked = audit.iloc[review_order(audit, "check")[:20]]  # two of each stretch of four
+    >>> review = pd.DataFrame({"sample_id": checked["sample_id"], "label": checked["given_label"],
+    ...                        "fits_no_class": False, "decision": "keep"})
+    >>> review.loc[checked.index[0], ["label", "decision"]] = ["dog", "relabel"]  # one was wrong
+    >>> check = check_noise_rate(audit, review)
+    >>> round(check.estimate, 3), check.reviewed
+    (0.05, 20)
+    """
+    return count_checked(audit, *_reviews_of(audit, reviewed), level=level)
 
 
 def review_tally(audit: pd.DataFrame, reviewed: str | os.PathLike | pd.DataFrame) -> ReviewTally | None:
@@ -480,6 +626,4 @@ def review_tally(audit: pd.DataFrame, reviewed: str | os.PathLike | pd.DataFrame
     >>> review_tally(audit, review)
     ReviewTally(reviewed=2, wrong=1, expected=1.0, spread=0.4242640687119285)
     """
-    table = read_reviewed(reviewed)
-    rows = pd.Index(audit["sample_id"]).get_indexer(table["sample_id"])
-    return tally_reviews(audit, rows, table["label"].astype(object), table["fits_no_class"].to_numpy())
+    return tally_reviews(audit, *_reviews_of(audit, reviewed))

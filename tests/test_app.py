@@ -734,12 +734,13 @@ def test_integer_labels_export_as_nullable_integers(tmp_path):
 
 def test_a_review_in_rank_order_shows_when_the_audit_undercounts_ambiguous_noise(tmp_path):
     """Digits with 10% of labels moved to the class a held-out classifier confuses them with:
-    the count, read where the networks are surest, misses it; fifty reviews show it."""
+    the count, read where the networks are surest, misses it; fifty reviews show it, and a
+    random check of a hundred counts it."""
     from sklearn.datasets import load_digits
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from app.header import tally_text
+    from app.header import check_text, tally_text
     from labelclean import SLNCleaner
     from labelclean.noise import instance_dependent_noise, symmetric_noise
 
@@ -777,4 +778,16 @@ def test_a_review_in_rank_order_shows_when_the_audit_undercounts_ambiguous_noise
                 f"▲ {tally.wrong} of 50; expected"
             )
             assert "counts too few wrong labels" in note
+        # then a random check: the first 100 samples of its order (some reviewed already)
+        for row in audit.ordered("check").head(100).itertuples():
+            if row.sample_id not in store.ids():
+                truth = int(y[row.sample_id])
+                store.record(row.sample_id, "keep" if truth == row.given_label else "relabel", truth)
+        check = review.check_count(audit, store.as_dict())
+        assert check.reviewed >= 100 and check.low <= (noisy != y).mean() <= check.high
+        value, interval, note = check_text(check, cleaner.noise_rate_)
+        assert value == f"{check.estimate:.1%}" and interval.endswith(f"{check.reviewed} checked")
+        assert interval.startswith("▲ ") == (name == "ambiguous") and ("trust the check" in note) == (
+            name == "ambiguous"
+        )
     assert verdicts == {"ambiguous": "more", "random": "as expected", "clean": "as expected"}

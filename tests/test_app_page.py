@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 from app import decisions, review  # noqa: E402
 from app.decisions import DecisionStore  # noqa: E402
 from app.review import Filters  # noqa: E402
-from labelclean.auditfile import corrections_paths, decisions_path, review_order  # noqa: E402
+from labelclean.auditfile import check_noise_rate, corrections_paths, decisions_path, review_order  # noqa: E402
 
 MAIN = REPO / "app" / "main.py"
 
@@ -546,6 +546,32 @@ def test_browser_keys_at_0_ms_are_all_saved_or_refused_on_screen(tmp_path):
         assert counters["refused"] == 5 and "the next sample is loading" in counters["alert"]
         assert [k for k, v in saved().items() if v == "none"] == ids[24:29]
         assert page.locator(".lc-detail").get_attribute("data-id") == ids[29]
+
+
+def test_browser_a_random_check_counts_the_wrong_labels_in_the_header(tmp_path):
+    """A reviewer picks the random-check order and decides its first twenty cards at full key
+    rate: every sample is shown, flagged or not, in the check's order, and once each tenth of the
+    ranking has two reviews the header counts the wrong labels from them."""
+    browser_or_skip()
+    from labelclean.bench.app import card, run_drawn
+
+    path = make_audit(tmp_path / "folder", files=True, n=60)
+    audit = review.load_audit(path)
+    ids = [str(i) for i in audit.ordered("check")["sample_id"]]
+    tile = '.lc-stat[data-stat="Wrong labels (your check)"]'
+    with app_in_browser(tmp_path, path) as (page,):
+        before = run_drawn(page)
+        page.locator(".lc-filters select[name=order]").select_option("check")
+        wait_drawn(page, before)
+        assert [card(page, i).get_attribute("data-id") for i in range(3)] == ids[:3]
+        assert "of 60 samples ·" in page.locator(".lc-headbar").inner_text()  # flagged or not
+        keys_at_once(page, "x" + "k" * 18)  # one short of two reviews in every tenth
+        assert settled(page)["refused"] == 0 and page.locator(tile).count() == 0
+        press(page, "k")
+        check = check_noise_rate(audit.frame, decisions_path(path))
+        assert check.reviewed == 20 and check.estimate == pytest.approx(0.05)  # 1 of 2 in a tenth
+        assert page.locator(f"{tile} b").inner_text() == "5.0%"
+        assert "20 checked" in page.locator(f"{tile} small").inner_text()
 
 
 ROWS_READ_APART = """() => [...document.querySelectorAll('.lc-class')].map((row) => [

@@ -18,6 +18,7 @@ import labelclean
 from labelclean.audit import build_audit, write_audit
 from labelclean.auditfile import (
     AUDIT_COLUMNS,
+    check_noise_rate,
     read_audit,
     read_audit_metadata,
     read_reviewed,
@@ -275,3 +276,77 @@ def test_float_thumbnails_are_scaled_image_by_image():
     digits = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8) / 4  # 0-15.75, like load_digits
     (digit,) = [np.asarray(Image.open(io.BytesIO(png))) for png in encode_thumbnails(digits)]
     assert digit.shape == (8, 8) and digit.min() == 0 and digit.max() == 255
+
+
+def _ambiguous_digits_audit(rate: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """An audit of scikit-learn's digits whose labels were moved, at ``rate``, to the class a
+    held-out classifier confuses each sample with most (instance-dependent noise), judged by
+    that classifier's held-out probabilities of the noisy labels; and the true and given labels."""
+    from sklearn.datasets import load_digits
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from labelclean.noise import instance_dependent_noise
+
+    X, y = load_digits(return_X_y=True)
+
+    def held_out(labels):
+        model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.1)
+        folds = StratifiedKFold(5, shuffle=True, random_state=0)
+        return cross_val_predict(model, X, labels, cv=folds, method="predict_proba")
+
+    given = instance_dependent_noise(y, held_out(y), rate) if rate else y
+    probs = held_out(given)
+    audit = build_audit(probs, given, np.arange(10), [f"row {i}" for i in range(len(y))])
+    return audit, y, given
+
+
+def _check_reviews(audit: pd.DataFrame, true: np.ndarray, order: np.ndarray) -> pd.DataFrame:
+    """A reviewer who reads the true label of each sample at ``order``'s row positions."""
+    labels = true[audit["sample_id"].to_numpy()[order]]
+    decision = np.where(labels == audit["given_label"].to_numpy()[order], "keep", "relabel")
+    return pd.DataFrame(
+        {
+            "sample_id": audit["sample_id"].to_numpy()[order],
+            "label": labels,
+            "fits_no_class": False,
+            "decision": decision,
+        }
+    )
+
+
+def test_a_random_check_counts_the_ambiguous_wrong_labels_the_audit_cannot():
+    """20% of the digits' labels moved to the class they are most confused with: the audit,
+    counting where its classifier is surest, finds a fraction; a hundred reviews in the check
+    order find them all, within their interval, and flag as many of the most suspicious."""
+    audit, true, given = _ambiguous_digits_audit(0.2)
+    wrong = given != true
+    order = review_order(audit, "check")
+    assert sorted(order) == list(range(len(audit)))
+    tenth = np.ceil(audit["rank"].to_numpy()[order[:100]] / len(audit) * 10)
+    assert (np.bincount(tenth.astype(int), minlength=11)[1:] == 10).all()  # every tenth alike
+    check = check_noise_rate(audit, _check_reviews(audit, true, order[:100]))
+    assert check.reviewed == 100 and check.low <= wrong.mean() <= check.high
+    assert check.high - check.low < 0.16
+    audit_count = audit["mislabel_prob"].mean()
+    assert audit_count < check.low  # the audit undercounts: what the check is for
+    f1 = {
+        name: 2 * (flags & wrong).sum() / (flags.sum() + wrong.sum())
+        for name, flags in (("audit", audit["is_suspicious"].to_numpy()), ("check", check.flags(audit)))
+    }
+    assert f1["check"] > f1["audit"] + 0.2
+    # reviews of the most suspicious first are read only where the random order reaches them
+    by_loss = review_order(audit, "loss")[:150]
+    assert check_noise_rate(audit, _check_reviews(audit, true, by_loss)) is None
+    both = np.unique(np.concatenate([by_loss, order[:100]]))
+    mixed = check_noise_rate(audit, _check_reviews(audit, true, both))
+    assert mixed.low <= wrong.mean() <= mixed.high and abs(mixed.estimate - check.estimate) < 0.05
+
+
+def test_a_random_check_of_clean_labels_finds_none():
+    audit, true, _ = _ambiguous_digits_audit(0.0)
+    order = review_order(audit, "check")
+    assert check_noise_rate(audit, _check_reviews(audit, true, order[:19])) is None  # one tenth short
+    check = check_noise_rate(audit, _check_reviews(audit, true, order[:100]))
+    assert check.estimate == 0 and check.low == 0 and check.high < 0.05
+    assert not check.flags(audit).any()
