@@ -54,6 +54,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -552,8 +553,6 @@ def count_checked(
     is that of the share's posterior (uniform prior: a stretch found all right or all wrong
     still has one), shrunk by the part of the stretch the check has read.
     """
-    from statistics import NormalDist
-
     wrong_at = np.full(len(audit), -1)  # -1: not reviewed; else 1 where the label was wrong
     rows, wrong = _judged_reviews(audit, rows, labels, fits_no_class)
     wrong_at[rows] = wrong
@@ -565,9 +564,9 @@ def count_checked(
         checked = int(np.argmax(found < 0)) if (found < 0).any() else len(band)
         if checked < min(least, len(band)):
             return None
-        wrong = int(found[:checked].sum())
-        share = wrong / checked
-        posterior = (wrong + 1) * (checked - wrong + 1) / ((checked + 2) ** 2 * (checked + 3))
+        found_wrong = int(found[:checked].sum())
+        share = found_wrong / checked
+        posterior = (found_wrong + 1) * (checked - found_wrong + 1) / ((checked + 2) ** 2 * (checked + 3))
         weight = len(band) / total
         estimate += weight * share
         variance += weight**2 * posterior * (1 - checked / len(band))
