@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelclean.auditfile import DECISIONS, REVIEWER_PREFIX, corrections_paths, decisions_path
+from labelclean.auditfile import DECISIONS, REVIEWER_PREFIX, NoiseCheck, corrections_paths, decisions_path
 from labelclean.fileio import atomic_write
 
 from .review import ROW, AuditData, _plain
@@ -163,16 +163,22 @@ class DecisionStore:
 CORRECTION_COLUMNS = ("sample_id", "source", "given_label", "final_label", "decided_by")
 
 
-def build_corrections(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -> pd.DataFrame:
+def build_corrections(
+    audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]], check: NoiseCheck | None = None
+) -> pd.DataFrame:
     """One row per sample, in input order: its final label and who decided it.
 
     ``decided_by`` is ``reviewer: accept|keep|relabel|none`` for reviewed samples and
     ``auto: corrected_label`` for the rest (whose final label is the audit's
-    ``corrected_label``). Samples marked "fits no class" have an empty ``final_label``.
+    ``corrected_label``, or with a random ``check`` that overrules the audit's count, the
+    audit decided again with the check's: ``auto: corrected_label, random check``). Samples
+    marked "fits no class" have an empty ``final_label``.
     """
-    frame = audit.frame.sort_values(ROW, kind="stable")
+    frame = audit.frame if check is None else check.apply(audit.frame)
+    frame = frame.sort_values(ROW, kind="stable")
     final = frame["corrected_label"].astype(object).to_numpy(copy=True)
-    decided_by = np.full(len(frame), "auto: corrected_label", dtype=object)
+    automatic = "auto: corrected_label" if check is None else "auto: corrected_label, random check"
+    decided_by = np.full(len(frame), automatic, dtype=object)
     if decisions:
         index = pd.Index(frame["sample_id"])
         keys = list(decisions)

@@ -8,7 +8,7 @@ import streamlit as st
 from labelclean.auditfile import DECISIONS, corrections_paths
 
 from .decisions import DecisionStore, apply_snippet, build_corrections, refit_snippet, write_corrections
-from .review import AuditData
+from .review import AuditData, check_count
 
 
 def export_view(audit: AuditData, store: DecisionStore) -> None:
@@ -29,10 +29,24 @@ def export_view(audit: AuditData, store: DecisionStore) -> None:
         "One row per sample: the reviewer's label where there is a decision, else the audit's "
         "`corrected_label` (`decided_by` says which). Samples that fit no class have an empty `final_label`."
     )
+    check = check_count(audit, decisions)
+    overruled = check is not None and check.overrules(audit.frame) != 0
+    if overruled:
+        counted = float(audit.frame["mislabel_prob"].mean())
+        st.info(
+            f"Your random check found {check.estimate:.1%} of the labels wrong ({check.low:.1%} to "
+            f"{check.high:.1%}, {check.reviewed:,} reviews); the audit counted {counted:.1%}, which the "
+            "check rules out. With the box ticked, the samples you did not review take the audit's "
+            "decisions made again with the check's count (`NoiseCheck.apply`): as many flags as it "
+            "found wrong labels, and changes that hold even at the low end of its interval.",
+            icon=":material/fact_check:",
+        )
+    use_check = overruled and st.checkbox("Use my random check's count", value=True, key="use_check")
     if st.button("Write the corrections", type="primary", key="export"):
         try:
             with st.spinner("Writing…"):
-                csv_path, parquet_path = write_corrections(audit, build_corrections(audit, decisions))
+                fixes = build_corrections(audit, decisions, check if use_check else None)
+                csv_path, parquet_path = write_corrections(audit, fixes)
             st.toast(f"Wrote {csv_path.name} and {parquet_path.name}")
         except OSError as err:
             st.error(f"Could not write the corrections beside the audit: {err}")

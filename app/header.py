@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+import pandas as pd
 import streamlit as st
 
 from labelclean.auditfile import NoiseCheck, ReviewTally
@@ -48,7 +49,7 @@ def header(audit: AuditData, store: DecisionStore, views: tuple[str, ...], view:
     check = check_count(audit, store.as_dict())
     if check is not None:
         label = "Wrong labels (your check)"
-        counts[label], below[label], notes[label] = check_text(check, meta.get("noise_rate"))
+        counts[label], below[label], notes[label] = check_text(check, audit.frame)
     tiles = "".join(
         f'<div class="lc-stat" data-stat="{_e(label)}"'
         + (f' title="{_e(notes[label])}"' if label in notes else "")
@@ -96,25 +97,21 @@ def tally_text(tally: ReviewTally) -> tuple[str, str, str]:
     return value, f"{mark}{tally.wrong:,} of {tally.reviewed:,}; expected {tally.expected:,.0f}", note
 
 
-def check_text(check: NoiseCheck, rate: object) -> tuple[str, str, str]:
+def check_text(check: NoiseCheck, audit: pd.DataFrame) -> tuple[str, str, str]:
     """The share of wrong labels a random check found, as the header shows it: the share, its
-    interval (marked where the audit's own estimate lies outside it), the explanation."""
+    interval (marked where the check overrules the audit's count), the explanation."""
     note = (
         f"{check.reviewed:,} labels reviewed in the random-check order (each tenth of the ranking "
         f"alike) say that {check.estimate:.1%} of all labels are wrong, {check.level:.0%} interval "
         f"{check.low:.1%} to {check.high:.1%}; counted by you, not by the audit's model"
     )
-    try:
-        audit_estimate = float(rate["estimate"])  # type: ignore[index]
-    except (TypeError, KeyError, ValueError):
-        audit_estimate = None
-    mark = ""
-    if audit_estimate is not None and not check.low <= audit_estimate <= check.high:
-        mark = "▲ " if audit_estimate < check.low else "▼ "
+    overrules = check.overrules(audit)
+    if overrules:
         note += (
-            f". The audit estimated {audit_estimate:.1%}: trust the check. Its flags should be the "
-            "most suspicious samples up to that share (check_noise_rate(...).flags(audit) in Python)"
+            f". The audit counted {float(audit['mislabel_prob'].mean()):.1%}, which the check rules out: "
+            "trust the check. The Export view can write the corrections with its count"
         )
+    mark = {1: "▲ ", -1: "▼ "}.get(overrules, "")
     return (
         f"{check.estimate:.1%}",
         f"{mark}{check.low:.1%} to {check.high:.1%}, {check.reviewed:,} checked",

@@ -226,8 +226,8 @@ def read_reviewed(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
       object ``{"<sample_id>": {"decision": D, "final_label": L, "time": ISO-8601}}``;
     - ``<audit>.corrections.parquet`` or ``.csv`` from the app's Export (or that table as a
       DataFrame): columns ``sample_id``, ``final_label`` and ``decided_by``, which is
-      ``"reviewer: D"`` on reviewed rows; the other rows (``"auto: corrected_label"``) are
-      the audit's own suggestion, not a review, and are left out;
+      ``"reviewer: D"`` on reviewed rows; the other rows (``"auto: corrected_label"``, with or
+      without a random check) are the audit's own decision, not a review, and are left out;
     - the DataFrame this function returns.
 
     ``D`` is ``accept`` (the suggested label), ``keep`` (the given label), ``relabel`` (a
@@ -422,10 +422,8 @@ def _check_bands(audit: pd.DataFrame) -> list[np.ndarray]:
     """The row positions of each of :data:`CHECK_BANDS` equal stretches of the ranking, most
     suspicious first, each in its own random order (seeded: the same audit, the same order).
     Samples reviewed before the fit are in none: their labels are known."""
-    judged = np.ones(len(audit), dtype=bool)
-    if "reviewed" in audit.columns:
-        judged = audit["reviewed"].isna().to_numpy()
-    by_rank = np.flatnonzero(judged)[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")]
+    judged = _judged(audit)
+    by_rank = judged[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")]
     if not len(by_rank):
         return []
     rng = np.random.default_rng(CHECK_SEED)
@@ -511,26 +509,92 @@ def _reviews_of(
     return rows, table["label"].astype(object), table["fits_no_class"].to_numpy()
 
 
+# A check overrules the audit's count where that count lies outside the check's interval at
+# this level: a right count is overruled about once in a hundred checks.
+OVERRULE_LEVEL = 0.99
+
+
 @dataclass(frozen=True)
 class NoiseCheck:
     """The share of wrong labels a random check found (:func:`check_noise_rate`), with its
-    ``level`` interval; ``reviewed``: the reviews it read."""
+    ``level`` interval and standard deviation ``spread``; ``reviewed``: the reviews it read."""
 
     reviewed: int
     estimate: float
     low: float
     high: float
+    spread: float
     level: float = 0.95
+
+    def overrules(self, audit: pd.DataFrame) -> int:
+        """1 where the audit counts too few wrong labels for the check, -1 too many, 0 where
+        its count (the mean ``mislabel_prob`` of the samples it judged) is within the check's
+        :data:`OVERRULE_LEVEL` interval."""
+        counted = float(audit["mislabel_prob"].to_numpy(dtype=np.float64)[_judged(audit)].mean())
+        margin = NormalDist().inv_cdf((1 + OVERRULE_LEVEL) / 2) * self.spread
+        return int(counted < self.estimate - margin) - int(counted > self.estimate + margin)
 
     def flags(self, audit: pd.DataFrame) -> np.ndarray:
         """The check's flags: as many of the most suspicious samples (by ``rank``) as it found
         wrong labels among the samples the audit judged, where the audit's own count is off."""
-        bands = _check_bands(audit)
-        judged = np.concatenate(bands) if bands else np.array([], dtype=np.int64)
+        judged = _judged(audit)
         count = round(self.estimate * len(judged))
         flagged = np.zeros(len(audit), dtype=bool)
         flagged[judged[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")[:count]]] = True
         return flagged
+
+    def apply(self, audit: pd.DataFrame) -> pd.DataFrame:
+        """The audit decided again with the check's count, where the check :meth:`overrules`
+        it (else an unchanged copy).
+
+        The check overrules the noise model's count, and with it the label shares its
+        ``mislabel_prob`` weighs, so every judged sample's probability that its label is wrong
+        starts again from the networks' own (``1 - given_prob``), moved by one shift of its
+        log-odds (the order kept) so that their mean is the check's share; the suggestion keeps
+        its part of it (``suggested_true_prob``: ``suggested_prob`` of ``1 - given_prob``). The
+        flags are :meth:`flags` and every changed label. Changes answer to the low end of the
+        check's interval, as the audit's answer to each label's low count: where the audit
+        counted too few, a label is also changed where its suggestion is more probably right
+        than the label even there; where it counted too many, its changes that are not are
+        undone. ``rank`` and ``top_classes`` stay the audit's.
+        """
+        from .calibration import _with_mean
+
+        out = audit.copy()
+        direction = self.overrules(audit)
+        if not direction:
+            return out
+        judged = _judged(audit)
+        was = 1 - audit["given_prob"].to_numpy(dtype=np.float64)
+        part = np.divide(
+            audit["suggested_prob"].to_numpy(dtype=np.float64),
+            was,
+            out=np.zeros(len(was)),
+            where=was > 0,
+        )
+        mislabel = audit["mislabel_prob"].to_numpy(dtype=np.float64, copy=True)
+        suggested = audit["suggested_true_prob"].to_numpy(dtype=np.float64, copy=True)
+        mislabel[judged] = _with_mean(was[judged], self.estimate)
+        suggested[judged] = mislabel[judged] * part[judged]
+        out["mislabel_prob"] = mislabel.astype(audit["mislabel_prob"].dtype)
+        out["suggested_true_prob"] = suggested.astype(audit["suggested_true_prob"].dtype)
+        given = out["given_label"].to_numpy()
+        changed = out["corrected_label"].to_numpy() != given
+        low = was.copy()
+        low[judged] = _with_mean(was[judged], self.low)
+        holds = np.zeros(len(out), dtype=bool)
+        holds[judged] = (low * part > 1 - low)[judged]
+        changed = changed | holds if direction > 0 else changed & holds
+        out["corrected_label"] = np.where(changed, out["suggested_label"].to_numpy(), given)
+        out["is_suspicious"] = self.flags(out) | changed
+        return out
+
+
+def _judged(audit: pd.DataFrame) -> np.ndarray:
+    """Row positions of the samples the audit judged: all but those reviewed before its fit."""
+    if "reviewed" not in audit.columns:
+        return np.arange(len(audit))
+    return np.flatnonzero(audit["reviewed"].isna().to_numpy())
 
 
 def count_checked(
@@ -573,8 +637,9 @@ def count_checked(
         read += checked
     if not read:
         return None
-    half = NormalDist().inv_cdf((1 + level) / 2) * variance**0.5
-    return NoiseCheck(read, estimate, max(0.0, estimate - half), min(1.0, estimate + half), level)
+    spread = variance**0.5
+    half = NormalDist().inv_cdf((1 + level) / 2) * spread
+    return NoiseCheck(read, estimate, max(0.0, estimate - half), min(1.0, estimate + half), spread, level)
 
 
 def check_noise_rate(

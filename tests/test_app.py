@@ -785,9 +785,27 @@ def test_a_review_in_rank_order_shows_when_the_audit_undercounts_ambiguous_noise
                 store.record(row.sample_id, "keep" if truth == row.given_label else "relabel", truth)
         check = review.check_count(audit, store.as_dict())
         assert check.reviewed >= 100 and check.low <= (noisy != y).mean() <= check.high
-        value, interval, note = check_text(check, cleaner.noise_rate_)
+        value, interval, note = check_text(check, audit.frame)
         assert value == f"{check.estimate:.1%}" and interval.endswith(f"{check.reviewed} checked")
-        assert interval.startswith("▲ ") == (name == "ambiguous") and ("trust the check" in note) == (
-            name == "ambiguous"
-        )
+        overruled = name == "ambiguous"
+        assert check.overrules(audit.frame) == overruled
+        assert interval.startswith("▲ ") == overruled and ("trust the check" in note) == overruled
+        if overruled:  # the corrections with the check's count are no worse, its flags find more
+            applied = check.apply(audit.frame)
+            flagged = {
+                way: frame["is_suspicious"].to_numpy()
+                for way, frame in (("audit", audit.frame), ("check", applied))
+            }
+            wrong = (noisy != y)[audit.frame["sample_id"].to_numpy()]
+            assert (flagged["check"] & wrong).sum() > 2 * (flagged["audit"] & wrong).sum()
+            right = {
+                way: (
+                    fixes.set_index("sample_id").loc[np.arange(len(y)), "final_label"].to_numpy() == y
+                ).mean()
+                for way, fixes in (
+                    ("audit", decisions.build_corrections(audit, store.as_dict())),
+                    ("check", decisions.build_corrections(audit, store.as_dict(), check)),
+                )
+            }
+            assert right["check"] >= right["audit"]
     assert verdicts == {"ambiguous": "more", "random": "as expected", "clean": "as expected"}

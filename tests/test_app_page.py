@@ -241,6 +241,39 @@ def test_app_shows_saved_decisions_and_exports_them(monkeypatch, image_audit):
     assert any("fixes = pd.read_parquet" in c.value for c in at.code)
 
 
+def test_export_offers_the_random_checks_count_where_it_overrules_the_audit(monkeypatch, image_audit):
+    """A reviewer who finds every label of a random check wrong overrules the audit's count:
+    the Export view says so and, ticked by default, writes the audit decided again with the
+    check's count for the samples not reviewed."""
+    audit = review.load_audit(image_audit)
+    store = DecisionStore.for_audit(audit)
+    for row in audit.ordered("check").head(40).itertuples():  # four of each tenth, all wrong
+        other = next(c for c in audit.classes if str(c) != str(row.given_label))
+        store.record(row.sample_id, "relabel", other)
+    check = review.check_count(audit, store.as_dict())
+    assert check.estimate == pytest.approx(1) and check.overrules(audit.frame) == 1
+
+    at = app_test(monkeypatch, image_audit).run()
+    assert stats(at)["Wrong labels (your check)"] == "100.0%"
+    show(at, "Export")
+    assert_clean(at)
+    assert "which the check rules out" in "\n".join(i.value for i in at.info)
+    assert at.checkbox(key="use_check").value
+    at.button(key="export").click().run()
+    assert_clean(at)
+    fixes = pd.read_parquet(corrections_paths(image_audit)[1]).set_index("sample_id")
+    rest = fixes[~fixes["decided_by"].str.startswith("reviewer: ")]
+    assert (
+        len(rest) == len(fixes) - 40 and (rest["decided_by"] == "auto: corrected_label, random check").all()
+    )
+    applied = check.apply(audit.frame).set_index("sample_id")
+    assert (rest["final_label"].astype(str) == applied.loc[rest.index, "corrected_label"].astype(str)).all()
+    at.checkbox(key="use_check").uncheck().run()
+    at.button(key="export").click().run()
+    fixes = pd.read_parquet(corrections_paths(image_audit)[1])
+    assert (fixes["decided_by"] != "auto: corrected_label, random check").all()
+
+
 def pick_pair_in_the_overview(at, pair) -> None:
     show(at, "Overview")
     assert_clean(at)

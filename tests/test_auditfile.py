@@ -330,11 +330,30 @@ def test_a_random_check_counts_the_ambiguous_wrong_labels_the_audit_cannot():
     assert check.high - check.low < 0.16
     audit_count = audit["mislabel_prob"].mean()
     assert audit_count < check.low  # the audit undercounts: what the check is for
+    assert check.overrules(audit) == 1
+    applied = check.apply(audit)  # decided again with the check's count
+    assert applied["mislabel_prob"].mean() == pytest.approx(check.estimate, abs=1e-3)
+    assert (applied["rank"] == audit["rank"]).all()
+    order_kept = np.argsort(-audit["given_prob"].to_numpy(), kind="stable")  # the networks' own order
+    assert (np.diff(applied["mislabel_prob"].to_numpy()[order_kept]) >= -1e-12).all()
     f1 = {
         name: 2 * (flags & wrong).sum() / (flags.sum() + wrong.sum())
-        for name, flags in (("audit", audit["is_suspicious"].to_numpy()), ("check", check.flags(audit)))
+        for name, flags in (
+            ("audit", audit["is_suspicious"].to_numpy()),
+            ("check", applied["is_suspicious"].to_numpy()),
+        )
     }
     assert f1["check"] > f1["audit"] + 0.2
+    right = {
+        name: (frame["corrected_label"].to_numpy() == true).mean()
+        for name, frame in (("audit", audit), ("check", applied))
+    }
+    assert right["check"] > right["audit"]  # more labels changed, more of them right
+    for label in range(10):  # no label's samples end with fewer right labels
+        rows = given == label
+        assert (applied["corrected_label"].to_numpy()[rows] == true[rows]).mean() >= (
+            given[rows] == true[rows]
+        ).mean()
     # reviews of the most suspicious first are read only where the random order reaches them
     by_loss = review_order(audit, "loss")[:150]
     assert check_noise_rate(audit, _check_reviews(audit, true, by_loss)) is None
@@ -350,3 +369,26 @@ def test_a_random_check_of_clean_labels_finds_none():
     check = check_noise_rate(audit, _check_reviews(audit, true, order[:100]))
     assert check.estimate == 0 and check.low == 0 and check.high < 0.05
     assert not check.flags(audit).any()
+    assert check.overrules(audit) == 0 and check.apply(audit).equals(audit)  # the audit's count stands
+
+
+def test_a_random_check_overrules_a_weak_judge_that_counts_too_many():
+    """Digits with 5% of labels flipped at random, judged by a classifier that sees eight pixels
+    (64% right): its confident mistakes count as noise (a quarter of the labels) and it changes
+    right labels; a check of a hundred counts 5% and undoes the changes it cannot back."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from labelclean.noise import symmetric_noise
+
+    X, true = load_digits(return_X_y=True)
+    given = symmetric_noise(true, 0.05, 10, seed=0)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    probs = cross_val_predict(KNeighborsClassifier(15), X[:, 24:32], given, cv=folds, method="predict_proba")
+    audit = build_audit(probs, given, np.arange(10), [f"row {i}" for i in range(len(true))])
+    check = check_noise_rate(audit, _check_reviews(audit, true, review_order(audit, "check")[:100]))
+    assert audit["mislabel_prob"].mean() > 0.2 and check.high < 0.15 and check.overrules(audit) == -1
+    applied = check.apply(audit)
+    assert applied["is_suspicious"].sum() < audit["is_suspicious"].sum() / 2
+    assert (applied["corrected_label"] == true).mean() > (audit["corrected_label"] == true).mean()
