@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from sklearn.datasets import load_digits
 
@@ -93,3 +94,19 @@ def camera_photo(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
     pixels[size[1] // 3 : size[1] // 2, size[0] // 4 : size[0] // 2] = (200, 40, 40)
     Image.fromarray(pixels).save(path, format="JPEG", quality=85)
     return path
+
+
+def true_label_reviews(audit: pd.DataFrame, true: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    """A reviewer who reads the true label of each sample at ``rows`` (row positions of
+    ``audit``; ``true`` in its sample order), as :func:`labelclean.auditfile.read_reviewed` reads."""
+    ids = audit["sample_id"].to_numpy()[rows]
+    labels = true[ids]
+    keep = labels == audit["given_label"].to_numpy()[rows]
+    return pd.DataFrame(
+        {
+            "sample_id": ids,
+            "label": labels,
+            "fits_no_class": False,
+            "decision": np.where(keep, "keep", "relabel"),
+        }
+    )

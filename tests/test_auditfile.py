@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from appdata import true_label_reviews
 
 import labelclean
 from labelclean.audit import build_audit, write_audit
@@ -301,20 +302,6 @@ def _ambiguous_digits_audit(rate: float) -> tuple[pd.DataFrame, np.ndarray, np.n
     return audit, y, given
 
 
-def _check_reviews(audit: pd.DataFrame, true: np.ndarray, order: np.ndarray) -> pd.DataFrame:
-    """A reviewer who reads the true label of each sample at ``order``'s row positions."""
-    labels = true[audit["sample_id"].to_numpy()[order]]
-    decision = np.where(labels == audit["given_label"].to_numpy()[order], "keep", "relabel")
-    return pd.DataFrame(
-        {
-            "sample_id": audit["sample_id"].to_numpy()[order],
-            "label": labels,
-            "fits_no_class": False,
-            "decision": decision,
-        }
-    )
-
-
 def test_a_random_check_counts_the_ambiguous_wrong_labels_the_audit_cannot():
     """20% of the digits' labels moved to the class they are most confused with: the audit,
     counting where its classifier is surest, finds a fraction; a hundred reviews in the check
@@ -325,7 +312,7 @@ def test_a_random_check_counts_the_ambiguous_wrong_labels_the_audit_cannot():
     assert sorted(order) == list(range(len(audit)))
     tenth = np.ceil(audit["rank"].to_numpy()[order[:100]] / len(audit) * 10)
     assert (np.bincount(tenth.astype(int), minlength=11)[1:] == 10).all()  # every tenth alike
-    check = check_noise_rate(audit, _check_reviews(audit, true, order[:100]))
+    check = check_noise_rate(audit, true_label_reviews(audit, true, order[:100]))
     assert check.reviewed == 100 and check.low <= wrong.mean() <= check.high
     assert check.high - check.low < 0.16
     audit_count = audit["mislabel_prob"].mean()
@@ -356,17 +343,17 @@ def test_a_random_check_counts_the_ambiguous_wrong_labels_the_audit_cannot():
         ).mean()
     # reviews of the most suspicious first are read only where the random order reaches them
     by_loss = review_order(audit, "loss")[:150]
-    assert check_noise_rate(audit, _check_reviews(audit, true, by_loss)) is None
+    assert check_noise_rate(audit, true_label_reviews(audit, true, by_loss)) is None
     both = np.unique(np.concatenate([by_loss, order[:100]]))
-    mixed = check_noise_rate(audit, _check_reviews(audit, true, both))
+    mixed = check_noise_rate(audit, true_label_reviews(audit, true, both))
     assert mixed.low <= wrong.mean() <= mixed.high and abs(mixed.estimate - check.estimate) < 0.05
 
 
 def test_a_random_check_of_clean_labels_finds_none():
     audit, true, _ = _ambiguous_digits_audit(0.0)
     order = review_order(audit, "check")
-    assert check_noise_rate(audit, _check_reviews(audit, true, order[:19])) is None  # one tenth short
-    check = check_noise_rate(audit, _check_reviews(audit, true, order[:100]))
+    assert check_noise_rate(audit, true_label_reviews(audit, true, order[:19])) is None  # one tenth short
+    check = check_noise_rate(audit, true_label_reviews(audit, true, order[:100]))
     assert check.estimate == 0 and check.low == 0 and check.high < 0.05
     assert not check.flags(audit).any()
     assert check.overrules(audit) == 0 and check.apply(audit).equals(audit)  # the audit's count stands
@@ -387,7 +374,7 @@ def test_a_random_check_overrules_a_weak_judge_that_counts_too_many():
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     probs = cross_val_predict(KNeighborsClassifier(15), X[:, 24:32], given, cv=folds, method="predict_proba")
     audit = build_audit(probs, given, np.arange(10), [f"row {i}" for i in range(len(true))])
-    check = check_noise_rate(audit, _check_reviews(audit, true, review_order(audit, "check")[:100]))
+    check = check_noise_rate(audit, true_label_reviews(audit, true, review_order(audit, "check")[:100]))
     assert audit["mislabel_prob"].mean() > 0.2 and check.high < 0.15 and check.overrules(audit) == -1
     applied = check.apply(audit)
     assert applied["is_suspicious"].sum() < audit["is_suspicious"].sum() / 2

@@ -10,10 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.nn.functional as F
+from appdata import true_label_reviews
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from labelclean import SLNCleaner
+from labelclean.auditfile import check_noise_rate, review_order
 from labelclean.bench.cli import main as bench_main
 from labelclean.bench.data import DataMissing, load_clothing1m_lists, noisy_labels
 from labelclean.bench.methods import (
@@ -453,6 +455,13 @@ def test_decisions_benchmark_scores_every_cell_from_what_it_kept(tmp_path):
             (audit["corrected_label"] == truth).mean(), abs=1e-4
         )
         assert isinstance(row["missed"], str) and rows[rows.index(row) + 1]["missed"] is None
+        check = check_noise_rate(audit, true_label_reviews(audit, truth, review_order(audit, "check")[:100]))
+        assert row["check"] == f"{check.estimate:.3f} [{check.low:.3f}, {check.high:.3f}]"
+        applied = check.apply(audit)
+        assert row["check_overrules"] == check.overrules(audit)
+        assert row["check_corrected_accuracy"] == pytest.approx(
+            (applied["corrected_label"] == truth).mean(), abs=1e-4
+        )
     assert (tmp_path / "decisions-digits-reliability.png").stat().st_size > 10_000
     assert bench_main([*args, "--out", str(tmp_path)]) == 0  # resumes: nothing is trained again
     assert json.loads((tmp_path / "decisions-digits.json").read_text()) == rows

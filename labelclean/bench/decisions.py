@@ -21,7 +21,11 @@ own ranking with the true k (``oracle_f1``); AUROC of that ranking; calibration 
 stated mislabel probability; label accuracy given and after correction; the share of labels
 changed and the smallest share of a label's samples that keep it; the estimated noise rate
 (labelclean: ``noise_rate_`` with its interval; cleanlab: ``num_label_issues / N``); seconds.
-``missed`` names the goals a labelclean row misses (the decisions issue's list).
+``missed`` names the goals a labelclean row misses (the decisions issue's list). labelclean rows
+also hold a simulated random check (``detect.check_row``: the first 100 samples of the review
+app's "random check" order answered from the true labels): its share of wrong labels with the 95%
+interval, whether it overrules the audit's count (1: too few, -1: too many), and the F1 and label
+accuracy of the audit decided again with it (``NoiseCheck.apply``; the audit's own elsewhere).
 
   python -m labelclean.bench decisions --suite features digits   (pip install -e '.[compare]')
   python -m labelclean.bench decisions --suite images --n 5000 --methods labelclean
@@ -39,10 +43,17 @@ from typing import Any
 
 import numpy as np
 
+from ..auditfile import read_audit
 from ..metrics import reliability_curve
 from ..noise import instance_dependent_noise, pair_noise, symmetric_noise
 from .data import RATE_TOLERANCE, DataMissing, data_dir, fewer_flips, noisy_labels, parquet_file
-from .detect import cleanlab_scores, labelclean_detection, logistic_probabilities, network_probabilities
+from .detect import (
+    check_row,
+    cleanlab_scores,
+    labelclean_detection,
+    logistic_probabilities,
+    network_probabilities,
+)
 from .report import write_json, write_table
 
 SUITES = ("features", "digits", "images")
@@ -200,7 +211,11 @@ def _cell_row(
     """One (cell, method, seed) row, read back when a finished run kept it (a rerun resumes)."""
     kept = args.out / "decisions-runs" / f"{suite}-{cell}-{method}-n{len(rows)}-e{args.epochs}-s{seed}.json"
     if kept.exists():
-        return json.loads(kept.read_text())
+        row = json.loads(kept.read_text())
+        if method == "labelclean" and "check" not in row and kept.with_suffix(".parquet").exists():
+            row.update(check_row(read_audit(kept.with_suffix(".parquet"))[0], true[rows]))  # kept before it
+            write_json(kept, row)
+        return row
     inputs = X.select(rows) if hasattr(X, "select") else X[rows]
     truth = true[rows]
     if method == "labelclean":

@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from .. import SLNCleaner
+from ..auditfile import count_checked, review_order
 from ..metrics import PLAIN_CE, decision_scores, reliability_curve
 from .data import RATE_TOLERANCE, DataMissing, data_dir, fewer_flips, noisy_labels, parquet_file
 from .report import write_json, write_table
@@ -225,6 +226,34 @@ def _keep_scores(keep: Path | None, mislabel: np.ndarray, wrong: np.ndarray) -> 
         np.savez(keep.with_suffix(".npz"), mislabel=mislabel.astype(np.float32), wrong=wrong)
 
 
+# A simulated reviewer's random check (the review app's order "a random check") of this many samples.
+CHECK_REVIEWS = 100
+
+
+def check_row(audit: Any, true: np.ndarray, reviews: int = CHECK_REVIEWS) -> dict[str, Any]:
+    """A reviewer who reads the true label of the first ``reviews`` samples of the random-check
+    order: the share of wrong labels it finds, whether it overrules the audit's count, and the
+    F1 of the flags and the labels right after ``NoiseCheck.apply`` (the audit's own where the
+    check does not overrule it). ``audit``: a labelclean audit in input order; ``true``: the
+    true labels of its samples."""
+    order = review_order(audit, "check")[:reviews]
+    true = np.asarray(true)
+    check = count_checked(audit, order, list(true[order]), np.zeros(len(order), dtype=bool))
+    if check is None:
+        return {"check": None, "check_overrules": None, "check_f1": None, "check_corrected_accuracy": None}
+    applied = check.apply(audit)
+    wrong = applied["given_label"].to_numpy() != true
+    flagged = applied["is_suspicious"].to_numpy()
+    return {
+        "check": f"{check.estimate:.3f} [{check.low:.3f}, {check.high:.3f}]",
+        "check_overrules": check.overrules(audit),
+        "check_f1": round(float(2 * (flagged & wrong).sum() / (flagged.sum() + wrong.sum())), 4)
+        if wrong.any()
+        else None,
+        "check_corrected_accuracy": round(float((applied["corrected_label"].to_numpy() == true).mean()), 4),
+    }
+
+
 def labelclean_detection(
     X, noisy: np.ndarray, true: np.ndarray, seed: int, keep: Path | None = None, **params: Any
 ) -> dict[str, Any]:
@@ -251,6 +280,7 @@ def labelclean_detection(
         ),
         "estimated_rate": f"{rate['estimate']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]",
         "sigma": (cleaner.sigma_search_ or {}).get("chosen", cleaner.config_["sigma"]),
+        **check_row(audit, true),
     }
 
 
