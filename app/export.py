@@ -32,10 +32,10 @@ def export_view(audit: AuditData, store: DecisionStore) -> None:
     check = check_count(audit, decisions)
     overruled = check is not None and check.overrules(audit.frame) != 0
     if overruled:
-        counted = float(audit.frame["mislabel_prob"].mean())
         st.info(
             f"Your random check found {check.estimate:.1%} of the labels wrong ({check.low:.1%} to "
-            f"{check.high:.1%}, {check.reviewed:,} reviews); the audit counted {counted:.1%}, which the "
+            f"{check.high:.1%}, {check.reviewed:,} reviews); the audit counted "
+            f"{check.audit_share(audit.frame):.1%}, which the "
             "check rules out. With the box ticked, the samples you did not review take the audit's "
             "decisions made again with the check's count (`NoiseCheck.apply`): as many flags as it "
             "found wrong labels, and changes that hold even at the low end of its interval.",

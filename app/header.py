@@ -108,7 +108,7 @@ def check_text(check: NoiseCheck, audit: pd.DataFrame) -> tuple[str, str, str]:
     overrules = check.overrules(audit)
     if overrules:
         note += (
-            f". The audit counted {float(audit['mislabel_prob'].mean()):.1%}, which the check rules out: "
+            f". The audit counted {check.audit_share(audit):.1%}, which the check rules out: "
             "trust the check. The Export view can write the corrections with its count"
         )
     mark = {1: "▲ ", -1: "▼ "}.get(overrules, "")

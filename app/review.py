@@ -31,6 +31,7 @@ from labelclean.auditfile import (
     REVIEW_ORDERS,
     NoiseCheck,
     ReviewTally,
+    check_bands,
     count_checked,
     read_audit,
     review_order,
@@ -153,6 +154,12 @@ class AuditData:
     def top_of(self, file_row: int) -> list[dict[str, Any]]:
         """The ``top_classes`` entry of one sample (empty where the audit has none)."""
         return [] if self.top is None else (self.top[int(file_row)].as_py() or [])
+
+    @cached_property
+    def check_bands(self) -> list[np.ndarray]:
+        """The random check's stretches of the ranking (:func:`labelclean.auditfile.check_bands`),
+        worked out once: the header counts the check at every decision."""
+        return check_bands(self.frame)
 
     @cached_property
     def flagged(self) -> np.ndarray:
@@ -337,7 +344,11 @@ def review_tally(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -
 def check_count(audit: AuditData, decisions: Mapping[Any, Mapping[str, Any]]) -> NoiseCheck | None:
     """The share of wrong labels the reviewer's random check found
     (:func:`labelclean.auditfile.count_checked`; None until it has read enough)."""
-    return count_checked(audit.frame, *_decided(audit, decisions)) if decisions else None
+    return (
+        count_checked(audit.frame, *_decided(audit, decisions), bands=audit.check_bands)
+        if decisions
+        else None
+    )
 
 
 def _decided(

@@ -73,6 +73,7 @@ __all__ = [
     "REVIEW_ORDERS",
     "NoiseCheck",
     "ReviewTally",
+    "check_bands",
     "check_noise_rate",
     "corrections_paths",
     "count_checked",
@@ -412,18 +413,18 @@ def review_order(audit: pd.DataFrame, by: str = "gain") -> np.ndarray:
         return np.argsort(rank, kind="stable")
     if by == "check":
         turn = np.full(len(audit), np.inf)
-        for band, rows in enumerate(_check_bands(audit)):
+        for band, rows in enumerate(check_bands(audit)):
             turn[rows] = np.arange(len(rows)) * CHECK_BANDS + band
         return np.lexsort((rank, turn))
     return np.lexsort((rank, -review_gain(audit)))
 
 
-def _check_bands(audit: pd.DataFrame) -> list[np.ndarray]:
+def check_bands(audit: pd.DataFrame) -> list[np.ndarray]:
     """The row positions of each of :data:`CHECK_BANDS` equal stretches of the ranking, most
     suspicious first, each in its own random order (seeded: the same audit, the same order).
-    Samples reviewed before the fit are in none: their labels are known."""
-    judged = _judged(audit)
-    by_rank = judged[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")]
+    Samples reviewed before the fit are in none: their labels are known. A review tool that
+    counts a check at every decision works them out once (:func:`count_checked`'s ``bands``)."""
+    by_rank = _judged_by_rank(audit)
     if not len(by_rank):
         return []
     rng = np.random.default_rng(CHECK_SEED)
@@ -526,21 +527,25 @@ class NoiseCheck:
     spread: float
     level: float = 0.95
 
+    @staticmethod
+    def audit_share(audit: pd.DataFrame) -> float:
+        """The share of wrong labels the audit counted where the check counts: the mean
+        ``mislabel_prob`` of the samples it judged."""
+        return float(audit["mislabel_prob"].to_numpy(dtype=np.float64)[_judged(audit)].mean())
+
     def overrules(self, audit: pd.DataFrame) -> int:
         """1 where the audit counts too few wrong labels for the check, -1 too many, 0 where
-        its count (the mean ``mislabel_prob`` of the samples it judged) is within the check's
-        :data:`OVERRULE_LEVEL` interval."""
-        counted = float(audit["mislabel_prob"].to_numpy(dtype=np.float64)[_judged(audit)].mean())
+        its count (:meth:`audit_share`) is within the check's :data:`OVERRULE_LEVEL` interval."""
+        counted = self.audit_share(audit)
         margin = NormalDist().inv_cdf((1 + OVERRULE_LEVEL) / 2) * self.spread
         return int(counted < self.estimate - margin) - int(counted > self.estimate + margin)
 
     def flags(self, audit: pd.DataFrame) -> np.ndarray:
         """The check's flags: as many of the most suspicious samples (by ``rank``) as it found
         wrong labels among the samples the audit judged, where the audit's own count is off."""
-        judged = _judged(audit)
-        count = round(self.estimate * len(judged))
+        by_rank = _judged_by_rank(audit)
         flagged = np.zeros(len(audit), dtype=bool)
-        flagged[judged[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")[:count]]] = True
+        flagged[by_rank[: round(self.estimate * len(by_rank))]] = True
         return flagged
 
     def apply(self, audit: pd.DataFrame) -> pd.DataFrame:
@@ -597,6 +602,12 @@ def _judged(audit: pd.DataFrame) -> np.ndarray:
     return np.flatnonzero(audit["reviewed"].isna().to_numpy())
 
 
+def _judged_by_rank(audit: pd.DataFrame) -> np.ndarray:
+    """:func:`_judged`'s row positions, most suspicious first."""
+    judged = _judged(audit)
+    return judged[np.argsort(audit["rank"].to_numpy()[judged], kind="stable")]
+
+
 def count_checked(
     audit: pd.DataFrame,
     rows: np.ndarray,
@@ -605,6 +616,7 @@ def count_checked(
     *,
     least: int = 2,
     level: float = 0.95,
+    bands: list[np.ndarray] | None = None,
 ) -> NoiseCheck | None:
     """The :class:`NoiseCheck` of the reviewed samples at row positions ``rows`` of ``audit``
     (-1: a sample the audit does not have; ``labels`` and ``fits_no_class`` as in
@@ -615,12 +627,15 @@ def count_checked(
     suspicious first) are counted only where the random order reaches them, so they cannot
     tilt the count. Each stretch's share of wrong labels is weighed by its size; its spread
     is that of the share's posterior (uniform prior: a stretch found all right or all wrong
-    still has one), shrunk by the part of the stretch the check has read.
+    still has one), shrunk by the part of the stretch the check has read. ``bands``:
+    :func:`check_bands` of ``audit``, where worked out already.
     """
+    bands = check_bands(audit) if bands is None else bands
+    if not bands:
+        return None
     wrong_at = np.full(len(audit), -1)  # -1: not reviewed; else 1 where the label was wrong
     rows, wrong = _judged_reviews(audit, rows, labels, fits_no_class)
     wrong_at[rows] = wrong
-    bands = _check_bands(audit)
     total = sum(len(band) for band in bands)
     estimate, variance, read = 0.0, 0.0, 0
     for band in bands:
@@ -635,8 +650,6 @@ def count_checked(
         estimate += weight * share
         variance += weight**2 * posterior * (1 - checked / len(band))
         read += checked
-    if not read:
-        return None
     spread = variance**0.5
     half = NormalDist().inv_cdf((1 + level) / 2) * spread
     return NoiseCheck(read, estimate, max(0.0, estimate - half), min(1.0, estimate + half), spread, level)

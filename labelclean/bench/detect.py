@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from .. import SLNCleaner
 from ..auditfile import count_checked, review_order
-from ..metrics import PLAIN_CE, decision_scores, reliability_curve
+from ..metrics import PLAIN_CE, decision_scores, detection_scores, reliability_curve
 from .data import RATE_TOLERANCE, DataMissing, data_dir, fewer_flips, noisy_labels, parquet_file
 from .report import write_json, write_table
 
@@ -247,9 +247,7 @@ def check_row(audit: Any, true: np.ndarray, reviews: int = CHECK_REVIEWS) -> dic
     return {
         "check": f"{check.estimate:.3f} [{check.low:.3f}, {check.high:.3f}]",
         "check_overrules": check.overrules(audit),
-        "check_f1": round(float(2 * (flagged & wrong).sum() / (flagged.sum() + wrong.sum())), 4)
-        if wrong.any()
-        else None,
+        "check_f1": round(detection_scores(flagged, wrong)["f1"], 4) if wrong.any() else None,
         "check_corrected_accuracy": round(float((applied["corrected_label"].to_numpy() == true).mean()), 4),
     }
 
