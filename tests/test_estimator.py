@@ -144,7 +144,7 @@ def test_the_plan_holds_every_auto_setting_and_travels_with_the_audit_and_the_sa
 def test_image_arrays_train_a_cnn_and_integer_labels_stay_integers():
     data = load_digits()
     noisy = symmetric_noise(data.target[:600], 0.2, 10, seed=1)
-    cleaner = SLNCleaner(epochs=30, random_state=0).fit(data.images[:600], noisy)
+    cleaner = SLNCleaner(epochs=15, random_state=0).fit(data.images[:600], noisy)
     assert cleaner.config_["model"] == "cnn_small" and cleaner.config_["crop_padding"] == 1
     assert cleaner.correct_labels().dtype.kind == "i"
     assert cleaner.score(data.images[600:900], data.target[600:900]) > 0.6
