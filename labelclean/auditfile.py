@@ -62,6 +62,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .calibration import shifted_to_mean
 from .fileio import atomic_write
 
 __all__ = [
@@ -563,8 +564,6 @@ class NoiseCheck:
         than the label even there; where it counted too many, its changes that are not are
         undone. ``rank`` and ``top_classes`` stay the audit's.
         """
-        from .calibration import _with_mean
-
         out = audit.copy()
         direction = self.overrules(audit)
         if not direction:
@@ -579,14 +578,14 @@ class NoiseCheck:
         )
         mislabel = audit["mislabel_prob"].to_numpy(dtype=np.float64, copy=True)
         suggested = audit["suggested_true_prob"].to_numpy(dtype=np.float64, copy=True)
-        mislabel[judged] = _with_mean(was[judged], self.estimate)
+        mislabel[judged] = shifted_to_mean(was[judged], self.estimate)
         suggested[judged] = mislabel[judged] * part[judged]
         out["mislabel_prob"] = mislabel.astype(audit["mislabel_prob"].dtype)
         out["suggested_true_prob"] = suggested.astype(audit["suggested_true_prob"].dtype)
         given = out["given_label"].to_numpy()
         changed = out["corrected_label"].to_numpy() != given
         low = was.copy()
-        low[judged] = _with_mean(was[judged], self.low)
+        low[judged] = shifted_to_mean(was[judged], self.low)
         holds = np.zeros(len(out), dtype=bool)
         holds[judged] = (low * part > 1 - low)[judged]
         changed = changed | holds if direction > 0 else changed & holds

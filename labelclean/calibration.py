@@ -65,6 +65,7 @@ __all__ = [
     "fit_noise_model",
     "flag_most_suspicious",
     "label_posterior",
+    "shifted_to_mean",
     "transition_estimate",
     "two_mode_posterior",
 ]
@@ -386,7 +387,7 @@ def _log_odds(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def _with_mean(probability: np.ndarray, mean: float) -> np.ndarray:
+def shifted_to_mean(probability: np.ndarray, mean: float) -> np.ndarray:
     """``probability`` with one shift of every log-odds, so that its mean is ``mean``: the
     posterior under priors moved together, which keeps the samples' order."""
     if mean <= 0 or not (probability > 0).any():
@@ -470,7 +471,7 @@ def _counted_posterior(
     evidence = np.log(wrong_way) - np.log(np.clip(right_way, 1e-12, None))
     shares = noise.pooled_label_noise(np.bincount(labels, minlength=len(noise.label_noise)))
     raw = two_mode_posterior(evidence, shares[labels])
-    return evidence, shares, raw, _with_mean(raw, float(shares[labels].mean()))
+    return evidence, shares, raw, shifted_to_mean(raw, float(shares[labels].mean()))
 
 
 def label_posterior(
@@ -499,7 +500,7 @@ def label_posterior(
     share, low = shares.copy(), np.minimum(noise.label_noise_low, shares)
     if original is not None and judged.any() and not judged.all():
         *_, expected = _counted_posterior(clipped, original, noise)
-        mislabel[judged] = _with_mean(raw[judged], float(expected[judged].mean()))
+        mislabel[judged] = shifted_to_mean(raw[judged], float(expected[judged].mean()))
         for j in np.unique(labels[judged]):
             share[j] = expected[judged & (labels == j)].mean()
         low *= np.divide(share, shares, out=np.zeros_like(share), where=shares > 0)
@@ -508,7 +509,7 @@ def label_posterior(
     own_count = np.zeros(len(labels))
     for j in np.unique(labels[judged]):
         own = judged & (labels == j)
-        own_count[own] = _with_mean(raw[own], float(share[j]))
+        own_count[own] = shifted_to_mean(raw[own], float(share[j]))
     changeable = _with_prior(own_count, share[labels], low[labels])
     # Which class a wrong label came from: the same weights, without the label itself.
     alternatives = _label_sources(mean_probs, labels, noise.transition)

@@ -27,6 +27,7 @@ from labelclean.auditfile import (
     review_order,
 )
 from labelclean.calibration import fit_noise_model, label_posterior
+from labelclean.metrics import detection_scores
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -324,7 +325,7 @@ def test_a_random_check_counts_the_ambiguous_wrong_labels_the_audit_cannot():
     order_kept = np.argsort(-audit["given_prob"].to_numpy(), kind="stable")  # the networks' own order
     assert (np.diff(applied["mislabel_prob"].to_numpy()[order_kept]) >= -1e-12).all()
     f1 = {
-        name: 2 * (flags & wrong).sum() / (flags.sum() + wrong.sum())
+        name: detection_scores(flags, wrong)["f1"]
         for name, flags in (
             ("audit", audit["is_suspicious"].to_numpy()),
             ("check", applied["is_suspicious"].to_numpy()),
