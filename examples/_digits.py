@@ -23,4 +23,6 @@ def report(cleaner, true_labels: np.ndarray, noisy_labels: np.ndarray) -> None:
         f"labels right before: {(noisy_labels == true_labels).mean():.3f}, "
         f"after correct_labels(): {(cleaner.correct_labels() == true_labels).mean():.3f}"
     )
-    print(cleaner.suspicious_samples(top_k=5).to_string())
+    top = cleaner.suspicious_samples(top_k=5)
+    # In-memory images carry a PNG thumbnail for the review app: bytes, not worth printing.
+    print(top.drop(columns="image", errors="ignore").to_string())
