@@ -55,9 +55,10 @@ def run_example(tmp_path, monkeypatch, capsys):
 
 
 def test_arrays_example_finds_flips_and_keeps_thumbnails(run_example):
-    run_example("arrays.py")
+    printed = run_example("arrays.py")
     audit = pd.read_parquet(run_example.work / "audit.parquet")
     assert len(audit) == 1797 and "image" in audit  # arrays carry their thumbnails
+    assert "suggested_label" in printed and "PNG" not in printed  # the table, not the thumbnails' bytes
 
 
 def test_feature_vectors_example_finds_flips_with_an_mlp(run_example):
