@@ -45,9 +45,12 @@ noise shares are least sure. A label is changed only where the suggested class i
 right than the given label when the label's samples are held to its own share, at the low end of
 its bootstrap spread: a class the network barely knows (a rare one) looks wrong throughout and
 must not lose its labels for that.
-That low end is lowered to the final network's own count of the same labels where that is lower:
-it trained on every label, so it misses the wrong ones it memorised, but it does not take the
-held-out networks' mistakes for noise, which weak held-out networks make in numbers.
+Where each held-out network trained on half the samples or fewer (two folds, as for networks
+trained from scratch), that low end is lowered to the final network's own count of the same labels
+where that is lower: it trained on every label, so it misses the wrong ones it memorised, but it
+does not take the held-out networks' mistakes for noise, which such weak held-out networks make in
+numbers. Heads on five folds judge about as well as the final head, whose count is zero where it
+memorised the wrong labels (a small sigma), so there it bounds nothing (``audit.calibrated_audit``).
 How this was chosen over other rules, on every kind of data: ``benchmarks/results/decisions.md``.
 """
 

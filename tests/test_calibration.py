@@ -14,6 +14,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 
+from labelclean.audit import calibrated_audit
 from labelclean.calibration import (
     fit_noise_model,
     flag_most_suspicious,
@@ -124,6 +125,34 @@ def test_weak_held_out_judges_do_not_make_corrections_worse(seed):
     if seed == 2:  # without the final model's count, this seed loses right labels (and seed 0
         # did, 0.947 -> 0.920, until the posterior stopped falling as the evidence grows: 0.953)
         assert accuracy_after(None) < (given == y).mean() - 0.01
+
+
+@pytest.mark.parametrize("folds", [2, 5])
+def test_a_final_model_that_memorised_its_labels_bars_changes_only_beside_weak_judges(folds):
+    """A final model that fits every training label counts no wrong label among them. Beside
+    held-out judges on half the data (two folds, as for networks trained from scratch) that count
+    bounds the changes, so none is made; beside judges on four fifths (five folds, as for heads) it
+    does not, and their corrections go through (a head that memorised wrong labels, as with a small
+    sigma, had barred every change on 10% symmetric noise)."""
+    X, y = _digits()
+    given = symmetric_noise(y, 0.1, 10, seed=0)
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
+    fold = np.empty(len(y), dtype=np.int64)
+    for index, (_, rows) in enumerate(splitter.split(X, given)):
+        fold[rows] = index
+    model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.1)
+    held = cross_val_predict(model, X, given, cv=splitter, method="predict_proba")
+    memorised = np.eye(10)[given] * 0.98 + 0.002
+    rate, _, audit = calibrated_audit(
+        memorised, held, given, np.arange(10), [f"row {i}" for i in range(len(y))],
+        train_rows=np.arange(len(y)), folds=fold,
+    )  # fmt: skip
+    corrected = audit["corrected_label"].to_numpy()
+    assert rate["estimate"] == pytest.approx(0.1, abs=0.03)  # the held-out judges count the noise
+    if folds == 2:
+        assert (corrected == given).all()
+    else:
+        assert (corrected == y).mean() > (given == y).mean() + 0.015
 
 
 def test_transition_rows_of_clean_classes_stay_at_the_identity():
