@@ -124,8 +124,9 @@ def calibrated_audit(
 ) -> tuple[dict[str, float], np.ndarray, pd.DataFrame]:
     """A fit's noise-rate estimate, each label's share of wrong labels (aligned with ``classes``)
     and the audit: the noise model fitted on the held-out probabilities of the ``train_rows``
-    (each one's cross-fitting fold in ``folds``; with two folds, the final network's ``probs`` in
-    sample bound its changes), then :func:`build_audit`.
+    (each one's cross-fitting fold in ``folds``; the final network's ``probs`` in sample bound
+    the changes of the labels the held-out networks judge weakly: see
+    :func:`labelclean.calibration.fit_noise_model`), then :func:`build_audit`.
 
     The other rows (samples that fit no class) were never trained on, so the final network's
     ``probs`` are held out for them too. ``thumbnails``: images to show in the audit (those that
@@ -134,18 +135,7 @@ def calibrated_audit(
     networks are surest of, would then miss the rest.
     """
     given = labels if original is None else original
-    # The final network's own count bounds changes where each held-out network trained on half the
-    # samples or fewer: those are much weaker judges than the final network. Heads on more folds
-    # judge about as well as the final head, and a head that memorised wrong labels (a small
-    # sigma) counts none of them, which would bar every change.
-    weak_judges = len(np.unique(folds)) <= 2
-    noise = fit_noise_model(
-        held_out,
-        given[train_rows],
-        groups=folds,
-        seed=seed,
-        in_sample=probs[train_rows] if weak_judges else None,
-    )
+    noise = fit_noise_model(held_out, given[train_rows], groups=folds, seed=seed, in_sample=probs[train_rows])
     every_held_out = probs.copy()
     every_held_out[train_rows] = held_out
     audit = build_audit(

@@ -50,7 +50,9 @@ trained from scratch), that low end is lowered to the final network's own count 
 where that is lower: it trained on every label, so it misses the wrong ones it memorised, but it
 does not take the held-out networks' mistakes for noise, which such weak held-out networks make in
 numbers. Heads on five folds judge about as well as the final head, whose count is zero where it
-memorised the wrong labels (a small sigma), so there it bounds nothing (``audit.calibrated_audit``).
+memorised the wrong labels (a small sigma), so there it bounds only a label of which some held-out
+head trained on fewer samples than ``prior`` (two of a hundred and eighty): such a head never
+predicts the class, so every sample of it looks mislabelled to the held-out count.
 How this was chosen over other rules, on every kind of data: ``benchmarks/results/decisions.md``.
 """
 
@@ -303,7 +305,9 @@ def fit_noise_model(
     the held-out networks' mistakes do not look like noise to it, and those grow where each
     held-out network is weak (a CNN from scratch on half of a few thousand images is confidently
     wrong on a fifth of its surest samples, which then count as noise). Where its count is
-    lower, each label's lower bound, which changes answer to, is that count.
+    lower, the lower bound of each label the held-out networks judge weakly (all, with two
+    ``groups`` or fewer; else a label of which one of them trained on fewer than ``prior``
+    samples), which changes answer to, is that count.
     """
     groups = np.zeros(len(labels), dtype=np.int64) if groups is None else np.asarray(groups)
     transition = transition_estimate(held_out, labels, groups=groups, top=top, prior=prior)
@@ -324,7 +328,8 @@ def fit_noise_model(
     low_noise = np.quantile(np.array(noises), low_quantile, axis=0) if repeats else noise
     if in_sample is not None:
         own_count = _label_noise(labels, transition_estimate(in_sample, labels, top=top, prior=prior))[0]
-        low_noise = np.minimum(low_noise, own_count)
+        weak = _weak_judges(labels, groups, len(noise), fewest=prior)
+        low_noise = np.where(weak, np.minimum(low_noise, own_count), low_noise)
     return NoiseModel(
         transition=transition,
         true_prior=true,
@@ -334,6 +339,15 @@ def fit_noise_model(
         rate=float(true @ (1 - np.diag(transition))),
         interval=(float(low), float(high)),
     )
+
+
+def _weak_judges(labels: np.ndarray, groups: np.ndarray, classes: int, *, fewest: float) -> np.ndarray:
+    """Per label: whether the held-out networks judge it worse than the final network: there are
+    two of them or fewer (each trained on half the samples at most), or one of them trained on
+    fewer than ``fewest`` samples of the label, too few to learn its class from."""
+    folds = np.unique(groups)
+    seen = np.stack([np.bincount(labels[groups != f], minlength=classes) for f in folds])
+    return (len(folds) <= 2) | (seen.min(0) < fewest)
 
 
 def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int = 100) -> np.ndarray:
