@@ -467,6 +467,27 @@ def test_decisions_benchmark_scores_every_cell_from_what_it_kept(tmp_path):
     assert json.loads((tmp_path / "decisions-digits.json").read_text()) == rows
 
 
+def test_human_like_noise_is_half_ambiguous_samples_half_random_slips():
+    """The decisions bench's ``mixed`` cells: the instance-dependent cell at half the rate, every
+    flip kept, and as many random slips again on samples it labels right."""
+    import argparse
+
+    from sklearn.datasets import load_digits
+
+    from labelclean.bench.decisions import label_sets
+
+    digits = load_digits()
+    true = digits.target
+    args = argparse.Namespace(rates=[0.1, 0.2], data_dir=None)
+    cells = {cell: given for cell, _, given in label_sets("digits", digits.images, true, 0, args)}
+    mixed, ambiguous, slips = cells["mixed20"], cells["dependent10"], cells["sym20"]
+    assert (mixed != true).mean() == pytest.approx(0.2, abs=1 / len(true))
+    assert (mixed[ambiguous != true] == ambiguous[ambiguous != true]).all()
+    added = (mixed != true) & (ambiguous == true)
+    assert added.sum() == pytest.approx((ambiguous != true).sum(), abs=1)
+    assert (mixed[added] == slips[added]).all()
+
+
 def test_detect_on_feature_vectors_at_lower_noise_rates(tmp_path, shared_data):
     """--features with --noise-rate: every number in a row follows from the kept audit and the true labels."""
     pytest.importorskip("cleanlab")

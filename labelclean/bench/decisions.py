@@ -13,8 +13,9 @@ first ``base * 0.6**k`` samples after a seeded shuffle; base 1,000 for the embed
 largest class otherwise); symmetric, asymmetric and instance-dependent noise at 5-40% (CIFAR:
 the paper's label files with a random share of their flips set back; digits: a random flip to
 another class, each digit to a look-alike (1-7, 3-8, 4-9, 5-6, 0-2), and the samples a
-held-out linear discriminant finds most ambiguous to its runner-up class); long-tailed with
-10% symmetric noise (``lt-sym10``).
+held-out linear discriminant finds most ambiguous to its runner-up class); human-like noise
+(``mixed``: half of it instance-dependent, half random slips on other samples, as human
+labellers make both; features and digits); long-tailed with 10% symmetric noise (``lt-sym10``).
 
 Columns: flags, their precision, recall and F1; the F1 of flagging the top-k of the method's
 own ranking with the true k (``oracle_f1``); AUROC of that ranking; calibration error of the
@@ -58,6 +59,11 @@ from .report import write_json, write_table
 
 SUITES = ("features", "digits", "images")
 RATES = {"features": (0.05, 0.1, 0.2, 0.4), "digits": (0.05, 0.1, 0.2, 0.4), "images": (0.1, 0.4)}
+NOISES = {
+    "features": ("sym", "asym", "dependent", "mixed"),
+    "digits": ("sym", "asym", "dependent", "mixed"),
+    "images": ("sym", "asym", "dependent"),
+}
 DIGIT_LOOK_ALIKES = {1: 7, 7: 1, 3: 8, 8: 3, 4: 9, 9: 4, 5: 6, 6: 5, 0: 2, 2: 0}
 EMBEDDINGS = "embeddings/efficientnet_lite0_160px_train_first10k.npy"
 
@@ -143,7 +149,7 @@ def label_sets(
     """``(cell, rows, given labels of those rows)`` for every label set of the suite."""
     everything = np.arange(len(true))
     yield "clean", everything, true
-    for noise in ("sym", "asym", "dependent"):
+    for noise in NOISES[suite]:
         for rate in args.rates or RATES[suite]:
             given = _noisy(suite, noise, rate, X, true, seed, args)
             if given is not None:
@@ -159,6 +165,14 @@ def _noisy(
     suite: str, noise: str, rate: float, X: Any, true: np.ndarray, seed: int, args: argparse.Namespace
 ) -> np.ndarray | None:
     """Labels with ``rate`` of them wrong by ``noise``; None where the paper's file has fewer flips."""
+    if noise == "mixed":
+        ambiguous = _noisy(suite, "dependent", rate / 2, X, true, seed, args)
+        slips = _noisy(suite, "sym", rate, X, true, seed, args)
+        return (
+            None
+            if ambiguous is None or slips is None
+            else _with_slips(true, ambiguous, slips, rate / 2, seed)
+        )
     classes = int(true.max()) + 1
     if suite == "digits":
         if noise == "sym":
@@ -173,6 +187,16 @@ def _noisy(
         )
         return None
     return fewer_flips(true, full, rate, seed)
+
+
+def _with_slips(true: np.ndarray, given: np.ndarray, slips: np.ndarray, rate: float, seed: int) -> np.ndarray:
+    """``given`` with ``rate`` of all labels more set wrong as in ``slips``, on samples ``given``
+    labels right (a random choice among those ``slips`` labels wrong)."""
+    candidates = np.flatnonzero((given == true) & (slips != true))
+    picked = np.random.default_rng(seed).permutation(candidates)[: round(rate * len(true))]
+    mixed = given.copy()
+    mixed[picked] = slips[picked]
+    return mixed
 
 
 def _held_out_discriminant(images: np.ndarray, true: np.ndarray, seed: int) -> np.ndarray:
