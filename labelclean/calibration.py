@@ -52,7 +52,8 @@ does not take the held-out networks' mistakes for noise, which such weak held-ou
 numbers. Heads on five folds judge about as well as the final head, whose count is zero where it
 memorised the wrong labels (a small sigma), so there it bounds only a label of which some held-out
 head trained on fewer samples than ``prior`` (two of a hundred and eighty): such a head never
-predicts the class, so every sample of it looks mislabelled to the held-out count.
+predicts the class, so every sample of it looks mislabelled to the held-out count. Such a label's
+noise share, which its mislabel probabilities and flags follow, is also at most that count.
 How this was chosen over other rules, on every kind of data: ``benchmarks/results/decisions.md``.
 """
 
@@ -265,6 +266,8 @@ class NoiseModel:
     bootstrap standard deviation and ``label_noise_low[j]`` its lower bound (a bootstrap
     quantile, or the final network's own count where that is lower), which label changes use.
     ``rate``: the share of all labels that are wrong; ``interval``: its bootstrap interval.
+    ``label_noise_cap[j]``: the most label ``j``'s pooled share may be (the final network's own
+    count where the held-out networks trained on too few of its samples; None: no cap).
     """
 
     transition: np.ndarray
@@ -274,11 +277,13 @@ class NoiseModel:
     label_noise_low: np.ndarray
     rate: float
     interval: tuple[float, float]
+    label_noise_cap: np.ndarray | None = None
 
     def pooled_label_noise(self, counts: np.ndarray) -> np.ndarray:
         """Each label's noise share pooled with the others' (:func:`_shrunk_to_mean`; ``counts``:
-        how many samples carry each label)."""
-        return _shrunk_to_mean(self.label_noise, self.label_noise_spread**2, counts)
+        how many samples carry each label), at most its ``label_noise_cap``."""
+        pooled = _shrunk_to_mean(self.label_noise, self.label_noise_spread**2, counts)
+        return pooled if self.label_noise_cap is None else np.minimum(pooled, self.label_noise_cap)
 
 
 def fit_noise_model(
@@ -307,7 +312,9 @@ def fit_noise_model(
     wrong on a fifth of its surest samples, which then count as noise). Where its count is
     lower, the lower bound of each label the held-out networks judge weakly (all, with two
     ``groups`` or fewer; else a label of which one of them trained on fewer than ``prior``
-    samples), which changes answer to, is that count.
+    samples), which changes answer to, is that count; and for a label of which one trained on
+    fewer than ``prior`` samples, too few to learn its class from, so is its share
+    (``label_noise_cap``).
     """
     groups = np.zeros(len(labels), dtype=np.int64) if groups is None else np.asarray(groups)
     transition = transition_estimate(held_out, labels, groups=groups, top=top, prior=prior)
@@ -328,8 +335,9 @@ def fit_noise_model(
     low_noise = np.quantile(np.array(noises), low_quantile, axis=0) if repeats else noise
     if in_sample is not None:
         own_count = _label_noise(labels, transition_estimate(in_sample, labels, top=top, prior=prior))[0]
-        weak = _weak_judges(labels, groups, len(noise), fewest=prior)
+        weak, unlearned = _weak_judges(labels, groups, len(noise), fewest=prior)
         low_noise = np.where(weak, np.minimum(low_noise, own_count), low_noise)
+        cap = np.where(unlearned, own_count, 1.0)
     return NoiseModel(
         transition=transition,
         true_prior=true,
@@ -338,16 +346,20 @@ def fit_noise_model(
         label_noise_low=np.minimum(noise, low_noise),
         rate=float(true @ (1 - np.diag(transition))),
         interval=(float(low), float(high)),
+        label_noise_cap=None if in_sample is None else cap,
     )
 
 
-def _weak_judges(labels: np.ndarray, groups: np.ndarray, classes: int, *, fewest: float) -> np.ndarray:
+def _weak_judges(
+    labels: np.ndarray, groups: np.ndarray, classes: int, *, fewest: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per label: whether the held-out networks judge it worse than the final network: there are
     two of them or fewer (each trained on half the samples at most), or one of them trained on
     fewer than ``fewest`` samples of the label, too few to learn its class from."""
     folds = np.unique(groups)
     seen = np.stack([np.bincount(labels[groups != f], minlength=classes) for f in folds])
-    return (len(folds) <= 2) | (seen.min(0) < fewest)
+    unlearned = seen.min(0) < fewest
+    return (len(folds) <= 2) | unlearned, unlearned
 
 
 def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int = 100) -> np.ndarray:

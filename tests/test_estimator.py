@@ -168,13 +168,16 @@ def test_precision_sets_the_arithmetic_of_training_and_prediction(precision, exp
 def test_a_class_of_two_samples_keeps_its_labels(seed):
     """Feature vectors of 178 zeros and two ones, every label right (digits at 99:1). Each
     held-out head trained on one 1 and never predicts the class, so its count took both ones for
-    wrong labels and both were changed to 0; the final head, trained on both, knows the class,
-    and its own count bounds the changes of a label the held-out heads saw so little of."""
+    wrong labels: both were changed to 0 (and at seed 0 flagged at mislabel_prob 1). The final
+    head, trained on both, knows the class, and its own count bounds a label the held-out heads
+    saw so little of."""
     X, y = load_digits(return_X_y=True)
     ones = np.random.default_rng(seed).choice(np.flatnonzero(y == 1), 2, replace=False)
     rows = np.r_[np.flatnonzero(y == 0)[:178], ones]
     cleaner = SLNCleaner(random_state=seed).fit(X[rows], y[rows])
     assert (cleaner.correct_labels() == y[rows]).all()
+    audit = cleaner.audit()
+    assert audit["mislabel_prob"][-2:].max() < 0.5 and not audit["is_suspicious"][-2:].any()
 
 
 def test_same_seed_same_audit():
