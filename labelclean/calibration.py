@@ -51,7 +51,7 @@ where that is lower: it trained on every label, so it misses the wrong ones it m
 does not take the held-out networks' mistakes for noise, which such weak held-out networks make in
 numbers. Heads on five folds judge about as well as the final head, whose count is zero where it
 memorised the wrong labels (a small sigma), so there it bounds only a label of which some held-out
-head trained on fewer samples than ``prior`` (two of a hundred and eighty): such a head never
+head trained on fewer samples than ``prior`` (a class of two among 180 samples): such a head never
 predicts the class, so every sample of it looks mislabelled to the held-out count. Such a label's
 noise share, which its mislabel probabilities and flags follow, is also at most that count.
 How this was chosen over other rules, on every kind of data: ``benchmarks/results/decisions.md``.
@@ -333,9 +333,11 @@ def fit_noise_model(
         noises.append(np.where(present, noise_b, noise))
     low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2]) if repeats else (np.nan, np.nan)
     low_noise = np.quantile(np.array(noises), low_quantile, axis=0) if repeats else noise
+    cap = None
     if in_sample is not None:
         own_count = _label_noise(labels, transition_estimate(in_sample, labels, top=top, prior=prior))[0]
-        weak, unlearned = _weak_judges(labels, groups, len(noise), fewest=prior)
+        unlearned = _fewest_seen(labels, groups, len(noise)) < prior
+        weak = unlearned | (len(np.unique(groups)) <= 2)
         low_noise = np.where(weak, np.minimum(low_noise, own_count), low_noise)
         cap = np.where(unlearned, own_count, 1.0)
     return NoiseModel(
@@ -346,20 +348,14 @@ def fit_noise_model(
         label_noise_low=np.minimum(noise, low_noise),
         rate=float(true @ (1 - np.diag(transition))),
         interval=(float(low), float(high)),
-        label_noise_cap=None if in_sample is None else cap,
+        label_noise_cap=cap,
     )
 
 
-def _weak_judges(
-    labels: np.ndarray, groups: np.ndarray, classes: int, *, fewest: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per label: whether the held-out networks judge it worse than the final network: there are
-    two of them or fewer (each trained on half the samples at most), or one of them trained on
-    fewer than ``fewest`` samples of the label, too few to learn its class from."""
-    folds = np.unique(groups)
-    seen = np.stack([np.bincount(labels[groups != f], minlength=classes) for f in folds])
-    unlearned = seen.min(0) < fewest
-    return (len(folds) <= 2) | unlearned, unlearned
+def _fewest_seen(labels: np.ndarray, groups: np.ndarray, classes: int) -> np.ndarray:
+    """Per label: the fewest samples of it that a held-out network (one per group, trained on
+    the other groups) trained on."""
+    return np.stack([np.bincount(labels[groups != g], minlength=classes) for g in np.unique(groups)]).min(0)
 
 
 def two_mode_posterior(evidence: np.ndarray, prior: np.ndarray, iterations: int = 100) -> np.ndarray:
